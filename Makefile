@@ -1,0 +1,47 @@
+# vggconv — see README.md. `make run` and `make test` work on a fresh Debian machine (as root or with sudo).
+SWIFT       ?= swift
+VENV        ?= .venv-samples
+PYTHON      ?= python3
+APT_PACKAGES = libhdf5-dev zlib1g-dev pkg-config
+SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps pydeps build run test samples bench-convert clean
+
+## Install the system libraries (libhdf5, zlib) when they are missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+## Python modules the tests use to check our files independently (numpy, jsonschema).
+pydeps:
+	@$(PYTHON) -c "import numpy, jsonschema" 2>/dev/null || $(PYTHON) -m pip install -q numpy jsonschema
+
+build: deps
+	$(SWIFT) build -c release
+
+## Convert a bundled Keras sample to .vggw and list its tensors.
+run: build
+	@mkdir -p out
+	.build/release/vggconv keras2native $(SAMPLE) -o out/sample.vggw --force
+	.build/release/vggconv inspect out/sample.vggw
+
+test: deps pydeps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## Regenerate samples/ with the real frameworks (installs them into $(VENV); ~8 GB, ~10 minutes).
+samples:
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r samples/requirements.txt
+	$(VENV)/bin/python samples/generate.py
+
+## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
+bench-convert: build
+	bash scripts/bench-convert.sh
+
+clean:
+	rm -rf .build out

@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "vggconv",
+    products: [
+        .library(name: "VGGConvKit", targets: ["VGGConvKit"]),
+        .executable(name: "vggconv", targets: ["vggconv"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C wrappers: the only places that see C types.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.
+        .target(name: "VGGCore", dependencies: ["CZlib"]),
+        // Every Keras HDF5 flavour (the only module that imports CHDF5).
+        .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
+        // Format detection and the conversion pipeline the CLI calls.
+        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat"]),
+        // Argument parsing only.
+        .executableTarget(name: "vggconv", dependencies: [
+            "VGGConvKit", "VGGCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Paths to samples, expected tensors from the generator, and running the built binary.
+        .target(name: "TestSupport", dependencies: ["VGGCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "VGGCoreTests", dependencies: ["VGGCore", "TestSupport"]),
+        .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "TestSupport"]),
+    ]
+)

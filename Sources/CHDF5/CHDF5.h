@@ -1,0 +1,31 @@
+// Why this shim exists: HDF5's constants (H5P_DEFAULT, H5T_NATIVE_FLOAT, H5F_ACC_RDONLY, ...) are
+// macros that call H5open(), which Swift's ClangImporter cannot import. Each one is exposed here as
+// a static inline getter with the CHDF5_ prefix. Nothing else lives in this header.
+#ifndef CHDF5_H
+#define CHDF5_H
+
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+static inline hid_t CHDF5_P_DEFAULT(void) { return H5P_DEFAULT; }
+static inline unsigned CHDF5_F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
+static inline hid_t CHDF5_S_ALL(void) { return H5S_ALL; }
+static inline hid_t CHDF5_E_DEFAULT(void) { return H5E_DEFAULT; }
+static inline haddr_t CHDF5_HADDR_UNDEF(void) { return HADDR_UNDEF; }
+static inline hid_t CHDF5_T_NATIVE_FLOAT(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t CHDF5_T_NATIVE_DOUBLE(void) { return H5T_NATIVE_DOUBLE; }
+static inline hid_t CHDF5_T_NATIVE_UINT16(void) { return H5T_NATIVE_UINT16; }
+static inline hid_t CHDF5_T_NATIVE_INT8(void) { return H5T_NATIVE_INT8; }
+static inline hid_t CHDF5_T_NATIVE_UINT8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t CHDF5_T_NATIVE_INT16(void) { return H5T_NATIVE_INT16; }
+static inline hid_t CHDF5_T_NATIVE_INT32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t CHDF5_T_NATIVE_INT64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t CHDF5_T_C_S1(void) { return H5T_C_S1; }
+static inline unsigned CHDF5_LT_FILE_IMAGE_DONT_COPY_AND_RELEASE(void) {
+    return H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE;
+}
+
+/// Silences libhdf5's default error printer; vggconv reports failures with its own messages.
+static inline void CHDF5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+#endif

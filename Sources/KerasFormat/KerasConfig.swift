@@ -1,0 +1,163 @@
+import Foundation
+import VGGCore
+
+/// A Keras model architecture as `model.to_json()`, a full-model `.h5`'s `model_config` attribute or a
+/// `.keras` archive's `config.json` records it: Keras 2.2-era (`Model`/`Sequential`, list configs,
+/// `batch_input_shape`) through Keras 3 (`Functional`, `batch_shape`, `module`, dict-form nodes).
+public struct KerasArchitecture: Sendable {
+    /// One layer entry: its Keras class, its name and the parsed vggconv layer.
+    public struct Layer: Sendable {
+        public var className: String
+        public var name: String
+        public var layer: SourceLayer
+    }
+
+    public var modelName: String?
+    public var layers: [Layer]
+    /// (H, W, C) or (C, H, W) as the config records it, without the batch axis.
+    public var inputShape: [Int]?
+    public var dataFormat: DataFormat
+
+    /// Parses the JSON text of a Keras model config.
+    /// - Throws: `KerasFormatError` for malformed JSON and `VGGError.unsupportedLayer` for layers vggconv
+    ///   cannot represent (naming the layer, its type and its position).
+    public init(json: Data, origin: String) throws {
+        guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "not a JSON object")
+        }
+        guard let className = root["class_name"] as? String else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "no class_name: not a Keras model config (expected model.to_json() output)")
+        }
+        guard ["Sequential", "Functional", "Model"].contains(className) else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "model class \(className) is not Sequential, Functional or Model")
+        }
+        let entries: [[String: Any]]
+        if let list = root["config"] as? [[String: Any]] {
+            entries = list  // Keras 2.1/2.2 Sequential
+        } else if let config = root["config"] as? [String: Any], let list = config["layers"] as? [[String: Any]] {
+            entries = list
+            modelName = config["name"] as? String
+        } else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "config has no layer list")
+        }
+        var layers: [Layer] = []
+        var inputShape: [Int]?
+        var dataFormat = DataFormat.channelsLast
+        for (position, entry) in entries.enumerated() {
+            let layerClass = entry["class_name"] as? String ?? "?"
+            let config = entry["config"] as? [String: Any] ?? [:]
+            let name = config["name"] as? String ?? entry["name"] as? String ?? "layer_\(position)"
+            for key in ["batch_shape", "batch_input_shape"] {
+                if inputShape == nil, let shape = config[key] as? [Any] { inputShape = shape.dropFirst().compactMap { $0 as? Int } }
+            }
+            if config["data_format"] as? String == "channels_first" { dataFormat = .channelsFirst }
+            let parsed = try KerasLayerParser.parse(className: layerClass, name: name, config: config, position: position)
+            layers.append(Layer(className: layerClass, name: name, layer: parsed))
+        }
+        if inputShape == nil, let build = root["build_config"] as? [String: Any], let shape = build["input_shape"] as? [Any] {
+            inputShape = shape.dropFirst().compactMap { $0 as? Int }
+        }
+        if let shape = inputShape, shape.count != 3 { inputShape = nil }
+        self.layers = layers
+        self.inputShape = inputShape
+        self.dataFormat = dataFormat
+    }
+}
+
+/// Maps one Keras layer config onto a vggconv layer, refusing what the engine cannot run exactly.
+enum KerasLayerParser {
+    static let activations: Set<String> = ["relu", "softmax", "linear", "sigmoid", "tanh"]
+
+    static func parse(className: String, name: String, config: [String: Any], position: Int) throws -> SourceLayer {
+        func unsupported(_ hint: String) -> VGGError {
+            .unsupportedLayer(name: name, type: className, position: position, hint: hint)
+        }
+        func pair(_ key: String) -> [Int]? {
+            if let list = config[key] as? [Int] { return list.count == 1 ? [list[0], list[0]] : list }
+            if let value = config[key] as? Int { return [value, value] }
+            return nil
+        }
+        func padding() throws -> Padding {
+            guard let text = config["padding"] as? String ?? Optional("valid"), let value = Padding(rawValue: text) else {
+                throw unsupported("padding '\(config["padding"] ?? "")' is not same or valid")
+            }
+            return value
+        }
+        func activation() throws -> String {
+            let value: String
+            if let text = config["activation"] as? String {
+                value = text
+            } else if let object = config["activation"] as? [String: Any] {
+                value = (object["config"] as? [String: Any])?["name"] as? String ?? object["class_name"] as? String ?? "?"
+            } else {
+                value = "linear"
+            }
+            guard activations.contains(value) else {
+                throw unsupported("activation '\(value)' is not one of \(activations.sorted().joined(separator: ", "))")
+            }
+            return value
+        }
+        switch className {
+        case "InputLayer":
+            return SourceLayer(name: name, type: .input, config: LayerConfig())
+        case "Conv2D", "Convolution2D":
+            if let dilation = pair("dilation_rate"), dilation != [1, 1] { throw unsupported("dilated convolutions are not supported") }
+            if let groups = config["groups"] as? Int, groups != 1 { throw unsupported("grouped convolutions are not supported") }
+            guard let filters = config["filters"] as? Int, let kernel = pair("kernel_size") else {
+                throw unsupported("config lacks filters or kernel_size")
+            }
+            return SourceLayer(name: name, type: .conv2d, config: LayerConfig(
+                filters: filters, kernelSize: kernel, strides: pair("strides") ?? [1, 1], padding: try padding(),
+                activation: try activation(), useBias: config["use_bias"] as? Bool ?? true))
+        case "MaxPooling2D", "MaxPool2D":
+            let pool = pair("pool_size") ?? [2, 2]
+            return SourceLayer(name: name, type: .maxPooling2d, config: LayerConfig(
+                strides: pair("strides") ?? pool, padding: try padding(), poolSize: pool))
+        case "BatchNormalization":
+            let axis = (config["axis"] as? [Int])?.first ?? config["axis"] as? Int ?? -1
+            guard [-1, 1, 3].contains(axis) else { throw unsupported("normalizes axis \(axis), not the channel axis") }
+            return SourceLayer(name: name, type: .batchNormalization, config: LayerConfig(
+                epsilon: config["epsilon"] as? Double ?? 1e-3, center: config["center"] as? Bool ?? true,
+                scale: config["scale"] as? Bool ?? true))
+        case "Activation":
+            return SourceLayer(name: name, type: .activation, config: LayerConfig(activation: try activation()))
+        case "ReLU":
+            let slope = config["negative_slope"] as? Double ?? 0, threshold = config["threshold"] as? Double ?? 0
+            guard config["max_value"] == nil || config["max_value"] is NSNull, slope == 0, threshold == 0 else {
+                throw unsupported("only a plain ReLU (no max_value, negative_slope or threshold) is supported")
+            }
+            return SourceLayer(name: name, type: .relu, config: LayerConfig(activation: "relu"))
+        case "Softmax":
+            return SourceLayer(name: name, type: .softmax, config: LayerConfig(activation: "softmax"))
+        case "Dropout":
+            return SourceLayer(name: name, type: .dropout, config: LayerConfig(rate: config["rate"] as? Double ?? 0))
+        case "Flatten":
+            return SourceLayer(name: name, type: .flatten, config: LayerConfig())
+        case "Dense":
+            guard let units = config["units"] as? Int else { throw unsupported("config lacks units") }
+            return SourceLayer(name: name, type: .dense, config: LayerConfig(
+                activation: try activation(), useBias: config["use_bias"] as? Bool ?? true, units: units))
+        case "Sequential", "Functional", "Model":
+            throw unsupported("nested models are not supported; save the inner model's layers in one Sequential")
+        default:
+            throw unsupported("vggconv supports Conv2D, MaxPooling2D, BatchNormalization, Activation, ReLU, Dropout, Flatten, Dense and Softmax")
+        }
+    }
+}
+
+/// Failures specific to Keras files.
+public enum KerasFormatError: Error, CustomStringConvertible, Sendable {
+    case badConfig(origin: String, reason: String)
+    case notKeras(path: String, reason: String)
+    case needsConfig(path: String, reason: String)
+    case mismatch(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .badConfig(let origin, let reason): return "\(origin): unreadable Keras model config: \(reason)"
+        case .notKeras(let path, let reason): return "\(path): not a Keras weight file: \(reason)"
+        case .needsConfig(let path, let reason): return "\(path): \(reason); pass --config MODEL.json (the output of model.to_json(), or the config.json inside a .keras archive)"
+        case .mismatch(let path, let reason): return "\(path): weights and architecture disagree: \(reason)"
+        }
+    }
+}

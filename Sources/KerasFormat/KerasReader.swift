@@ -1,0 +1,226 @@
+import Foundation
+import VGGCore
+
+/// Reads every Keras flavour into a `SourceModel`:
+/// - Keras 2 / tf-keras `save_weights('x.h5')` and the Keras-1-era pretrained files (root `layer_names`);
+/// - Keras 2 and 3 `model.save('x.h5')` (`model_config` + `model_weights`);
+/// - Keras 3 `x.weights.h5` (`layers/<class>_N/vars/<i>`, which needs an architecture from `--config`);
+/// - Keras 3 `.keras` archives (`config.json` + `model.weights.h5`, opened in place).
+/// Tensor data is never copied here: tensors point into the memory-mapped file.
+public enum KerasReader {
+    /// Reads `path`, taking the architecture from `configJSON` when given.
+    /// - Throws: `KerasFormatError`, `HDF5Error` or `VGGError`, each naming the file and the layer.
+    public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config") throws -> SourceModel {
+        let mapped = try MappedFile(path: path)
+        let prefix = mapped.bytes(offset: 0, length: 8)
+        var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }
+        let file: HDF5File
+        var format: String
+        if ZipArchive.hasMagic(prefix) {
+            let archive = try ZipArchive(file: mapped)
+            guard let weights = archive.entry(named: "model.weights.h5") else {
+                throw KerasFormatError.notKeras(path: path, reason: "zip archive has no model.weights.h5 (is it a .keras file?)")
+            }
+            if config == nil, let entry = archive.entry(named: "config.json") {
+                let bytes = try archive.data(of: entry).withUnsafeBytes { Data($0) }
+                config = try KerasArchitecture(json: bytes, origin: "\(path): config.json")
+            }
+            guard weights.method == 0 else {
+                throw KerasFormatError.notKeras(path: path, reason: "model.weights.h5 is compressed inside the archive; Keras writes it stored, re-save the model with Keras")
+            }
+            file = try HDF5File(file: mapped, offset: weights.dataOffset, count: weights.compressedSize,
+                                displayPath: "\(path): model.weights.h5")
+            format = "keras3-archive"
+        } else {
+            file = try HDF5File(file: mapped)
+            format = ""
+        }
+        let root = try file.root
+        let layers: [SourceLayer]
+        if try root.chunkedStringsAttribute("layer_names") != nil {
+            let keras1 = !root.hasAttribute("keras_version")
+            format = keras1 ? "keras1-weights-h5" : "keras2-weights-h5"
+            layers = try LegacyWeights(group: root).layers(config: config, path: path)
+        } else if root.isGroup("model_weights") {
+            format = (try root.stringsAttribute("keras_version")?.first).map { "keras\($0.prefix(1))-model-h5" } ?? "keras-model-h5"
+            if config == nil, let text = try root.stringsAttribute("model_config")?.first {
+                config = try KerasArchitecture(json: Data(text.utf8), origin: "\(path): model_config")
+            }
+            layers = try LegacyWeights(group: try root.group("model_weights")).layers(config: config, path: path)
+        } else if root.isGroup("layers") || root.isGroup("_layer_checkpoint_dependencies") {
+            if format.isEmpty { format = "keras3-weights-h5" }
+            guard let config else {
+                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order")
+            }
+            let container = try root.group(root.isGroup("layers") ? "layers" : "_layer_checkpoint_dependencies")
+            layers = try Keras3Weights(group: container).layers(config: config, path: path)
+        } else {
+            throw KerasFormatError.notKeras(path: path, reason: "HDF5 file has no layer_names attribute, model_weights group or layers group")
+        }
+        var notes: [String] = []
+        if config == nil { notes.append("architecture inferred from layer names and weight shapes (no model config in the file)") }
+        return SourceModel(format: format, path: path, layers: layers, inputShape: config?.inputShape,
+                           dataFormat: config?.dataFormat ?? .channelsLast, architectureInferred: config == nil,
+                           notes: notes + ArchitectureInference.notes(for: layers, inferred: config == nil))
+    }
+}
+
+/// The legacy layout: one group per layer named in `layer_names`, each with a `weight_names` list.
+struct LegacyWeights {
+    let group: HDF5Group
+
+    func layers(config: KerasArchitecture?, path: String) throws -> [SourceLayer] {
+        let names = try group.chunkedStringsAttribute("layer_names") ?? []
+        var weightsByLayer: [String: [(name: String, tensor: SourceTensor)]] = [:]
+        for name in names {
+            guard group.isGroup(name) else {
+                throw KerasFormatError.mismatch(path: path, reason: "layer_names lists '\(name)' but the file has no group of that name")
+            }
+            let layerGroup = try group.group(name)
+            let weightNames = try layerGroup.chunkedStringsAttribute("weight_names") ?? []
+            weightsByLayer[name] = try weightNames.map { weightName in
+                (weightName, try TensorLoader.load(try layerGroup.dataset(weightName)))
+            }
+        }
+        guard let config else {
+            return try ArchitectureInference.infer(names: names, weights: weightsByLayer, path: path)
+        }
+        var unused = Set(names.filter { !(weightsByLayer[$0] ?? []).isEmpty })
+        let layers = try config.layers.filter { $0.layer.type != .input }.map { entry -> SourceLayer in
+            var layer = entry.layer
+            let weights = weightsByLayer[entry.name] ?? []
+            unused.remove(entry.name)
+            let roles = try weights.map { weight -> ParameterRole in
+                guard let role = WeightNaming.role(of: weight.name, layer: entry.name) else {
+                    throw KerasFormatError.mismatch(path: path, reason: "cannot tell what weight '\(weight.name)' of layer \(entry.name) is")
+                }
+                return role
+            }
+            layer.parameters = try ParameterRoles.attach(roles: roles, tensors: weights.map(\.tensor), to: layer, path: path)
+            return layer
+        }
+        if let extra = unused.sorted().first {
+            throw KerasFormatError.mismatch(path: path, reason: "the weights file has layer '\(extra)' with weights, which the architecture does not have")
+        }
+        return layers
+    }
+}
+
+/// The Keras 3 layout: `layers/<snake_case class>[_N]/vars/<index>`, matched to config layers by class
+/// and order of appearance (the counters are per class, so HDF5's name order does not matter).
+struct Keras3Weights {
+    let group: HDF5Group
+
+    func layers(config: KerasArchitecture, path: String) throws -> [SourceLayer] {
+        var counters: [String: Int] = [:]
+        var consumed = Set<String>()
+        var layers: [SourceLayer] = []
+        for entry in config.layers where entry.layer.type != .input {
+            let base = Self.snakeCase(entry.className)
+            let n = counters[base, default: 0]
+            counters[base] = n + 1
+            let key = n == 0 ? base : "\(base)_\(n)"
+            var layer = entry.layer
+            var tensors: [SourceTensor] = []
+            if group.isGroup("\(key)/vars") {
+                consumed.insert(key)
+                let vars = try group.group("\(key)/vars")
+                let count = try vars.childNames().count
+                tensors = try (0..<count).map { index in
+                    guard vars.isDataset(String(index)) else {
+                        throw KerasFormatError.mismatch(path: path, reason: "layers/\(key)/vars has \(count) entries but no '\(index)'")
+                    }
+                    return try TensorLoader.load(try vars.dataset(String(index)))
+                }
+            } else if ParameterRoles.expected(for: layer).count > 0 {
+                throw KerasFormatError.mismatch(path: path, reason: "layer \(entry.name) (\(entry.className)) should be stored at layers/\(key) but the file has no such group")
+            }
+            layer.parameters = try ParameterRoles.attach(roles: nil, tensors: tensors, to: layer, path: path)
+            layers.append(layer)
+        }
+        for key in try group.childNames() where !consumed.contains(key) {
+            if group.isGroup("\(key)/vars"), try group.group("\(key)/vars").childNames().count > 0 {
+                throw KerasFormatError.mismatch(path: path, reason: "the weights file has layers/\(key) with weights, which the architecture does not have")
+            }
+        }
+        return layers
+    }
+
+    /// Keras's `to_snake_case`: `MaxPooling2D` → `max_pooling2d`, `ReLU` → `re_lu`.
+    static func snakeCase(_ name: String) -> String {
+        let chars = Array(name)
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            if i > 0, c.isUppercase {
+                let previous = chars[i - 1]
+                let nextIsLower = i + 1 < chars.count && chars[i + 1].isLowercase
+                if previous.isLowercase || (nextIsLower && previous != "_") { out.append("_") }
+            }
+            out.append(c)
+        }
+        return out.lowercased()
+    }
+}
+
+/// Which parameters a layer has, in Keras order, and attaching stored tensors to them.
+enum ParameterRoles {
+    /// The roles Keras stores for `layer`, in order (trainable first, then non-trainable).
+    static func expected(for layer: SourceLayer) -> [ParameterRole] {
+        switch layer.type {
+        case .conv2d, .dense: return layer.config.useBias == false ? [.kernel] : [.kernel, .bias]
+        case .batchNormalization:
+            return (layer.config.scale == false ? [] : [.gamma]) + (layer.config.center == false ? [] : [.beta])
+                + [.movingMean, .movingVariance]
+        default: return []
+        }
+    }
+
+    static func attach(roles: [ParameterRole]?, tensors: [SourceTensor], to layer: SourceLayer, path: String) throws -> [SourceParameter] {
+        let expected = expected(for: layer)
+        let roles = roles ?? expected
+        guard roles.count == tensors.count, Set(roles) == Set(expected) else {
+            throw KerasFormatError.mismatch(path: path, reason: "layer \(layer.name) (\(layer.type.rawValue)) has \(tensors.count) weights but its config needs \(expected.count) (\(expected.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return zip(roles, tensors).map { role, tensor in
+            var tensor = tensor
+            tensor.layout = role == .kernel ? (layer.type == .conv2d ? .hwio : .inOut) : .vector
+            return SourceParameter(role: role, tensor: tensor)
+        }.sorted { expected.firstIndex(of: $0.role)! < expected.firstIndex(of: $1.role)! }
+    }
+}
+
+/// What a stored weight is, from its name in any Keras generation.
+enum WeightNaming {
+    /// `block1_conv1/kernel:0`, `vgg16/block1_conv1/kernel`, `block1_conv1_W_1:0`, `bn_running_std:0`.
+    static func role(of weightName: String, layer: String) -> ParameterRole? {
+        var leaf = Substring(weightName.split(separator: "/").last ?? "")
+        if let colon = leaf.lastIndex(of: ":") { leaf = leaf[..<colon] }
+        let modern: [String: ParameterRole] = [
+            "kernel": .kernel, "bias": .bias, "gamma": .gamma, "beta": .beta,
+            "moving_mean": .movingMean, "moving_variance": .movingVariance,
+        ]
+        if let role = modern[String(leaf)] { return role }
+        // Keras 1: `<layer>_W`, `<layer>_b`, optionally with a `_1` de-duplication suffix.
+        var tag = leaf.hasPrefix(layer + "_") ? leaf.dropFirst(layer.count + 1) : leaf
+        if let underscore = tag.lastIndex(of: "_"), Int(tag[tag.index(after: underscore)...]) != nil {
+            tag = tag[..<underscore]
+        }
+        let keras1: [String: ParameterRole] = [
+            "W": .kernel, "b": .bias, "gamma": .gamma, "beta": .beta,
+            "running_mean": .movingMean, "running_std": .movingVariance,
+        ]
+        return keras1[String(tag)]
+    }
+}
+
+/// Reads a dataset's metadata and points at its bytes.
+enum TensorLoader {
+    /// The tensor's source name is its HDF5 path without the leading `/`.
+    static func load(_ dataset: HDF5Dataset) throws -> SourceTensor {
+        let sourceName = String(dataset.path.drop { $0 == "/" })
+        let shape = try dataset.shape()
+        let dtype = try dataset.dtype()
+        let (data, offset) = try dataset.data(dtype: dtype, shape: shape)
+        return SourceTensor(sourceName: sourceName, dtype: dtype, shape: shape, layout: .unknown, data: data, fileOffset: offset)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import KerasFormat
+import VGGCore
+
+/// Options shared by the `*2native` conversions.
+public struct ConversionOptions: Sendable {
+    public var output: String?
+    public var dtype: DType?
+    public var overwrite: Bool
+    public var configPath: String?
+
+    public init(output: String? = nil, dtype: DType? = nil, overwrite: Bool = false, configPath: String? = nil) {
+        self.output = output
+        self.dtype = dtype
+        self.overwrite = overwrite
+        self.configPath = configPath
+    }
+}
+
+/// The outcome of a conversion, for the command to report.
+public struct ConversionResult: Sendable {
+    public var outputPath: String
+    public var header: NativeHeader
+}
+
+/// Conversions of framework files into the native format.
+public enum Converter {
+    /// The default output name: the input's name with its extension(s) replaced by `.vggw`.
+    public static func defaultOutput(for input: String) -> String {
+        let slash = input.lastIndex(of: "/").map { input.index(after: $0) } ?? input.startIndex
+        var name = String(input[slash...])
+        for suffix in [".weights.h5", ".h5", ".hdf5", ".keras", ".pth", ".pt", ".bin"] where name.lowercased().hasSuffix(suffix) {
+            name = String(name.dropLast(suffix.count))
+            break
+        }
+        return String(input[..<slash]) + name + ".vggw"
+    }
+
+    /// Converts any Keras flavour to a `.vggw` file.
+    /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
+    public static func kerasToNative(input: String, options: ConversionOptions,
+                                     progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
+        let kind = try FileKind.detect(path: input)
+        guard kind == .hdf5 || kind == .kerasArchive else {
+            throw CommandError.wrongKind(path: input, expected: "a Keras .h5, .weights.h5 or .keras file",
+                                         found: kind == .torchZip || kind == .torchLegacy ? "a PyTorch file (use torch2native)" : kind.phrase)
+        }
+        let output = options.output ?? defaultOutput(for: input)
+        try checkOutput(output, input: input, overwrite: options.overwrite)
+        let config = try options.configPath.map { try MappedFile(path: $0).contents() }
+        let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
+        let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
+        let header = try NativeWriter.write(plan, to: output, overwrite: options.overwrite,
+                                            sourceBytes: try MappedFile(path: input).count, progress: progress)
+        return ConversionResult(outputPath: output, header: header)
+    }
+
+    /// Refuses to clobber an existing output (without `--force`) or the input itself, before any work.
+    static func checkOutput(_ output: String, input: String, overwrite: Bool) throws {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: output) {
+            let a = URL(fileURLWithPath: output).resolvingSymlinksInPath().path
+            let b = URL(fileURLWithPath: input).resolvingSymlinksInPath().path
+            if a == b { throw VGGError.sameInputAndOutput(path: output) }
+            if !overwrite { throw VGGError.outputExists(path: output) }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import VGGCore
+
+/// What a file is, from its first bytes (never from its extension).
+public enum FileKind: Equatable, Sendable {
+    case native
+    case hdf5
+    case kerasArchive
+    case torchZip
+    case torchLegacy
+    case json
+    case unknown
+
+    /// Sniffs `path`.
+    /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, or `.badZip` for a broken zip.
+    public static func detect(path: String) throws -> FileKind {
+        let file = try MappedFile(path: path)
+        let prefix = file.bytes(offset: 0, length: 16)
+        if NativeFile.hasMagic(prefix) { return .native }
+        if prefix.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) { return .hdf5 }
+        if ZipArchive.hasMagic(prefix) {
+            let archive = try ZipArchive(file: file)
+            if archive.entry(named: "model.weights.h5") != nil { return .kerasArchive }
+            if archive.entries.contains(where: { $0.name.hasSuffix("data.pkl") }) { return .torchZip }
+            return .unknown
+        }
+        if prefix.starts(with: [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]) {
+            return .torchLegacy
+        }
+        if let first = prefix.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{") {
+            return .json
+        }
+        return .unknown
+    }
+}
+
+/// Failures of the command layer: wrong kind of file for a command, and the like.
+public enum CommandError: Error, CustomStringConvertible, Sendable {
+    case wrongKind(path: String, expected: String, found: String)
+    case unsupported(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .wrongKind(let path, let expected, let found):
+            return "\(path): expected \(expected), but this is \(found)"
+        case .unsupported(let path, let reason):
+            return "\(path): \(reason)"
+        }
+    }
+}
+
+extension FileKind {
+    /// A phrase for messages ("a PyTorch file").
+    public var phrase: String {
+        switch self {
+        case .native: return "a vggconv native (.vggw) file"
+        case .hdf5: return "an HDF5 file"
+        case .kerasArchive: return "a Keras 3 .keras archive"
+        case .torchZip, .torchLegacy: return "a PyTorch file"
+        case .json: return "a JSON file"
+        case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch or .vggw)"
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import VGGCore
+
+/// The library's version string.
+public let version = VGGConvVersion.current
+
+/// Text for `inspect`.
+public enum InventoryReport {
+    /// `{"file": …, "format": …, "tensors": [{name, source_name, dtype, shape, layout, offset, nbytes, crc32}]}`.
+    public static func json(_ inventory: TensorInventory) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(inventory), as: UTF8.self)
+    }
+
+    /// An aligned table with a totals line.
+    public static func table(_ inventory: TensorInventory) -> String {
+        let header = ["name", "dtype", "shape", "layout", "offset", "bytes", "crc32", "source name"]
+        let rows = inventory.tensors.map { t in
+            [t.name, t.dtype.rawValue, shapeText(t.shape), t.layout.rawValue,
+             t.offset.map(String.init) ?? "-", t.nbytes.formatted(), t.crc32, t.sourceName == t.name ? "" : t.sourceName]
+        }
+        let total = inventory.tensors.reduce(0) { $0 + $1.nbytes }
+        return "\(inventory.file) (\(inventory.format)): \(inventory.tensors.count) tensors, \(total.formatted()) bytes\n"
+            + TextTable.render(header: header, rows: rows, rightAligned: [4, 5])
+    }
+}
+
+/// A shape as Python prints a tuple: `(3, 3)`, `(8,)`, `()`.
+func shapeText(_ shape: [Int]) -> String {
+    shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+}
+
+/// Text for a finished conversion.
+public enum ConversionReport {
+    public static func text(_ result: ConversionResult) -> String {
+        let header = result.header
+        let bytes = header.tensors.reduce(0) { $0 + $1.nbytes }
+        var lines = ["wrote \(result.outputPath): \(header.architecture.layers.count) layers, \(header.tensors.count) tensors, \(bytes.formatted()) bytes of weights (from \(header.provenance.sourceFormat))"]
+        let transposed = header.provenance.conversions.filter { $0.layout != "identity" }.count
+        if transposed > 0 { lines.append("converted layouts of \(transposed) tensors to OIHW / (out, in)") }
+        for note in header.provenance.notes { lines.append("note: \(note)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Column-aligned plain text tables.
+enum TextTable {
+    static func render(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { i in
+                let pad = String(repeating: " ", count: widths[i] - row[i].count)
+                return rightAligned.contains(i) ? pad + row[i] : row[i] + pad
+            }.joined(separator: "  ").trimmingTrailingWhitespace()
+        }.joined(separator: "\n")
+    }
+}
+
+extension Int {
+    /// `138357544` → `138,357,544`.
+    func formatted() -> String {
+        let digits = String(magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (self < 0 ? "-" : "") + out
+    }
+}
+
+extension String {
+    func trimmingTrailingWhitespace() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal and the work lasts over half a second.
+public final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let start = Date()
+    private let enabled = isatty(2) != 0
+    private var shown = false
+    private var lastPercent = -1
+
+    public init(label: String) { self.label = label }
+
+    public func update(_ done: Int, _ total: Int) {
+        guard enabled, total > 0, Date().timeIntervalSince(start) > 0.5 else { return }
+        let percent = done * 100 / total
+        guard percent != lastPercent else { return }
+        lastPercent = percent
+        shown = true
+        let width = 30, filled = percent * width / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+    }
+
+    public func finish() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,64 @@
+import KerasFormat
+import VGGCore
+
+/// One row of `vggconv inspect`.
+public struct TensorEntry: Codable, Sendable {
+    /// Canonical name when the file's architecture is understood, else the name in the file.
+    public var name: String
+    public var sourceName: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var layout: TensorLayout
+    /// Absolute byte offset in the file; nil when the data is not stored contiguously (compressed).
+    public var offset: Int?
+    public var nbytes: Int
+    /// CRC-32 of the tensor's little-endian C-order bytes, 8 lowercase hex digits.
+    public var crc32: String
+}
+
+/// What `inspect` reports about a file.
+public struct TensorInventory: Codable, Sendable {
+    public var file: String
+    public var format: String
+    public var tensors: [TensorEntry]
+
+    /// Lists the tensors of any readable file without converting it.
+    /// - Throws: the reader's error for unreadable files.
+    public static func of(path: String) throws -> TensorInventory {
+        switch try FileKind.detect(path: path) {
+        case .native:
+            let native = try NativeFile(path: path)
+            return TensorInventory(file: path, format: "vggw", tensors: native.header.tensors.map {
+                TensorEntry(name: $0.name, sourceName: $0.sourceName, dtype: $0.dtype, shape: $0.shape, layout: $0.layout,
+                            offset: $0.offset, nbytes: $0.nbytes, crc32: $0.crc32)
+            })
+        case .hdf5, .kerasArchive:
+            return try keras(path: path)
+        case let kind:
+            throw CommandError.unsupported(path: path, reason: "inspect reads .vggw, Keras .h5/.keras files; this is \(kind.phrase)")
+        }
+    }
+
+    /// Every dataset, named canonically where the Keras architecture can be read.
+    private static func keras(path: String) throws -> TensorInventory {
+        var canonical: [String: (String, TensorLayout)] = [:]
+        var format = "hdf5"
+        if let model = try? KerasReader.read(path: path) {
+            format = model.format
+            let plan = try? ModelAssembler.plan(model)
+            for layer in model.layers {
+                for parameter in layer.parameters {
+                    let name = plan?.tensors.first { $0.sourceName == parameter.tensor.sourceName }?.name
+                    canonical[parameter.tensor.sourceName] = (name ?? parameter.tensor.sourceName, parameter.tensor.layout)
+                }
+            }
+        }
+        let tensors = try HDF5Inventory.datasets(path: path).map { tensor in
+            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.shape.isEmpty ? .scalar : .unknown)
+            return TensorEntry(name: name, sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape,
+                               layout: layout, offset: tensor.fileOffset, nbytes: tensor.data.count,
+                               crc32: CRC32.hex(tensor.data.withUnsafeBytes { CRC32.of($0) }))
+        }
+        return TensorInventory(file: path, format: format, tensors: tensors)
+    }
+}

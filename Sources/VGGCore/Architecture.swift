@@ -1,0 +1,131 @@
+/// The layer types vggconv understands, named as Keras names them.
+public enum LayerType: String, Codable, Sendable, CaseIterable {
+    case input = "InputLayer"
+    case conv2d = "Conv2D"
+    case maxPooling2d = "MaxPooling2D"
+    case batchNormalization = "BatchNormalization"
+    case activation = "Activation"
+    case relu = "ReLU"
+    case dropout = "Dropout"
+    case flatten = "Flatten"
+    case dense = "Dense"
+    case softmax = "Softmax"
+    case adaptiveAvgPool2d = "AdaptiveAvgPool2D"
+}
+
+/// Padding modes of convolutions and pools.
+public enum Padding: String, Codable, Sendable {
+    case same, valid
+}
+
+/// The configuration of one layer; only the fields its type uses are set.
+public struct LayerConfig: Codable, Equatable, Sendable {
+    public var filters: Int?
+    public var kernelSize: [Int]?
+    public var strides: [Int]?
+    public var padding: Padding?
+    public var activation: String?
+    public var useBias: Bool?
+    public var units: Int?
+    public var poolSize: [Int]?
+    public var epsilon: Double?
+    public var center: Bool?
+    public var scale: Bool?
+    public var rate: Double?
+    public var outputSize: [Int]?
+
+    public init(filters: Int? = nil, kernelSize: [Int]? = nil, strides: [Int]? = nil, padding: Padding? = nil,
+                activation: String? = nil, useBias: Bool? = nil, units: Int? = nil, poolSize: [Int]? = nil,
+                epsilon: Double? = nil, center: Bool? = nil, scale: Bool? = nil, rate: Double? = nil,
+                outputSize: [Int]? = nil) {
+        self.filters = filters
+        self.kernelSize = kernelSize
+        self.strides = strides
+        self.padding = padding
+        self.activation = activation
+        self.useBias = useBias
+        self.units = units
+        self.poolSize = poolSize
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.rate = rate
+        self.outputSize = outputSize
+    }
+}
+
+/// What a parameter tensor is for, independent of framework naming.
+public enum ParameterRole: String, Codable, Sendable, CaseIterable {
+    case kernel, bias, gamma, beta, movingMean, movingVariance
+
+    /// The canonical tensor-name suffix (`.weight`, `.bias`, `.running_mean`, `.running_var`).
+    public var canonicalSuffix: String {
+        switch self {
+        case .kernel, .gamma: return "weight"
+        case .bias, .beta: return "bias"
+        case .movingMean: return "running_mean"
+        case .movingVariance: return "running_var"
+        }
+    }
+
+    /// Keras counts BatchNormalization's moving statistics as non-trainable.
+    public var isTrainable: Bool { self != .movingMean && self != .movingVariance }
+}
+
+/// One parameter of a source layer.
+public struct SourceParameter: Sendable {
+    public var role: ParameterRole
+    public var tensor: SourceTensor
+    public init(role: ParameterRole, tensor: SourceTensor) {
+        self.role = role
+        self.tensor = tensor
+    }
+}
+
+/// A layer as a reader found it: its source name, type, configuration and parameters.
+public struct SourceLayer: Sendable {
+    public var name: String
+    public var type: LayerType
+    public var config: LayerConfig
+    public var parameters: [SourceParameter]
+
+    public init(name: String, type: LayerType, config: LayerConfig, parameters: [SourceParameter] = []) {
+        self.name = name
+        self.type = type
+        self.config = config
+        self.parameters = parameters
+    }
+}
+
+/// Where the channel axis sits in the source framework's activations.
+public enum DataFormat: String, Codable, Sendable {
+    case channelsLast = "channels_last"
+    case channelsFirst = "channels_first"
+}
+
+/// Everything a reader learned from a model file: ordered layers with their tensors, and facts about
+/// the source (format, input shape, data format) that the conversion needs.
+public struct SourceModel: Sendable {
+    /// A short tag of the file flavour, e.g. `keras2-weights-h5`.
+    public var format: String
+    public var path: String
+    public var layers: [SourceLayer]
+    /// The input shape (H, W, C) when the file records it.
+    public var inputShape: [Int]?
+    public var dataFormat: DataFormat
+    /// True when layer types or order were inferred from names and shapes rather than read from a config.
+    public var architectureInferred: Bool
+    /// Facts worth recording in provenance (assumed defaults and the like).
+    public var notes: [String]
+
+    public init(format: String, path: String, layers: [SourceLayer], inputShape: [Int]?, dataFormat: DataFormat,
+                architectureInferred: Bool, notes: [String] = []) {
+        self.format = format
+        self.path = path
+        self.layers = layers
+        self.inputShape = inputShape
+        self.dataFormat = dataFormat
+        self.architectureInferred = architectureInferred
+        self.notes = notes
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory map of a whole file. Pages are loaded on demand, so mapping a 500 MB file costs
+/// nothing until its bytes are read. The mapping is released when the last reference goes away.
+public final class MappedFile: @unchecked Sendable {
+    /// The path the file was opened from, for error messages.
+    public let path: String
+    /// The file's length in bytes when it was mapped.
+    public let count: Int
+    private let base: UnsafeRawPointer?
+
+    /// Maps `path` read-only.
+    /// - Throws: `VGGError.fileNotFound`, `.notAFile` or `.io` naming the failing call.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw VGGError.fileNotFound(path: path) }
+            throw VGGError.io(path: path, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw VGGError.io(path: path, operation: "fstat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw VGGError.notAFile(path: path) }
+        count = Int(info.st_size)
+        if count == 0 {
+            base = nil
+            return
+        }
+        let address = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let address, address != MAP_FAILED else {
+            throw VGGError.io(path: path, operation: "mmap", errno: errno)
+        }
+        base = UnsafeRawPointer(address)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+
+    /// True when `offset..<offset+length` lies inside the file (overflow-checked).
+    public func contains(offset: Int, length: Int) -> Bool {
+        guard offset >= 0, length >= 0 else { return false }
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        return !overflow && end <= count
+    }
+
+    /// Calls `body` with the bytes `offset..<offset+length`, which must lie inside the file.
+    /// - warning: Do not let the buffer escape the closure.
+    public func withBytes<R>(offset: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(contains(offset: offset, length: length), "range checked by caller")
+        guard let base, length > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base + offset, count: length))
+    }
+
+    /// Copies up to `length` bytes from `offset` (fewer at the end of the file).
+    public func bytes(offset: Int, length: Int) -> [UInt8] {
+        guard offset >= 0, offset < count else { return [] }
+        let available = min(length, count - offset)
+        return withBytes(offset: offset, length: available) { Array($0) }
+    }
+
+    /// The whole file as `Data` (for small files such as JSON configs).
+    public func contents() -> Data { withBytes(offset: 0, length: count) { Data($0) } }
+
+    /// Tells the kernel that this process no longer needs the pages of a range, so they leave its
+    /// resident set (the page cache keeps them). Used to bound peak memory while streaming.
+    public func release(offset: Int, length: Int) {
+        guard let base, contains(offset: offset, length: length), length > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset / page) * page
+        let end = offset + length
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+}

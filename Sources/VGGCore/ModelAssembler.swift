@@ -1,0 +1,273 @@
+/// A tensor scheduled for the native file: where its bytes come from and how they are rearranged.
+public struct PlannedTensor: Sendable {
+    public var name: String
+    public var sourceName: String
+    public var sourceDType: DType
+    public var sourceShape: [Int]
+    public var dtype: DType
+    public var shape: [Int]
+    public var layout: TensorLayout
+    public var conversion: LayoutConversion
+    public var data: TensorData
+
+    /// Bytes of the converted tensor.
+    public var nbytes: Int { (ShapeMath.elementCount(shape) ?? 0) * dtype.byteSize }
+}
+
+/// A source model turned into canonical form: names, shapes, and the per-tensor conversions.
+public struct ConversionPlan: Sendable {
+    public var architecture: NativeArchitecture
+    public var tensors: [PlannedTensor]
+    public var sourceFormat: String
+    public var sourcePath: String
+    public var notes: [String]
+}
+
+/// Turns a `SourceModel` into a `ConversionPlan`: assigns canonical names, follows shapes through the
+/// layers, checks every weight's shape against the architecture and picks each tensor's conversion.
+public enum ModelAssembler {
+    /// Builds the plan. `targetDType` converts floating-point tensors (nil keeps them as stored).
+    /// - Throws: `VGGError.unsupportedLayer`, `.unexpectedShape` or `.architecture` naming the layer.
+    public static func plan(_ model: SourceModel, targetDType: DType? = nil) throws -> ConversionPlan {
+        let names = CanonicalNames.assign(model.layers.map(\.type))
+        var notes = model.notes
+        let input = try resolveInputShape(model, notes: &notes)
+        var state = try ShapeState(canonicalInput: input)
+        var layers: [NativeLayer] = []
+        var tensors: [PlannedTensor] = []
+        var pendingFlatten: (channels: Int, spatial: Int)?
+
+        for (index, layer) in model.layers.enumerated() {
+            let name = names[index]
+            let before = state
+            try state.apply(layer, position: index)
+            var parameterNames: [String] = []
+            for parameter in layer.parameters {
+                let tensorName = "\(name).\(parameter.role.canonicalSuffix)"
+                let (shape, layout, conversion) = try canonicalForm(
+                    of: parameter, layer: layer, layerName: name, before: before,
+                    flatten: layer.type == .dense && model.dataFormat == .channelsLast ? pendingFlatten : nil)
+                var dtype = parameter.tensor.dtype
+                if let targetDType, dtype.isFloatingPoint { dtype = targetDType }
+                tensors.append(PlannedTensor(name: tensorName, sourceName: parameter.tensor.sourceName,
+                                             sourceDType: parameter.tensor.dtype, sourceShape: parameter.tensor.shape,
+                                             dtype: dtype, shape: shape, layout: layout, conversion: conversion,
+                                             data: parameter.tensor.data))
+                parameterNames.append(tensorName)
+            }
+            if layer.type == .flatten, case .spatial(let c, let h, let w) = before.value {
+                pendingFlatten = (c, h * w)
+            } else if layer.type == .dense {
+                pendingFlatten = nil
+            }
+            layers.append(NativeLayer(name: name, sourceName: layer.name, type: layer.type, config: layer.config,
+                                      outputShape: state.canonicalShape, parameters: parameterNames))
+        }
+        return ConversionPlan(architecture: NativeArchitecture(inputShape: input, layers: layers,
+                                                               inferred: model.architectureInferred),
+                              tensors: tensors, sourceFormat: model.format, sourcePath: model.path, notes: notes)
+    }
+
+    /// The model input as (C, H, W): from the file, else derived from the first dense layer after
+    /// `Flatten`, else 224×224 with the first convolution's input channels.
+    static func resolveInputShape(_ model: SourceModel, notes: inout [String]) throws -> [Int] {
+        if let shape = model.inputShape, shape.count == 3 {
+            return model.dataFormat == .channelsLast ? [shape[2], shape[0], shape[1]] : shape
+        }
+        guard let channels = firstConvInputChannels(model) else {
+            throw VGGError.architecture(reason: "cannot tell the model's input shape: the file records none and has no convolution; pass --input-shape")
+        }
+        if let side = try inferredInputSide(model) {
+            notes.append("input shape inferred from the first dense layer after Flatten: \(side)x\(side)x\(channels)")
+            return [channels, side, side]
+        }
+        notes.append("input shape not recorded in the file; assumed 224x224x\(channels)")
+        return [channels, 224, 224]
+    }
+
+    private static func firstConvInputChannels(_ model: SourceModel) -> Int? {
+        for layer in model.layers where layer.type == .conv2d {
+            guard let kernel = layer.parameters.first(where: { $0.role == .kernel })?.tensor else { return nil }
+            return kernel.layout == .oihw ? kernel.shape[1] : kernel.shape[2]
+        }
+        return nil
+    }
+
+    /// Works backwards from the size the first dense after Flatten expects to the smallest square input.
+    private static func inferredInputSide(_ model: SourceModel) throws -> Int? {
+        guard let flattenIndex = model.layers.firstIndex(where: { $0.type == .flatten }),
+              let dense = model.layers[flattenIndex...].first(where: { $0.type == .dense }),
+              let kernel = dense.parameters.first(where: { $0.role == .kernel })?.tensor, kernel.shape.count == 2
+        else { return nil }
+        let inputs = kernel.layout == .outIn ? kernel.shape[1] : kernel.shape[0]
+        var channels = 0
+        for layer in model.layers[..<flattenIndex] where layer.type == .conv2d {
+            channels = layer.config.filters ?? 0
+        }
+        guard channels > 0, inputs % channels == 0 else { return nil }
+        let area = inputs / channels
+        var side = Int(Double(area).squareRoot().rounded())
+        guard side * side == area else { return nil }
+        for layer in model.layers[..<flattenIndex].reversed() {
+            let (kernelSide, stride, padding): (Int, Int, Padding)
+            switch layer.type {
+            case .conv2d:
+                (kernelSide, stride, padding) = (layer.config.kernelSize?.first ?? 3, layer.config.strides?.first ?? 1,
+                                                 layer.config.padding ?? .valid)
+            case .maxPooling2d:
+                let pool = layer.config.poolSize?.first ?? 2
+                (kernelSide, stride, padding) = (pool, layer.config.strides?.first ?? pool, layer.config.padding ?? .valid)
+            default: continue
+            }
+            side = padding == .same ? side * stride : (side - 1) * stride + kernelSide
+        }
+        return side
+    }
+
+    /// The canonical shape, layout and conversion of one parameter, after checking its source shape.
+    private static func canonicalForm(of parameter: SourceParameter, layer: SourceLayer, layerName: String,
+                                      before: ShapeState, flatten: (channels: Int, spatial: Int)?) throws
+        -> ([Int], TensorLayout, LayoutConversion) {
+        let tensor = parameter.tensor
+        func mismatch(_ expected: [Int]) -> VGGError {
+            .unexpectedShape(tensor: tensor.sourceName, layer: layer.name, expected: expected, actual: tensor.shape)
+        }
+        switch (layer.type, parameter.role) {
+        case (.conv2d, .kernel):
+            let inputs = before.channels ?? 0
+            let filters = layer.config.filters ?? 0
+            let (kh, kw) = (layer.config.kernelSize?.first ?? 0, layer.config.kernelSize?.last ?? 0)
+            if tensor.layout == .hwio {
+                guard tensor.shape == [kh, kw, inputs, filters] else { throw mismatch([kh, kw, inputs, filters]) }
+                return ([filters, inputs, kh, kw], .oihw,
+                        .hwioToOIHW(kernelHeight: kh, kernelWidth: kw, inputs: inputs, outputs: filters))
+            }
+            guard tensor.shape == [filters, inputs, kh, kw] else { throw mismatch([filters, inputs, kh, kw]) }
+            return (tensor.shape, .oihw, .identity)
+        case (.dense, .kernel):
+            let inputs = before.flatCount ?? 0
+            let units = layer.config.units ?? 0
+            if tensor.layout == .inOut {
+                guard tensor.shape == [inputs, units] else { throw mismatch([inputs, units]) }
+                return ([units, inputs], .outIn,
+                        .inOutToOutIn(inputs: inputs, outputs: units, flattenedSpatial: flatten?.spatial ?? 1))
+            }
+            guard tensor.shape == [units, inputs] else { throw mismatch([units, inputs]) }
+            return (tensor.shape, .outIn, .identity)
+        default:
+            let width = layer.type == .batchNormalization ? (before.channels ?? before.flatCount ?? 0)
+                : (layer.config.filters ?? layer.config.units ?? 0)
+            guard tensor.shape == [width] else { throw mismatch([width]) }
+            return (tensor.shape, .vector, .identity)
+        }
+    }
+}
+
+/// The activation shape as it flows through the layers, channels first, without the batch axis.
+struct ShapeState {
+    enum Value { case spatial(Int, Int, Int), flat(Int) }
+    var value: Value
+
+    init(canonicalInput shape: [Int]) throws {
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+            throw VGGError.architecture(reason: "input shape \(shape) is not a positive (C, H, W) shape")
+        }
+        value = .spatial(shape[0], shape[1], shape[2])
+    }
+
+    var channels: Int? { if case .spatial(let c, _, _) = value { return c } else { return nil } }
+    var flatCount: Int? { if case .flat(let n) = value { return n } else { return nil } }
+    var canonicalShape: [Int] {
+        switch value {
+        case .spatial(let c, let h, let w): return [c, h, w]
+        case .flat(let n): return [n]
+        }
+    }
+
+    /// Follows `layer`; throws naming the layer when it cannot take the current shape.
+    mutating func apply(_ layer: SourceLayer, position: Int) throws {
+        func fail(_ why: String) -> VGGError {
+            .architecture(reason: "layer \(layer.name) (type \(layer.type.rawValue)) at position \(position) \(why)")
+        }
+        let config = layer.config
+        switch (layer.type, value) {
+        case (.input, _), (.activation, _), (.relu, _), (.dropout, _), (.softmax, _), (.batchNormalization, _):
+            return
+        case (.conv2d, .spatial(_, let h, let w)):
+            let k = config.kernelSize ?? [3, 3], s = config.strides ?? [1, 1]
+            let (oh, ow) = (Self.outputSide(h, k[0], s[0], config.padding ?? .valid),
+                            Self.outputSide(w, k[1], s[1], config.padding ?? .valid))
+            guard let filters = config.filters, oh > 0, ow > 0 else { throw fail("cannot take a \(h)x\(w) input") }
+            value = .spatial(filters, oh, ow)
+        case (.maxPooling2d, .spatial(let c, let h, let w)):
+            let k = config.poolSize ?? [2, 2], s = config.strides ?? k
+            let (oh, ow) = (Self.outputSide(h, k[0], s[0], config.padding ?? .valid),
+                            Self.outputSide(w, k[1], s[1], config.padding ?? .valid))
+            guard oh > 0, ow > 0 else { throw fail("cannot pool a \(h)x\(w) map") }
+            value = .spatial(c, oh, ow)
+        case (.adaptiveAvgPool2d, .spatial(let c, let h, let w)):
+            let size = config.outputSize ?? [h, w]
+            guard h % size[0] == 0, w % size[1] == 0 else {
+                throw fail("averages a \(h)x\(w) map to \(size[0])x\(size[1]), which is not an exact pooling")
+            }
+            value = .spatial(c, size[0], size[1])
+        case (.flatten, .spatial(let c, let h, let w)):
+            value = .flat(c * h * w)
+        case (.flatten, .flat):
+            return
+        case (.dense, .flat):
+            guard let units = config.units else { throw fail("has no unit count") }
+            value = .flat(units)
+        case (.dense, .spatial):
+            throw fail("receives a spatial map; a Flatten layer must come first")
+        default:
+            throw fail("cannot follow a flat input")
+        }
+    }
+
+    static func outputSide(_ input: Int, _ kernel: Int, _ stride: Int, _ padding: Padding) -> Int {
+        guard stride > 0 else { return 0 }
+        return padding == .same ? (input + stride - 1) / stride : (input - kernel) / stride + 1
+    }
+}
+
+/// Canonical Keras-style names from the layer sequence alone, so that a Keras file and a PyTorch file
+/// of the same model get the same names: `blockB_convC` (blocks end at pools), `blockB_pool`,
+/// `<conv>_bn`, `fc1`, `fc2`, …, the last dense `predictions`, and Keras-style counters for the rest.
+public enum CanonicalNames {
+    public static func assign(_ types: [LayerType]) -> [String] {
+        let lastDense = types.lastIndex(of: .dense)
+        var block = 1, convInBlock = 0, denseCount = 0
+        var counters: [String: Int] = [:]
+        var lastWeighted: String?
+        func counted(_ base: String) -> String {
+            let n = counters[base, default: 0]
+            counters[base] = n + 1
+            return n == 0 ? base : "\(base)_\(n)"
+        }
+        return types.enumerated().map { index, type in
+            switch type {
+            case .conv2d:
+                convInBlock += 1
+                lastWeighted = "block\(block)_conv\(convInBlock)"
+                return lastWeighted!
+            case .maxPooling2d:
+                defer { block += 1; convInBlock = 0 }
+                return "block\(block)_pool"
+            case .dense:
+                denseCount += 1
+                lastWeighted = index == lastDense ? "predictions" : "fc\(denseCount)"
+                return lastWeighted!
+            case .batchNormalization:
+                return lastWeighted.map { "\($0)_bn" } ?? counted("batch_normalization")
+            case .input: return counted("input_layer")
+            case .flatten: return counted("flatten")
+            case .dropout: return counted("dropout")
+            case .activation: return counted("activation")
+            case .relu: return counted("re_lu")
+            case .softmax: return counted("softmax")
+            case .adaptiveAvgPool2d: return counted("avgpool")
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// An open `.vggw` file: the validated header and zero-copy access to every tensor's bytes.
+public final class NativeFile: @unchecked Sendable {
+    public let path: String
+    public let header: NativeHeader
+    public let file: MappedFile
+    /// Where tensor data begins (the end of the padded header).
+    public let dataStart: Int
+
+    /// True when the first bytes of `prefix` are the `.vggw` magic.
+    public static func hasMagic(_ prefix: [UInt8]) -> Bool {
+        prefix.count >= NativeFormat.magic.count && Array(prefix.prefix(NativeFormat.magic.count)) == NativeFormat.magic
+    }
+
+    /// Maps and validates `path`: magic, version, header size, JSON, every tensor's offset, size,
+    /// alignment and overlap against the real file length, and (when `verifyChecksums`) every crc32.
+    /// - Throws: `VGGError.notNative`, `.corruptNative` or `.checksumMismatch`.
+    public init(path: String, verifyChecksums: Bool = true) throws {
+        self.path = path
+        file = try MappedFile(path: path)
+        let preamble = file.bytes(offset: 0, length: NativeFormat.preambleSize)
+        guard NativeFile.hasMagic(preamble) else {
+            throw VGGError.notNative(path: path, reason: "it does not start with the VGGW magic bytes")
+        }
+        guard preamble.count == NativeFormat.preambleSize else {
+            throw VGGError.corruptNative(path: path, reason: "file is \(file.count) bytes, shorter than the 24-byte preamble")
+        }
+        let version = Int(Self.little(UInt32.self, preamble, at: 8))
+        guard version == NativeFormat.version else {
+            throw VGGError.notNative(path: path, reason: "format version \(version) is not supported by this vggconv (reads version \(NativeFormat.version)); upgrade vggconv")
+        }
+        let declared = Self.little(UInt64.self, preamble, at: 16)
+        guard declared <= UInt64(NativeFormat.maxHeaderSize) else {
+            throw VGGError.corruptNative(path: path, reason: "header length \(declared) exceeds the \(NativeFormat.maxHeaderSize)-byte limit")
+        }
+        let headerLength = Int(declared)
+        guard file.contains(offset: NativeFormat.preambleSize, length: headerLength) else {
+            throw VGGError.corruptNative(path: path, reason: "header of \(headerLength) bytes runs past the end of the \(file.count)-byte file (truncated?)")
+        }
+        dataStart = NativeFormat.preambleSize + headerLength
+        let json = file.withBytes(offset: NativeFormat.preambleSize, length: headerLength) { Data($0) }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            header = try decoder.decode(NativeHeader.self, from: json)
+        } catch {
+            throw VGGError.corruptNative(path: path, reason: "header is not valid: \(Self.describe(error))")
+        }
+        try validate()
+        if verifyChecksums { try verifyAllChecksums() }
+    }
+
+    private func validate() throws {
+        func corrupt(_ why: String) -> VGGError { .corruptNative(path: path, reason: why) }
+        guard header.format == NativeFormat.name, header.byteOrder == "little",
+              header.alignment == NativeFormat.alignment else {
+            throw corrupt("header declares format \(header.format), byte order \(header.byteOrder), alignment \(header.alignment); expected vggw, little, 64")
+        }
+        var end = dataStart
+        var names = Set<String>()
+        for tensor in header.tensors {
+            guard names.insert(tensor.name).inserted else { throw corrupt("tensor name '\(tensor.name)' appears twice") }
+            guard let nbytes = ShapeMath.byteCount(tensor.shape, dtype: tensor.dtype), nbytes == tensor.nbytes else {
+                throw corrupt("tensor '\(tensor.name)': nbytes \(tensor.nbytes) does not match shape \(tensor.shape) of \(tensor.dtype.rawValue)")
+            }
+            guard tensor.offset % header.alignment == 0 else {
+                throw corrupt("tensor '\(tensor.name)': offset \(tensor.offset) is not \(header.alignment)-byte aligned")
+            }
+            guard tensor.offset >= end else {
+                throw corrupt("tensor '\(tensor.name)': offset \(tensor.offset) overlaps the header or the previous tensor (ends at \(end))")
+            }
+            guard file.contains(offset: tensor.offset, length: tensor.nbytes) else {
+                throw corrupt("tensor '\(tensor.name)': bytes \(tensor.offset)..<\(tensor.offset + tensor.nbytes) run past the end of the \(file.count)-byte file (truncated?)")
+            }
+            guard tensor.crc32.count == 8, UInt32(tensor.crc32, radix: 16) != nil else {
+                throw corrupt("tensor '\(tensor.name)': crc32 '\(tensor.crc32)' is not 8 hex digits")
+            }
+            end = tensor.offset + tensor.nbytes
+        }
+        guard end == file.count || header.tensors.isEmpty else {
+            throw corrupt("\(file.count - end) unexpected bytes after the last tensor")
+        }
+    }
+
+    /// Recomputes every tensor's crc32 and compares it with the header.
+    public func verifyAllChecksums() throws {
+        for tensor in header.tensors {
+            let actual = CRC32.hex(file.withBytes(offset: tensor.offset, length: tensor.nbytes) { CRC32.of($0) })
+            guard actual == tensor.crc32 else {
+                throw VGGError.checksumMismatch(path: path, tensor: tensor.name, expected: tensor.crc32, actual: actual)
+            }
+        }
+    }
+
+    /// The header entry of tensor `name`.
+    public func tensor(named name: String) throws -> NativeTensor {
+        guard let tensor = header.tensors.first(where: { $0.name == name }) else {
+            throw VGGError.tensorNotFound(name: name, path: path)
+        }
+        return tensor
+    }
+
+    /// Calls `body` with the bytes of `tensor`, in place. - warning: Do not let the buffer escape.
+    public func withBytes<R>(of tensor: NativeTensor, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try file.withBytes(offset: tensor.offset, length: tensor.nbytes, body)
+    }
+
+    private static func little<T: FixedWidthInteger>(_: T.Type, _ bytes: [UInt8], at offset: Int) -> T {
+        var value: T = 0
+        for i in (0..<MemoryLayout<T>.size).reversed() { value = value << 8 | T(bytes[offset + i]) }
+        return value
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context):
+            return context.debugDescription
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "\(context.debugDescription) at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        default:
+            return "\(error)"
+        }
+    }
+}

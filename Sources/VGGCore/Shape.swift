@@ -1,0 +1,27 @@
+/// Overflow-checked size arithmetic for shapes read from untrusted files.
+public enum ShapeMath {
+    /// The number of elements in `shape`, or nil when a dimension is negative or the product overflows.
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dim in shape {
+            guard dim >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            if overflow { return nil }
+            count = product
+        }
+        return count
+    }
+
+    /// The byte size of a tensor, or nil on overflow.
+    public static func byteCount(_ shape: [Int], dtype: DType) -> Int? {
+        guard let count = elementCount(shape) else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+        return overflow ? nil : bytes
+    }
+
+    /// `value` rounded up to a multiple of `alignment` (a power of two), or nil on overflow.
+    public static func alignUp(_ value: Int, to alignment: Int) -> Int? {
+        let (sum, overflow) = value.addingReportingOverflow(alignment - 1)
+        return overflow ? nil : sum & ~(alignment - 1)
+    }
+}

@@ -1,0 +1,78 @@
+/// Where a tensor's bytes live: a range of a memory-mapped file (zero copy) or an owned buffer
+/// (data that had to be decoded, decompressed or byte-swapped first).
+public struct TensorData: Sendable {
+    private enum Storage: Sendable {
+        case mapped(MappedFile, offset: Int)
+        case owned([UInt8])
+    }
+    private let storage: Storage
+    /// Length in bytes.
+    public let count: Int
+
+    /// Bytes `offset..<offset+count` of a mapped file; the caller has checked the range.
+    public init(file: MappedFile, offset: Int, count: Int) {
+        precondition(file.contains(offset: offset, length: count))
+        storage = .mapped(file, offset: offset)
+        self.count = count
+    }
+
+    /// Bytes held in memory.
+    public init(bytes: [UInt8]) {
+        storage = .owned(bytes)
+        count = bytes.count
+    }
+
+    /// Calls `body` with the bytes. - warning: Do not let the buffer escape the closure.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .mapped(let file, let offset):
+            return try file.withBytes(offset: offset, length: count, body)
+        case .owned(let bytes):
+            return try bytes.withUnsafeBytes(body)
+        }
+    }
+
+    /// Drops the pages of a mapped range from this process's resident set once they have been used.
+    public func releasePages() {
+        if case .mapped(let file, let offset) = storage { file.release(offset: offset, length: count) }
+    }
+}
+
+/// The axis order of a stored tensor. Canonical native files use `oihw`, `outIn` and `vector`.
+public enum TensorLayout: String, Codable, Sendable {
+    /// Convolution kernel (out, in, kh, kw): PyTorch and the native format.
+    case oihw = "OIHW"
+    /// Convolution kernel (kh, kw, in, out): Keras.
+    case hwio = "HWIO"
+    /// Dense weight (out, in): PyTorch and the native format.
+    case outIn = "OI"
+    /// Dense kernel (in, out): Keras.
+    case inOut = "IO"
+    /// One value per channel or unit.
+    case vector = "C"
+    /// A 0-d value.
+    case scalar = "scalar"
+    /// A tensor whose role vggconv does not interpret (listed by `inspect` only).
+    case unknown = "unknown"
+}
+
+/// A tensor as a reader found it, before any layout conversion.
+public struct SourceTensor: Sendable {
+    /// The tensor's name or path in its file (`block1_conv1/block1_conv1/kernel:0`, `features.0.weight`).
+    public var sourceName: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var layout: TensorLayout
+    public var data: TensorData
+    /// The absolute byte offset of the data in the file, when it is stored contiguously.
+    public var fileOffset: Int?
+
+    public init(sourceName: String, dtype: DType, shape: [Int], layout: TensorLayout, data: TensorData, fileOffset: Int?) {
+        self.sourceName = sourceName
+        self.dtype = dtype
+        self.shape = shape
+        self.layout = layout
+        self.data = data
+        self.fileOffset = fileOffset
+    }
+}

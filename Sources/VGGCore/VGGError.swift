@@ -1,0 +1,62 @@
+/// Failures of the core: native files, zip archives, .npy files, architectures and conversions.
+/// Every message says what went wrong, where, and what the user can do.
+public enum VGGError: Error, CustomStringConvertible, Sendable {
+    case fileNotFound(path: String)
+    case notAFile(path: String)
+    case io(path: String, operation: String, errno: Int32)
+    case outputExists(path: String)
+    case sameInputAndOutput(path: String)
+    case notNative(path: String, reason: String)
+    case corruptNative(path: String, reason: String)
+    case checksumMismatch(path: String, tensor: String, expected: String, actual: String)
+    case badZip(path: String, reason: String)
+    case badNpy(path: String, reason: String)
+    case unsupportedLayer(name: String, type: String, position: Int, hint: String)
+    case unexpectedShape(tensor: String, layer: String, expected: [Int], actual: [Int])
+    case architecture(reason: String)
+    case unsupportedDType(tensor: String, dtype: String, reason: String)
+    case tensorNotFound(name: String, path: String)
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let path):
+            return "\(path): no such file"
+        case .notAFile(let path):
+            return "\(path): is not a regular file (a directory?); pass the path of a weight file"
+        case .io(let path, let operation, let code):
+            return "\(path): \(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .outputExists(let path):
+            return "\(path) already exists; pass --force to overwrite it or -o to choose another name"
+        case .sameInputAndOutput(let path):
+            return "\(path) is both the input and the output; choose another output name with -o"
+        case .notNative(let path, let reason):
+            return "\(path): not a vggconv native (.vggw) file: \(reason)"
+        case .corruptNative(let path, let reason):
+            return "\(path): corrupt .vggw file: \(reason); convert the source file again"
+        case .checksumMismatch(let path, let tensor, let expected, let actual):
+            return "\(path): tensor '\(tensor)' fails its checksum (header says crc32 \(expected), data has \(actual)); the file is damaged, convert the source again"
+        case .badZip(let path, let reason):
+            return "\(path): unreadable zip archive: \(reason)"
+        case .badNpy(let path, let reason):
+            return "\(path): unreadable .npy file: \(reason)"
+        case .unsupportedLayer(let name, let type, let position, let hint):
+            return "unsupported layer \(name) (type \(type)) at position \(position)" + (hint.isEmpty ? "" : "; \(hint)")
+        case .unexpectedShape(let tensor, let layer, let expected, let actual):
+            return "weight \(tensor) of layer \(layer) has shape \(actual) but the architecture needs \(expected); the weights do not belong to this architecture"
+        case .architecture(let reason):
+            return reason
+        case .unsupportedDType(let tensor, let dtype, let reason):
+            return "tensor \(tensor): dtype \(dtype) \(reason)"
+        case .tensorNotFound(let name, let path):
+            return "\(path): no tensor named '\(name)'"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

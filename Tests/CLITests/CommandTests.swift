@@ -1,0 +1,57 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The commands' happy paths, through the built binary.
+final class CommandTests: XCTestCase {
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    func testDefaultOutputNameReplacesTheExtension() throws {
+        let input = scratch.file("model.weights.h5")
+        try FileManager.default.copyItem(atPath: Samples.path("vgg_small_keras3.weights.h5"), toPath: input)
+        let result = try vggconv("keras2native", input, "--config", Samples.path("vgg_small_keras3_config.json"))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(Set(scratch.contents()), ["model.weights.h5", "model.vggw"])
+        XCTAssertTrue(result.stdout.contains("28 tensors"), result.stdout)
+    }
+
+    func testInspectJSONListsEveryTensorWithTheContractKeys() throws {
+        let output = scratch.file("m.vggw")
+        XCTAssertEqual(try vggconv("keras2native", Samples.path("vgg_bn_keras3.keras"), "-o", output).status, 0)
+        let result = try vggconv("inspect", output, "--json")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let tensors = try XCTUnwrap(object["tensors"] as? [[String: Any]])
+        XCTAssertEqual(tensors.count, Samples.models["vgg_bn"]?.tensors.count)
+        for tensor in tensors {
+            for key in ["name", "source_name", "dtype", "shape", "layout", "offset", "nbytes", "crc32"] {
+                XCTAssertNotNil(tensor[key], "\(key) in \(tensor)")
+            }
+            XCTAssertEqual((tensor["offset"] as? Int).map { $0 % 64 }, 0)
+        }
+        let mean = try XCTUnwrap(tensors.first { $0["name"] as? String == "block2_conv1_bn.running_mean" })
+        XCTAssertEqual(mean["source_name"] as? String, "layers/batch_normalization_1/vars/2")
+        XCTAssertEqual(mean["shape"] as? [Int], [16])
+    }
+
+    func testInspectTableOfASourceFile() throws {
+        let result = try vggconv("inspect", Samples.path("vgg_small_keras1_style.h5"))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("keras1-weights-h5"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("block1_conv1.weight  float32  (3, 3, 3, 8)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("block1_conv1/block1_conv1_W_1:0"), result.stdout)
+    }
+
+    func testCorruptedNativeFileIsRefused() throws {
+        let output = scratch.file("m.vggw")
+        XCTAssertEqual(try vggconv("keras2native", Samples.path("vgg_small_keras3.keras"), "-o", output).status, 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: output))
+        bytes[bytes.count - 3] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: output))
+        let result = try vggconv("inspect", output)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("fails its checksum"), result.stderr)
+    }
+}

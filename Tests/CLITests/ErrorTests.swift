@@ -1,0 +1,87 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Each bad input gets its own specific message on stderr, exit status 2, and no output file.
+final class ErrorTests: XCTestCase {
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    /// Runs `keras2native INPUT -o scratch/out.vggw` and checks status 2, the message and a clean directory.
+    private func assertRefused(_ input: String, extra: [String] = [], message: String,
+                               file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = Set(scratch.contents())
+        let result = try runProcess(Samples.repositoryRoot + "/.build/debug/vggconv",
+                                    ["keras2native", input, "-o", scratch.file("out.vggw")] + extra)
+        XCTAssertEqual(result.status, 2, result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(message), "stderr was: \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "one line: \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(Set(scratch.contents()), before, "no output or temporary file left", file: file, line: line)
+    }
+
+    func testMissingFile() throws {
+        try assertRefused(scratch.file("nope.h5"), message: "nope.h5: no such file")
+    }
+
+    func testDirectoryIsNotAFile() throws {
+        try assertRefused(Samples.directory, message: "is not a regular file")
+    }
+
+    func testNotHDF5() throws {
+        let path = scratch.file("notes.h5")
+        try Data("these are not weights\n".utf8).write(to: URL(fileURLWithPath: path))
+        try assertRefused(path, message: "expected a Keras .h5, .weights.h5 or .keras file")
+    }
+
+    func testTruncatedHDF5() throws {
+        let whole = try Data(contentsOf: URL(fileURLWithPath: Samples.path("vgg_small_tfkeras_model.h5")))
+        let path = scratch.file("truncated.h5")
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: path))
+        try assertRefused(path, message: "truncated or corrupt")
+    }
+
+    func testUnsupportedLayer() throws {
+        try assertRefused(Samples.path("unsupported_avgpool_tfkeras_model.h5"),
+                          message: "unsupported layer block1_avgpool (type AveragePooling2D) at position 2")
+    }
+
+    func testWeightWithUnexpectedShape() throws {
+        // A real Keras config, edited so its first convolution claims 12 filters where the file has 8.
+        var config = try String(contentsOfFile: Samples.path("vgg_small_tfkeras_config.json"), encoding: .utf8)
+        let range = try XCTUnwrap(config.range(of: "\"filters\": 8"))
+        config.replaceSubrange(range, with: "\"filters\": 12")
+        let path = scratch.file("edited.json")
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        try assertRefused(Samples.path("vgg_small_tfkeras_weights.h5"), extra: ["--config", path],
+                          message: "weight block1_conv1/block1_conv1/kernel:0 of layer block1_conv1 has shape [3, 3, 3, 8] but the architecture needs [3, 3, 3, 12]")
+    }
+
+    func testExistingOutputNeedsForce() throws {
+        let output = scratch.file("out.vggw")
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: output))
+        try assertRefused(Samples.path("vgg_small_tfkeras_model.h5"), message: "out.vggw already exists; pass --force")
+        XCTAssertEqual(try String(contentsOfFile: output, encoding: .utf8), "keep me")
+        let forced = try vggconv("keras2native", Samples.path("vgg_small_tfkeras_model.h5"), "-o", output, "--force")
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertEqual(Set(scratch.contents()), ["out.vggw"])
+    }
+
+    func testUnwritableOutputDirectory() throws {
+        let result = try vggconv("keras2native", Samples.path("vgg_small_tfkeras_model.h5"), "-o", scratch.file("missing/dir/out.vggw"))
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("missing/dir: creating the output file in failed: No such file or directory") ||
+                      result.stderr.contains("No such file or directory"), result.stderr)
+        XCTAssertEqual(scratch.contents(), [])
+    }
+
+    func testPyTorchFileGivenToKeras2Native() throws {
+        try assertRefused(Samples.path("vgg_small.pth"), message: "a PyTorch file (use torch2native)")
+    }
+
+    func testUsageErrorExitsTwo() throws {
+        let result = try vggconv("keras2native")
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("Missing expected argument"), result.stderr)
+    }
+}

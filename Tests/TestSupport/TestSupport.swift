@@ -1,0 +1,95 @@
+import Foundation
+import VGGCore
+
+/// The repository's sample files and what the generator recorded about them (samples/manifest.json).
+public enum Samples {
+    /// The repository root, found from this file's location.
+    public static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    public static let directory = repositoryRoot + "/samples"
+
+    public static func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// One model's entry in the manifest.
+    public struct Model: Decodable, Sendable {
+        public let files: [String: String]
+        public let tensors: [String]
+        public let layers: [String]
+        public let paramsTotal: Int
+        public let paramsTrainable: Int
+    }
+
+    private struct Manifest: Decodable { let models: [String: Model] }
+
+    /// All models the generator wrote, by name.
+    public static let models: [String: Model] = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let data = try! Data(contentsOf: URL(fileURLWithPath: path("manifest.json")))
+        return try! decoder.decode(Manifest.self, from: data).models
+    }()
+
+    /// The tensors PyTorch's state_dict holds for `model`, by canonical name (samples/expected/).
+    public static func expectedTensors(_ model: String) throws -> [String: NpyArray] {
+        let folder = "\(directory)/expected/\(model)"
+        var result: [String: NpyArray] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".npy") {
+            result[String(name.dropLast(4))] = try NpyArray.read(path: "\(folder)/\(name)")
+        }
+        return result
+    }
+}
+
+/// A fresh directory under /tmp, removed by `remove()`.
+public struct TemporaryDirectory {
+    public let path: String
+
+    public init() {
+        path = NSTemporaryDirectory() + "vggconv-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    /// Names of the entries in the directory (hidden ones included).
+    public func contents() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The result of running a process.
+public struct ProcessResult {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs an executable and captures its output.
+public func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs the `vggconv` binary built by `swift build` (debug).
+public func vggconv(_ arguments: String...) throws -> ProcessResult {
+    try runProcess(Samples.repositoryRoot + "/.build/debug/vggconv", arguments)
+}
+
+/// Runs `python3` (the tests use it for numpy and jsonschema checks that do not go through our code).
+public func python(_ arguments: [String]) throws -> ProcessResult {
+    try runProcess("/usr/bin/env", ["python3"] + arguments)
+}

@@ -1,0 +1,66 @@
+import VGGCore
+import XCTest
+
+/// The layout conversions against index formulas written out independently, both directions.
+final class LayoutConversionTests: XCTestCase {
+    private func apply(_ conversion: LayoutConversion, _ source: [Float]) -> [Float] {
+        guard case .interleavedTranspose(let t) = conversion else { return source }
+        var out = [Float](repeating: .nan, count: source.count)
+        source.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                // Produce the rows in two uneven blocks to exercise block boundaries.
+                let split = t.columns / 3
+                t.apply(source: src, resultRows: 0..<split, elementSize: 4, into: dst)
+                let rest = UnsafeMutableRawBufferPointer(rebasing: dst[(split * t.rows * 4)...])
+                t.apply(source: src, resultRows: split..<t.columns, elementSize: 4, into: rest)
+            }
+        }
+        return out
+    }
+
+    func testHWIOToOIHW() {
+        let (kh, kw, i, o) = (3, 2, 5, 7)
+        let source = (0..<(kh * kw * i * o)).map(Float.init)
+        let out = apply(.hwioToOIHW(kernelHeight: kh, kernelWidth: kw, inputs: i, outputs: o), source)
+        for a in 0..<o { for b in 0..<i { for h in 0..<kh { for w in 0..<kw {
+            XCTAssertEqual(out[((a * i + b) * kh + h) * kw + w], source[((h * kw + w) * i + b) * o + a])
+        } } } }
+    }
+
+    func testDenseAfterFlattenReordersRowsFromHWCToCHW() {
+        // Keras flattens (H, W, C) as index (h*W + w)*C + c; the canonical input index is c*H*W + h*W + w.
+        let (h, w, c, units) = (2, 3, 4, 5)
+        let inputs = h * w * c
+        let source = (0..<(inputs * units)).map(Float.init)
+        let out = apply(.inOutToOutIn(inputs: inputs, outputs: units, flattenedSpatial: h * w), source)
+        for u in 0..<units { for ch in 0..<c { for y in 0..<h { for x in 0..<w {
+            XCTAssertEqual(out[u * inputs + ch * h * w + y * w + x], source[((y * w + x) * c + ch) * units + u])
+        } } } }
+    }
+
+    func testPlainDenseTranspose() {
+        let source = (0..<12).map(Float.init)  // (in 3, out 4)
+        let out = apply(.inOutToOutIn(inputs: 3, outputs: 4), source)
+        XCTAssertEqual(out, [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
+    }
+
+    func testInverseRestoresTheSource() {
+        for conversion in [LayoutConversion.hwioToOIHW(kernelHeight: 3, kernelWidth: 3, inputs: 4, outputs: 6),
+                           .inOutToOutIn(inputs: 24, outputs: 5, flattenedSpatial: 6)] {
+            guard case .interleavedTranspose(let t) = conversion else { return XCTFail() }
+            let source = (0..<(t.rows * t.columns)).map { Float($0) * 0.5 }
+            let forward = apply(conversion, source)
+            var back = [Float](repeating: 0, count: source.count)
+            forward.withUnsafeBytes { f in back.withUnsafeMutableBytes { t.invert(result: f, elementSize: 4, into: $0) } }
+            XCTAssertEqual(back, source)
+        }
+    }
+
+    func testTwoByteElements() {
+        let source: [UInt16] = Array(0..<12)
+        guard case .interleavedTranspose(let t) = LayoutConversion.inOutToOutIn(inputs: 3, outputs: 4) else { return XCTFail() }
+        var out = [UInt16](repeating: 0, count: 12)
+        source.withUnsafeBytes { s in out.withUnsafeMutableBytes { t.apply(source: s, resultRows: 0..<4, elementSize: 2, into: $0) } }
+        XCTAssertEqual(out, [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
+    }
+}

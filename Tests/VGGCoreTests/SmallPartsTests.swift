@@ -1,0 +1,97 @@
+import Foundation
+import TestSupport
+import VGGCore
+import XCTest
+
+final class CanonicalNamesTests: XCTestCase {
+    /// keras.applications.VGG16's layer names (keras/src/applications/vgg16.py), from its layer sequence.
+    func testVGG16SequenceGetsKerasApplicationNames() {
+        let cfg: [Int] = [2, 2, 3, 3, 3]
+        var types: [LayerType] = []
+        for convs in cfg { types += Array(repeating: .conv2d, count: convs) + [.maxPooling2d] }
+        types += [.flatten, .dense, .dense, .dense]
+        let names = CanonicalNames.assign(types)
+        XCTAssertEqual(Array(names.prefix(7)), ["block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2", "block2_pool", "block3_conv1"])
+        XCTAssertEqual(Array(names.suffix(8)), ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool", "flatten", "fc1", "fc2", "predictions"])
+    }
+
+    func testNormalizationAndWeightlessLayers() {
+        let names = CanonicalNames.assign([.conv2d, .batchNormalization, .relu, .maxPooling2d, .dropout, .flatten, .dense, .batchNormalization, .dropout, .dense])
+        XCTAssertEqual(names, ["block1_conv1", "block1_conv1_bn", "re_lu", "block1_pool", "dropout", "flatten", "fc1", "fc1_bn", "dropout_1", "predictions"])
+    }
+}
+
+final class NpyTests: XCTestCase {
+    func testWriteThenReadAndNumpyAgrees() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let values: [Float] = [1.5, -2, 3.25, 0, 7, 8]
+        let array = NpyArray(dtype: .float32, shape: [2, 3], bytes: values.withUnsafeBytes { Array($0) })
+        let path = scratch.file("a.npy")
+        try array.write(to: path)
+        let back = try NpyArray.read(path: path)
+        XCTAssertEqual(back.shape, [2, 3])
+        XCTAssertEqual(back.bytes, array.bytes)
+        let check = try python(["-c", "import numpy as np; a = np.load('\(path)'); print(a.dtype, a.shape, a.sum())"])
+        XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "float32 (2, 3) 17.75")
+    }
+
+    func testFortranOrderIsRefused() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let path = scratch.file("f.npy")
+        _ = try python(["-c", "import numpy as np; np.save('\(path)', np.asfortranarray(np.ones((2, 3), 'f4')))"])
+        XCTAssertThrowsError(try NpyArray.read(path: path)) { XCTAssertTrue("\($0)".contains("Fortran order")) }
+    }
+}
+
+final class ZipArchiveTests: XCTestCase {
+    func testKerasArchiveEntriesAndChecksums() throws {
+        let archive = try ZipArchive(file: try MappedFile(path: Samples.path("vgg_small_keras3.keras")))
+        XCTAssertEqual(Set(archive.entries.map(\.name)), ["metadata.json", "config.json", "model.weights.h5"])
+        for entry in archive.entries { XCTAssertTrue(try archive.checksumMatches(entry), entry.name) }
+    }
+
+    func testPyTorchArchiveUsesZip64AndAlignedRecords() throws {
+        let archive = try ZipArchive(file: try MappedFile(path: Samples.path("vgg_small.pth")))
+        let data = archive.entries.filter { $0.name.contains("/data/") }
+        XCTAssertFalse(data.isEmpty)
+        for entry in data { XCTAssertEqual(entry.dataOffset % 64, 0, entry.name) }
+        XCTAssertTrue(archive.entries.contains { $0.name.hasSuffix("data.pkl") })
+    }
+
+    func testTruncatedArchiveIsRefused() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: Samples.path("vgg_small_keras3.keras")))
+        let path = scratch.file("t.keras")
+        try whole.prefix(whole.count - 100).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try ZipArchive(file: try MappedFile(path: path))) {
+            XCTAssertTrue("\($0)".contains("end-of-central-directory"), "\($0)")
+        }
+    }
+}
+
+final class FloatConversionTests: XCTestCase {
+    /// bfloat16 keeps the top 16 bits of a float32, rounding to nearest even.
+    func testBFloat16Rounding() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let values: [Float] = [1.0, 1.00390625, 1.01171875, -3.5, 65504, 1e-40]
+        let expected: [UInt16] = [0x3F80, 0x3F80, 0x3F82, 0xC060, 0x4780, 0x0001]
+        let t = SourceTensor(sourceName: "x", dtype: .float32, shape: [values.count], layout: .vector,
+                             data: TensorData(bytes: values.withUnsafeBytes { Array($0) }), fileOffset: nil)
+        let layer = SourceLayer(name: "bn", type: .batchNormalization, config: LayerConfig(epsilon: 1e-3),
+                                parameters: [SourceParameter(role: .movingMean, tensor: t)])
+        let conv = SourceLayer(name: "c", type: .conv2d, config: LayerConfig(filters: 6, kernelSize: [1, 1], strides: [1, 1], padding: .same),
+                               parameters: [])
+        let model = SourceModel(format: "t", path: "m", layers: [conv, layer], inputShape: [1, 1, 1], dataFormat: .channelsLast,
+                                architectureInferred: false)
+        let path = scratch.file("b.vggw")
+        try NativeWriter.write(try ModelAssembler.plan(model, targetDType: .bfloat16), to: path, overwrite: false, sourceBytes: 0)
+        let native = try NativeFile(path: path)
+        let tensor = try native.tensor(named: "block1_conv1_bn.running_mean")
+        XCTAssertEqual(tensor.dtype, .bfloat16)
+        XCTAssertEqual(native.withBytes(of: tensor) { Array($0.bindMemory(to: UInt16.self)) }, expected)
+    }
+}

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Writes vggconv's sample models with the real frameworks (run it through `make samples`).
+
+Every model file under samples/ is written by tf-keras, Keras 3 or PyTorch themselves, with one
+marked exception (the Keras-1-era pretrained-file layout, see write_keras1_style). For each model the
+generator also writes, straight from PyTorch's state_dict, the tensors a correct conversion must
+produce (samples/expected/<model>/<canonical name>.npy), inputs, and each framework's outputs.
+
+The Keras model is the source of truth for the weights; the PyTorch twin receives them through numpy
+transposes written here, and the script asserts that both frameworks then compute the same outputs,
+so the expected tensors are proven by the frameworks, not by vggconv.
+"""
+import json
+import os
+import shutil
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXPECTED = os.path.join(HERE, "expected")
+GOLDEN = os.path.join(HERE, "golden")
+
+# Layer plans: ("conv", filters) | ("bn",) | ("relu",) | ("pool",) | ("dropout", rate) |
+# ("flatten",) | ("dense", units) | ("softmax_dense", units)
+MODELS = {
+    # More than 10 convolutions (Keras 3's conv2d_10 sorts before conv2d_2) and a 2x2 map at Flatten.
+    "vgg_small": dict(input=(32, 32, 3), plan=[
+        ("conv", 8), ("conv", 8), ("pool",),
+        ("conv", 16), ("conv", 16), ("conv", 16), ("pool",),
+        ("conv", 16), ("conv", 16), ("conv", 16), ("pool",),
+        ("conv", 24), ("conv", 24), ("conv", 24), ("pool",),
+        ("flatten",), ("dense", 32), ("dense", 16), ("softmax_dense", 10)]),
+    # BatchNormalization after convolutions, as torchvision's vgg*_bn place it (conv, BN, ReLU).
+    "vgg_bn": dict(input=(32, 32, 3), plan=[
+        ("conv_linear", 8), ("bn",), ("relu",), ("pool",),
+        ("conv_linear", 16), ("bn",), ("relu",), ("pool",),
+        ("conv_linear", 16), ("bn",), ("relu",), ("pool",),
+        ("flatten",), ("dense", 24), ("softmax_dense", 5)]),
+    # The shape of seed article 004: Dropout after every pool and a single hidden Dense.
+    "vgg_dropout": dict(input=(32, 32, 3), plan=[
+        ("conv", 8), ("conv", 8), ("pool",), ("dropout", 0.25),
+        ("conv", 16), ("conv", 16), ("pool",), ("dropout", 0.25),
+        ("flatten",), ("dense", 32), ("dropout", 0.5), ("softmax_dense", 4)]),
+}
+
+
+def canonical_names(plan):
+    """The canonical names vggconv promises (docs/native-format.md), written out independently."""
+    names, block, conv, dense_seen, last = [], 1, 0, 0, None
+    dense_total = sum(1 for p in plan if p[0] in ("dense", "softmax_dense"))
+    counters = {}
+    for p in plan:
+        kind = p[0]
+        if kind in ("conv", "conv_linear"):
+            conv += 1
+            last = f"block{block}_conv{conv}"
+            names.append(last)
+        elif kind == "pool":
+            names.append(f"block{block}_pool")
+            block, conv = block + 1, 0
+        elif kind in ("dense", "softmax_dense"):
+            dense_seen += 1
+            last = "predictions" if dense_seen == dense_total else f"fc{dense_seen}"
+            names.append(last)
+        elif kind == "bn":
+            names.append(f"{last}_bn")
+        else:
+            base = {"relu": "re_lu", "dropout": "dropout", "flatten": "flatten"}[kind]
+            n = counters.get(base, 0)
+            counters[base] = n + 1
+            names.append(base if n == 0 else f"{base}_{n}")
+    return names
+
+
+def build_keras(layers_mod, models_mod, spec, name):
+    """The same Sequential model in tf-keras or Keras 3, layer names = canonical names."""
+    h, w, c = spec["input"]
+    model = models_mod.Sequential(name=name)
+    model.add(layers_mod.Input(shape=(h, w, c)))
+    for (p, lname) in zip(spec["plan"], canonical_names(spec["plan"])):
+        kind = p[0]
+        if kind == "conv":
+            model.add(layers_mod.Conv2D(p[1], 3, padding="same", activation="relu", name=lname))
+        elif kind == "conv_linear":
+            model.add(layers_mod.Conv2D(p[1], 3, padding="same", name=lname))
+        elif kind == "bn":
+            model.add(layers_mod.BatchNormalization(name=lname))
+        elif kind == "relu":
+            model.add(layers_mod.ReLU(name=lname))
+        elif kind == "pool":
+            model.add(layers_mod.MaxPooling2D(2, 2, name=lname))
+        elif kind == "dropout":
+            model.add(layers_mod.Dropout(p[1], name=lname))
+        elif kind == "flatten":
+            model.add(layers_mod.Flatten(name=lname))
+        elif kind == "dense":
+            model.add(layers_mod.Dense(p[1], activation="relu", name=lname))
+        elif kind == "softmax_dense":
+            model.add(layers_mod.Dense(p[1], activation="softmax", name=lname))
+    return model
+
+
+def randomize(model, rng):
+    """Non-zero biases and non-trivial BatchNormalization statistics, so a wrong mapping cannot pass."""
+    for layer in model.layers:
+        if type(layer).__name__ in ("Conv2D", "Dense"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.05, bias.shape).astype("float32")])
+        if type(layer).__name__ == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                               rng.normal(0, 0.1, beta.shape).astype("float32"),
+                               rng.normal(0, 0.1, mean.shape).astype("float32"),
+                               rng.uniform(0.5, 2.0, var.shape).astype("float32")])
+
+
+def torch_twin(spec):
+    """An nn.Sequential with the same computation in NCHW, plus its canonical name per module index."""
+    h, w, c = spec["input"]
+    mods, owners = [], []
+    channels, spatial, flat = c, (h, w), None
+    for p, lname in zip(spec["plan"], canonical_names(spec["plan"])):
+        kind = p[0]
+        if kind in ("conv", "conv_linear"):
+            mods.append(nn.Conv2d(channels, p[1], 3, padding=1)); owners.append(lname)
+            channels = p[1]
+            if kind == "conv":
+                mods.append(nn.ReLU()); owners.append(None)
+        elif kind == "bn":
+            mods.append(nn.BatchNorm2d(channels, eps=1e-3)); owners.append(lname)
+        elif kind == "relu":
+            mods.append(nn.ReLU()); owners.append(None)
+        elif kind == "pool":
+            mods.append(nn.MaxPool2d(2, 2)); owners.append(None)
+            spatial = (spatial[0] // 2, spatial[1] // 2)
+        elif kind == "dropout":
+            mods.append(nn.Dropout(p[1])); owners.append(None)
+        elif kind == "flatten":
+            mods.append(nn.Flatten()); owners.append(None)
+            flat = channels * spatial[0] * spatial[1]
+        elif kind in ("dense", "softmax_dense"):
+            mods.append(nn.Linear(flat, p[1])); owners.append(lname)
+            flat = p[1]
+            mods.append(nn.ReLU() if kind == "dense" else nn.Softmax(dim=1)); owners.append(None)
+    return nn.Sequential(*mods), owners
+
+
+def copy_keras_to_torch(kmodel, tmodel, owners, spec):
+    """Keras HWIO/(in,out)/HWC-flatten weights into PyTorch OIHW/(out,in)/CHW-flatten."""
+    by_name = {layer.name: layer for layer in kmodel.layers}
+    h, w, _ = spec["input"]
+    pending_flatten = None
+    shape_hw = (h, w)
+    last_channels = None
+    for p in spec["plan"]:
+        if p[0] == "pool":
+            shape_hw = (shape_hw[0] // 2, shape_hw[1] // 2)
+        if p[0] in ("conv", "conv_linear"):
+            last_channels = p[1]
+        if p[0] == "flatten":
+            pending_flatten = (shape_hw[0], shape_hw[1], last_channels)
+            break
+    first_dense = True
+    with torch.no_grad():
+        for module, owner in zip(tmodel, owners):
+            if owner is None:
+                continue
+            weights = by_name[owner].get_weights()
+            if isinstance(module, nn.Conv2d):
+                module.weight.copy_(torch.from_numpy(np.ascontiguousarray(weights[0].transpose(3, 2, 0, 1))))
+                module.bias.copy_(torch.from_numpy(weights[1]))
+            elif isinstance(module, nn.Linear):
+                kernel = weights[0]
+                if first_dense and pending_flatten:
+                    fh, fw, fc = pending_flatten
+                    kernel = kernel.reshape(fh, fw, fc, -1).transpose(2, 0, 1, 3).reshape(fh * fw * fc, -1)
+                first_dense = False
+                module.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
+                module.bias.copy_(torch.from_numpy(weights[1]))
+            elif isinstance(module, nn.BatchNorm2d):
+                gamma, beta, mean, var = weights
+                module.weight.copy_(torch.from_numpy(gamma)); module.bias.copy_(torch.from_numpy(beta))
+                module.running_mean.copy_(torch.from_numpy(mean)); module.running_var.copy_(torch.from_numpy(var))
+
+
+def canonical_state(tmodel, owners):
+    """Canonical name → tensor, from PyTorch's own state_dict."""
+    out = {}
+    suffix = {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"}
+    state = tmodel.state_dict()
+    for index, owner in enumerate(owners):
+        if owner is None:
+            continue
+        for key, value in state.items():
+            prefix, _, leaf = key.rpartition(".")
+            if prefix == str(index) and leaf in suffix:
+                out[f"{owner}.{suffix[leaf]}"] = value.numpy()
+    return out
+
+
+def write_keras1_style(tfk_model, path, chunk_layer_names=False):
+    """REPRODUCED WITH h5py, not written by a framework: no installable framework still writes the
+    Keras-1-era layout of the classic pretrained files (vgg16_weights_tf_dim_ordering_tf_kernels.h5).
+    Layout from the documented file (see ../shared/docs/formats.md §1a, sources:
+    fchollet/deep-learning-models vgg16.py release files as indexed by genforce/idinvert_pytorch
+    models/perceptual_model.py — 'block1_conv1_W_1:0' — and a published attribute dump of the sibling
+    resnet50 file showing only `layer_names` at the root): one group per layer, flat datasets
+    `<layer>_W_1:0` / `<layer>_b_1:0` in TF kernel layout, `weight_names` per group, no keras_version.
+    With chunk_layer_names, the root attribute is split into layer_names0, layer_names1 the way Keras
+    splits attributes above its 64512-byte object-header limit."""
+    with h5py.File(path, "w") as f:
+        names = [layer.name.encode("utf8") for layer in tfk_model.layers]
+        if chunk_layer_names:
+            half = len(names) // 2
+            f.attrs["layer_names0"] = np.array(names[:half])
+            f.attrs["layer_names1"] = np.array(names[half:])
+        else:
+            f.attrs["layer_names"] = np.array(names)
+        for layer in tfk_model.layers:
+            g = f.create_group(layer.name)
+            weights = layer.get_weights()
+            wnames = [f"{layer.name}_{tag}_1:0".encode("utf8") for tag in ("W", "b")[:len(weights)]]
+            g.attrs["weight_names"] = np.array(wnames, dtype="S") if wnames else np.array([], dtype="S1")
+            for wname, value in zip(wnames, weights):
+                g.create_dataset(wname.decode("utf8"), data=value)
+
+
+def save_summary(model, path):
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_unsupported(tf_keras):
+    """A real tf-keras model with a layer vggconv refuses (AveragePooling2D), for the error tests."""
+    layers = tf_keras.layers
+    model = tf_keras.Sequential([
+        layers.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same", name="block1_conv1"),
+        layers.AveragePooling2D(2, name="block1_avgpool"), layers.Flatten(name="flatten"),
+        layers.Dense(2, name="predictions")], name="unsupported")
+    model.save(os.path.join(HERE, "unsupported_avgpool_tfkeras_model.h5"))
+
+
+def main():
+    import tf_keras
+    import keras
+
+    for directory in (EXPECTED, GOLDEN):
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+    os.makedirs(os.path.join(HERE, "summaries"), exist_ok=True)
+    rng = np.random.default_rng(20261123)
+    manifest = {}
+    for name, spec in MODELS.items():
+        tf_keras.utils.set_random_seed(7)
+        tfk = build_keras(tf_keras.layers, tf_keras.models, spec, name)
+        randomize(tfk, rng)
+        k3 = build_keras(keras.layers, keras.models, spec, name)
+        k3.set_weights(tfk.get_weights())
+
+        files = {}
+        def out(suffix):
+            files[suffix] = f"{name}{suffix}"
+            return os.path.join(HERE, f"{name}{suffix}")
+        tfk.save_weights(out("_tfkeras_weights.h5"))          # Keras 2 legacy weights-only h5
+        tfk.save(out("_tfkeras_model.h5"))                    # Keras 2 full model h5 (":0" names)
+        k3.save(out("_keras3_model.h5"))                      # Keras 3 legacy full model h5 (no ":0")
+        k3.save_weights(out("_keras3.weights.h5"))            # Keras 3 generic layers/<class>_N/vars/i
+        k3.save(out("_keras3.keras"))                         # Keras 3 archive
+        with open(out("_tfkeras_config.json"), "w") as f:     # Keras 2 to_json() architecture
+            f.write(tfk.to_json())
+        with open(out("_keras3_config.json"), "w") as f:      # Keras 3 to_json() architecture
+            f.write(k3.to_json())
+        if not any(p[0] == "bn" for p in spec["plan"]):
+            write_keras1_style(tfk, out("_keras1_style.h5"), chunk_layer_names=(name == "vgg_dropout"))
+        save_summary(tfk, os.path.join(HERE, "summaries", f"{name}_tfkeras.txt"))
+        save_summary(k3, os.path.join(HERE, "summaries", f"{name}_keras3.txt"))
+
+        tmodel, owners = torch_twin(spec)
+        copy_keras_to_torch(tfk, tmodel, owners, spec)
+        tmodel.eval()
+        torch.save(tmodel.state_dict(), out(".pth"))
+
+        x = rng.normal(0, 1, (2,) + spec["input"]).astype("float32")
+        y_keras = tfk.predict(x, verbose=0)
+        y_keras3 = np.asarray(k3.predict(x, verbose=0))
+        with torch.no_grad():
+            y_torch = tmodel(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+        scale = np.abs(y_keras).max()
+        assert np.abs(y_keras - y_torch).max() <= 1e-5 * max(scale, 1), (name, np.abs(y_keras - y_torch).max())
+        assert np.abs(y_keras - y_keras3).max() <= 1e-5 * max(scale, 1)
+        np.save(os.path.join(GOLDEN, f"{name}_input_nhwc.npy"), x)
+        np.save(os.path.join(GOLDEN, f"{name}_input_nchw.npy"), np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        np.save(os.path.join(GOLDEN, f"{name}_keras_output.npy"), y_keras)
+        np.save(os.path.join(GOLDEN, f"{name}_torch_output.npy"), y_torch)
+
+        os.makedirs(os.path.join(EXPECTED, name))
+        state = canonical_state(tmodel, owners)
+        for cname, value in state.items():
+            np.save(os.path.join(EXPECTED, name, f"{cname}.npy"), value)
+        manifest[name] = dict(files=files, input_hwc=list(spec["input"]),
+                              tensors=list(state.keys()),
+                              layers=canonical_names(spec["plan"]),
+                              params_total=int(tfk.count_params()),
+                              params_trainable=int(sum(np.prod(w.shape) for w in tfk.trainable_weights)))
+    write_unsupported(tf_keras)
+    with open(os.path.join(HERE, "manifest.json"), "w") as f:
+        json.dump(dict(generator="samples/generate.py",
+                       versions=dict(tf_keras=tf_keras.__version__, keras=keras.__version__,
+                                     torch=torch.__version__.split("+")[0], h5py=h5py.__version__,
+                                     numpy=np.__version__),
+                       models=manifest), f, indent=1, sort_keys=True)
+    print("samples written to", HERE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
