@@ -2,7 +2,7 @@
 SWIFT       ?= swift
 VENV        ?= .venv-samples
 PYTHON      ?= python3
-APT_PACKAGES = libhdf5-dev zlib1g-dev pkg-config
+APT_PACKAGES = libhdf5-dev zlib1g-dev libisal-dev pkg-config
 SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

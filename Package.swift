@@ -14,9 +14,10 @@ let package = Package(
         // Thin C wrappers: the only places that see C types.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
 
         // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.
-        .target(name: "VGGCore", dependencies: ["CZlib"]),
+        .target(name: "VGGCore", dependencies: ["CZlib", "CISAL"]),
         // Every Keras HDF5 flavour (the only module that imports CHDF5).
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // Format detection and the conversion pipeline the CLI calls.

@@ -249,6 +249,38 @@ def write_unsupported(tf_keras):
     model.save(os.path.join(HERE, "unsupported_avgpool_tfkeras_model.h5"))
 
 
+def write_bn_variants(tf_keras):
+    """BatchNormalization without gamma (scale=False, epsilon 1e-5) after a Conv2D and without beta
+    (center=False) after a Dense, as a tf-keras full model and weights-only file. The expected
+    canonical tensors are Keras's own arrays in canonical layout (no PyTorch layer drops gamma/beta)."""
+    layers = tf_keras.layers
+    rng = np.random.default_rng(5)
+    model = tf_keras.Sequential([
+        layers.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same", name="block1_conv1"),
+        layers.BatchNormalization(scale=False, epsilon=1e-5, name="block1_conv1_bn"), layers.ReLU(name="re_lu"),
+        layers.MaxPooling2D(2, name="block1_pool"), layers.Flatten(name="flatten"),
+        layers.Dense(6, name="fc1"), layers.BatchNormalization(center=False, name="fc1_bn"),
+        layers.Dense(2, activation="softmax", name="predictions")], name="bn_variants")
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") if w.ndim > 1 else
+                       rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    model.save(os.path.join(HERE, "bn_variants_tfkeras_model.h5"))
+    model.save_weights(os.path.join(HERE, "bn_variants_tfkeras_weights.h5"))
+    folder = os.path.join(EXPECTED, "bn_variants")
+    os.makedirs(folder)
+    names = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
+             "moving_mean": "running_mean", "moving_variance": "running_var"}
+    for layer in model.layers:
+        for var, value in zip(layer.weights, layer.get_weights()):
+            leaf = var.name.split("/")[-1].split(":")[0]
+            if value.ndim == 4:
+                value = value.transpose(3, 2, 0, 1)
+            elif value.ndim == 2:
+                if layer.name == "fc1":  # Flatten of a 4x4x4 map: rows HWC -> CHW
+                    value = value.reshape(4, 4, 4, -1).transpose(2, 0, 1, 3).reshape(64, -1)
+                value = value.T
+            np.save(os.path.join(folder, f"{layer.name}.{names[leaf]}.npy"), np.ascontiguousarray(value))
+
+
 def main():
     import tf_keras
     import keras
@@ -312,6 +344,7 @@ def main():
                               params_total=int(tfk.count_params()),
                               params_trainable=int(sum(np.prod(w.shape) for w in tfk.trainable_weights)))
     write_unsupported(tf_keras)
+    write_bn_variants(tf_keras)
     with open(os.path.join(HERE, "manifest.json"), "w") as f:
         json.dump(dict(generator="samples/generate.py",
                        versions=dict(tf_keras=tf_keras.__version__, keras=keras.__version__,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one place that knows how framework layouts map onto the canonical layout.
 ///
 /// Every conversion vggconv applies is an *interleaved transpose*: the source is a row-major matrix of
@@ -73,30 +75,60 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
         }
     }
 
-    // Result rows are produced in tiles of `tile` rows: each source row contributes one contiguous run
-    // of `tile` elements (a cache line or so), written to `tile` output streams.
+    // Tiled through a small staging buffer: 16 source rows contribute one contiguous run of 64
+    // elements each (reads stay sequential), the 16×64 tile is staged in L1, and each of the 64 result
+    // rows then receives 16 contiguous elements (a whole cache line) exactly once. Writing straight
+    // down many result rows instead thrashes L1: fc1's rows are 100,352 bytes apart, which maps every
+    // row onto the same two cache sets.
     private func gather<T>(_: T.Type, _ source: UnsafeRawBufferPointer, _ resultRows: Range<Int>,
                            _ destination: UnsafeMutableRawBufferPointer) {
         let src = source.baseAddress!.assumingMemoryBound(to: T.self)
         let dst = destination.baseAddress!.assumingMemoryBound(to: T.self)
         let rows = self.rows, columns = self.columns, channels = self.channels, groups = self.groups
-        let tile = 16
-        var o0 = resultRows.lowerBound
-        while o0 < resultRows.upperBound {
-            let o1 = min(o0 + tile, resultRows.upperBound)
-            let base = (o0 - resultRows.lowerBound) * rows
-            for c in 0..<channels {
-                for g in 0..<groups {
-                    let sourceRow = src + (g * channels + c) * columns
-                    let column = c * groups + g
-                    var out = dst + base + column
-                    for o in o0..<o1 {
-                        out.pointee = sourceRow[o]
-                        out += rows
+        let tileJ = 16, tileO = 64
+        withUnsafeTemporaryAllocation(of: T.self, capacity: tileJ * tileO) { stage in
+            var o0 = resultRows.lowerBound
+            while o0 < resultRows.upperBound {
+                let o1 = min(o0 + tileO, resultRows.upperBound), width = o1 - o0
+                var j0 = 0
+                while j0 < rows {
+                    let height = min(tileJ, rows - j0)
+                    for jj in 0..<height {
+                        let (c, g) = (j0 + jj).quotientAndRemainder(dividingBy: groups)
+                        let sourceRun = src + (g * channels + c) * columns + o0
+                        let staged = stage.baseAddress! + jj * tileO
+                        for oo in 0..<width { staged[oo] = sourceRun[oo] }
                     }
+                    for oo in 0..<width {
+                        let out = dst + (o0 + oo - resultRows.lowerBound) * rows + j0
+                        for jj in 0..<height { out[jj] = stage[jj * tileO + oo] }
+                    }
+                    j0 += tileJ
                 }
+                o0 = o1
             }
-            o0 = o1
+        }
+    }
+}
+
+extension InterleavedTranspose {
+    /// `apply`, with the result rows split across the machine's cores.
+    public func applyInParallel(source: UnsafeRawBufferPointer, resultRows: Range<Int>, elementSize: Int,
+                                into destination: UnsafeMutableRawBufferPointer) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let parts = min(cores, max(1, resultRows.count * rows * elementSize / (1 << 20)))
+        guard parts > 1 else {
+            return apply(source: source, resultRows: resultRows, elementSize: elementSize, into: destination)
+        }
+        let per = (resultRows.count + parts - 1) / parts
+        let (input, output) = (SharedBuffer(source), SharedBuffer(destination))
+        DispatchQueue.concurrentPerform(iterations: parts) { i in
+            let lower = resultRows.lowerBound + min(i * per, resultRows.count)
+            let upper = resultRows.lowerBound + min((i + 1) * per, resultRows.count)
+            guard lower < upper else { return }
+            let offset = (lower - resultRows.lowerBound) * rows * elementSize
+            apply(source: input.pointer, resultRows: lower..<upper, elementSize: elementSize,
+                  into: UnsafeMutableRawBufferPointer(rebasing: output.pointer[offset...]))
         }
     }
 }

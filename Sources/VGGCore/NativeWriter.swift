@@ -33,18 +33,10 @@ public enum NativeWriter {
                 notes: plan.notes))
         let dataStart = try layOut(&header)
         let total = header.tensors.reduce(0) { $0 + $1.nbytes }
-        var written = 0
+        let sink = BlockSink(output: output, total: total, progress: progress)
         for (index, tensor) in plan.tensors.enumerated() {
-            var crc = CRC32()
-            var position = header.tensors[index].offset
-            try TensorStreamer.stream(tensor) { block in
-                crc.update(block)
-                try output.write(block, at: position)
-                position += block.count
-                written += block.count
-                progress?(written, total)
-            }
-            header.tensors[index].crc32 = crc.hex
+            let crc = try TensorStreamer.stream(tensor, to: sink, at: header.tensors[index].offset)
+            header.tensors[index].crc32 = CRC32.hex(crc)
         }
         try writeHeader(header, dataStart: dataStart, to: output)
         try output.commit()
@@ -92,57 +84,132 @@ public enum NativeWriter {
     }
 }
 
-/// Produces a planned tensor's converted bytes in blocks of bounded size.
-enum TensorStreamer {
-    static let blockBytes = 8 << 20
+/// Checksums and writes blocks in order on its own serial queue, so that producing the next block
+/// (transposing on every core) overlaps with writing the previous one.
+final class BlockSink: @unchecked Sendable {
+    // Mutable state is touched only on `queue` (and read after `drain()`).
+    private let output: OutputFile
+    private let total: Int
+    private let progress: NativeWriter.Progress?
+    private let queue = DispatchQueue(label: "vggconv.native-writer")
+    private var written = 0
+    private var crc = CRC32()
+    private var position = 0
+    private var failure: Error?
 
-    static func stream(_ tensor: PlannedTensor, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    init(output: OutputFile, total: Int, progress: NativeWriter.Progress?) {
+        self.output = output
+        self.total = total
+        self.progress = progress
+    }
+
+    /// Starts a tensor at `offset`.
+    func begin(at offset: Int) {
+        queue.sync {
+            position = offset
+            crc = CRC32()
+        }
+    }
+
+    /// Queues `block` (which must stay valid until `done` runs) and returns at once.
+    func write(_ block: UnsafeRawBufferPointer, done: (@Sendable () -> Void)? = nil) {
+        let view = SharedBuffer(block)
+        queue.async {
+            defer { done?() }
+            guard self.failure == nil else { return }
+            do {
+                self.crc.append(CRC32.of(view.pointer), length: view.pointer.count)
+                try self.output.write(view.pointer, at: self.position)
+                self.position += view.pointer.count
+                self.written += view.pointer.count
+                self.progress?(self.written, self.total)
+            } catch {
+                self.failure = error
+            }
+        }
+    }
+
+    /// Waits for every queued block; returns the tensor's checksum or throws the first write error.
+    func drain() throws -> UInt32 {
+        try queue.sync {
+            if let failure { throw failure }
+            return crc.value
+        }
+    }
+}
+
+/// Produces a planned tensor's converted bytes in blocks of bounded size and hands them to a sink.
+enum TensorStreamer {
+    static let blockBytes = 32 << 20
+
+    /// Streams `tensor` to `sink` starting at file offset `offset`; returns its CRC-32.
+    static func stream(_ tensor: PlannedTensor, to sink: BlockSink, at offset: Int) throws -> UInt32 {
+        sink.begin(at: offset)
         defer { tensor.data.releasePages() }
-        try tensor.data.withUnsafeBytes { source in
+        return try tensor.data.withUnsafeBytes { source in
             switch tensor.conversion {
             case .identity where tensor.dtype == tensor.sourceDType:
+                // Slices of the mapped source stay valid until `drain` returns.
                 var start = 0
                 while start < source.count {
                     let end = min(start + blockBytes, source.count)
-                    try body(UnsafeRawBufferPointer(rebasing: source[start..<end]))
+                    sink.write(UnsafeRawBufferPointer(rebasing: source[start..<end]))
                     start = end
                 }
             case .identity:
                 let count = source.count / tensor.sourceDType.byteSize
                 let step = max(1, blockBytes / 8)
-                var converted = [UInt8](repeating: 0, count: step * tensor.dtype.byteSize)
-                var first = 0
-                while first < count {
-                    let n = min(step, count - first)
-                    let slice = UnsafeRawBufferPointer(rebasing: source[(first * tensor.sourceDType.byteSize)...])
-                    try converted.withUnsafeMutableBytes { out in
-                        FloatConversion.convert(slice, from: tensor.sourceDType, into: out, to: tensor.dtype, count: n)
-                        try body(UnsafeRawBufferPointer(rebasing: out[0..<(n * tensor.dtype.byteSize)]))
-                    }
-                    first += n
+                try produceDoubleBuffered(blocks: stride(from: 0, to: count, by: step).map { $0..<min($0 + step, count) },
+                                          bytesPerBlock: step * tensor.dtype.byteSize, sink: sink) { elements, buffer in
+                    let slice = UnsafeRawBufferPointer(rebasing: source[(elements.lowerBound * tensor.sourceDType.byteSize)...])
+                    FloatConversion.convert(slice, from: tensor.sourceDType, into: buffer, to: tensor.dtype, count: elements.count)
+                    return elements.count * tensor.dtype.byteSize
                 }
             case .interleavedTranspose(let transpose):
                 let sourceSize = tensor.sourceDType.byteSize
                 let rowBytes = transpose.rows * sourceSize
                 let rowsPerBlock = max(1, blockBytes / max(1, rowBytes))
-                var gathered = [UInt8](repeating: 0, count: min(transpose.columns, rowsPerBlock) * rowBytes)
-                var converted = [UInt8](repeating: 0, count: tensor.dtype == tensor.sourceDType ? 0
-                    : min(transpose.columns, rowsPerBlock) * transpose.rows * tensor.dtype.byteSize)
-                var row = 0
-                while row < transpose.columns {
-                    let rows = row..<min(row + rowsPerBlock, transpose.columns)
-                    try gathered.withUnsafeMutableBytes { block in
-                        transpose.apply(source: source, resultRows: rows, elementSize: sourceSize, into: block)
-                        let produced = UnsafeRawBufferPointer(rebasing: block[0..<(rows.count * rowBytes)])
-                        if tensor.dtype == tensor.sourceDType { return try body(produced) }
-                        let n = rows.count * transpose.rows
-                        try converted.withUnsafeMutableBytes { out in
-                            FloatConversion.convert(produced, from: tensor.sourceDType, into: out, to: tensor.dtype, count: n)
-                            try body(UnsafeRawBufferPointer(rebasing: out[0..<(n * tensor.dtype.byteSize)]))
-                        }
-                    }
-                    row = rows.upperBound
+                let converting = tensor.dtype != tensor.sourceDType
+                let staging = converting ? ScratchBuffer(count: min(transpose.columns, rowsPerBlock) * rowBytes) : nil
+                let blocks = stride(from: 0, to: transpose.columns, by: rowsPerBlock).map {
+                    $0..<min($0 + rowsPerBlock, transpose.columns)
                 }
+                try produceDoubleBuffered(blocks: blocks, bytesPerBlock: min(transpose.columns, rowsPerBlock) * transpose.rows * tensor.dtype.byteSize,
+                                          sink: sink) { rows, buffer in
+                    guard let staging else {
+                        transpose.applyInParallel(source: source, resultRows: rows, elementSize: sourceSize, into: buffer)
+                        return rows.count * rowBytes
+                    }
+                    transpose.applyInParallel(source: source, resultRows: rows, elementSize: sourceSize, into: staging.bytes)
+                    let n = rows.count * transpose.rows
+                    FloatConversion.convert(UnsafeRawBufferPointer(staging.bytes), from: tensor.sourceDType, into: buffer,
+                                            to: tensor.dtype, count: n)
+                    return n * tensor.dtype.byteSize
+                }
+            }
+            return try sink.drain()
+        }
+    }
+
+    /// Fills two buffers in turn: while the sink writes one, the next block is produced into the other.
+    private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
+                                              produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> Int) throws {
+        let buffers = (0..<min(2, blocks.count)).map { _ in ScratchBuffer(count: bytesPerBlock) }
+        let inFlight = buffers.map { _ in DispatchSemaphore(value: 1) }
+        for (index, block) in blocks.enumerated() {
+            let slot = index % buffers.count
+            inFlight[slot].wait()
+            let length = produce(block, buffers[slot].bytes)
+            let release = inFlight[slot]
+            sink.write(UnsafeRawBufferPointer(rebasing: buffers[slot].bytes[0..<length])) { release.signal() }
+        }
+        // The queued writes read the buffers: keep them alive (ARC may free them after their last
+        // use above) until the sink has drained, and leave every semaphore at its initial value.
+        try withExtendedLifetime(buffers) {
+            _ = try sink.drain()
+            for semaphore in inFlight {
+                semaphore.wait()
+                semaphore.signal()
             }
         }
     }
