@@ -16,8 +16,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
 
+        // The conversion's hot transpose loop (prefetch and SIMD shuffles Swift cannot express).
+        .target(name: "CKernels"),
+
         // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.
-        .target(name: "VGGCore", dependencies: ["CZlib", "CISAL"]),
+        .target(name: "VGGCore", dependencies: ["CZlib", "CISAL", "CKernels"]),
         // Every Keras HDF5 flavour (the only module that imports CHDF5).
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // Format detection and the conversion pipeline the CLI calls.

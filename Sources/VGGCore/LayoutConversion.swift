@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The one place that knows how framework layouts map onto the canonical layout.
@@ -56,7 +57,10 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
         switch elementSize {
         case 1: gather(UInt8.self, source, resultRows, destination)
         case 2: gather(UInt16.self, source, resultRows, destination)
-        case 4: gather(UInt32.self, source, resultRows, destination)
+        case 4:
+            CKernels_interleaved_transpose32(source.baseAddress!.assumingMemoryBound(to: Float.self),
+                                             destination.baseAddress!.assumingMemoryBound(to: Float.self),
+                                             groups, channels, columns, resultRows.lowerBound, resultRows.upperBound)
         default: gather(UInt64.self, source, resultRows, destination)
         }
     }

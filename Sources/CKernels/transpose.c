@@ -1,0 +1,53 @@
+#include "CKernels.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+// Tiles of 16 result columns (16 source rows) by 64 result rows (a 256-byte run of each source row):
+// each result row receives 64 contiguous bytes (a whole cache line) per tile and is not touched
+// again, while the next tile's 16 source runs are prefetched.
+enum { TILE_J = 16, TILE_O = 64 };
+
+static inline const float *source_row(const float *source, size_t j, size_t groups, size_t channels,
+                                      size_t columns) {
+    size_t c = j / groups, g = j % groups;
+    return source + (g * channels + c) * columns;
+}
+
+void CKernels_interleaved_transpose32(const float *source, float *result, size_t groups, size_t channels,
+                                      size_t columns, size_t o_begin, size_t o_end) {
+    const size_t rows = groups * channels;
+    for (size_t o0 = o_begin; o0 < o_end; o0 += TILE_O) {
+        const size_t o1 = o0 + TILE_O < o_end ? o0 + TILE_O : o_end;
+        for (size_t j0 = 0; j0 < rows; j0 += TILE_J) {
+            const size_t j1 = j0 + TILE_J < rows ? j0 + TILE_J : rows;
+            const float *runs[TILE_J];
+            for (size_t j = j0; j < j1; j++) runs[j - j0] = source_row(source, j, groups, channels, columns) + o0;
+            for (size_t j = j1; j < j1 + TILE_J && j < rows; j++) {
+                const char *next = (const char *)(source_row(source, j, groups, channels, columns) + o0);
+                for (size_t b = 0; b < (o1 - o0) * sizeof(float); b += 64) __builtin_prefetch(next + b, 0, 0);
+            }
+            size_t o = o0;
+#if defined(__SSE2__)
+            if (j1 - j0 == TILE_J) {
+                for (; o + 4 <= o1; o += 4) {
+                    float *out = result + (o - o_begin) * rows + j0;
+                    for (size_t q = 0; q < TILE_J; q += 4) {
+                        __m128 a = _mm_loadu_ps(runs[q] + (o - o0)), b = _mm_loadu_ps(runs[q + 1] + (o - o0));
+                        __m128 c = _mm_loadu_ps(runs[q + 2] + (o - o0)), d = _mm_loadu_ps(runs[q + 3] + (o - o0));
+                        _MM_TRANSPOSE4_PS(a, b, c, d);
+                        _mm_storeu_ps(out + q, a);
+                        _mm_storeu_ps(out + rows + q, b);
+                        _mm_storeu_ps(out + 2 * rows + q, c);
+                        _mm_storeu_ps(out + 3 * rows + q, d);
+                    }
+                }
+            }
+#endif
+            for (; o < o1; o++) {
+                float *out = result + (o - o_begin) * rows + j0;
+                for (size_t j = j0; j < j1; j++) out[j - j0] = runs[j - j0][o - o0];
+            }
+        }
+    }
+}
