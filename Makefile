@@ -4,6 +4,7 @@ VENV        ?= .venv-samples
 PYTHON      ?= python3
 APT_PACKAGES = libhdf5-dev zlib1g-dev libisal-dev pkg-config
 SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
+SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps pydeps build run test samples bench-convert clean
@@ -31,7 +32,12 @@ run: build
 
 test: deps pydeps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@mkdir -p .build
+	@set -o pipefail; $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
+	@# One plain closing line: "N passed, N failed".
+	@grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 | \
+	  sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' | \
+	  awk '{ print ($$1 - $$2) " passed, " $$2 " failed" }'
 
 ## Regenerate samples/ with the real frameworks (installs them into $(VENV); ~8 GB, ~10 minutes).
 samples:
