@@ -23,8 +23,10 @@ let package = Package(
         .target(name: "VGGCore", dependencies: ["CZlib", "CISAL", "CKernels"]),
         // Every Keras HDF5 flavour (the only module that imports CHDF5).
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
+        // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.
+        .target(name: "TorchFormat", dependencies: ["VGGCore"]),
         // Format detection and the conversion pipeline the CLI calls.
-        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat"]),
+        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat"]),
         // Argument parsing only.
         .executableTarget(name: "vggconv", dependencies: [
             "VGGConvKit", "VGGCore",
@@ -35,6 +37,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["VGGCore"], path: "Tests/TestSupport"),
         .testTarget(name: "VGGCoreTests", dependencies: ["VGGCore", "TestSupport"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
+        .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "TestSupport"]),
     ]
 )

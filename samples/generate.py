@@ -281,6 +281,113 @@ def write_bn_variants(tf_keras):
             np.save(os.path.join(folder, f"{layer.name}.{names[leaf]}.npy"), np.ascontiguousarray(value))
 
 
+def tensor_record(value):
+    """What torch.load returns for one tensor: dtype (numpy's name), shape and crc32 of its C-order bytes."""
+    import zlib
+    t = value.detach().contiguous()
+    raw = t.view(torch.int16) if t.dtype == torch.bfloat16 else t
+    dtype = "bfloat16" if t.dtype == torch.bfloat16 else str(raw.numpy().dtype)
+    return dict(dtype=dtype, shape=list(t.shape), crc32="%08x" % zlib.crc32(raw.numpy().tobytes()))
+
+
+def flatten_tensors(obj, prefix=""):
+    """Key paths as vggconv's inspect names them: dict keys and list indices joined by '.'."""
+    out = {}
+    if isinstance(obj, torch.Tensor):
+        out[prefix] = tensor_record(obj)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten_tensors(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(flatten_tensors(v, f"{prefix}.{i}" if prefix else str(i)))
+    return out
+
+
+class ForgedTensor:
+    """Pickles as torch._utils._rebuild_tensor_v2 over a real storage with a size/stride of our
+    choosing, so that real torch.save writes a tensor its storage cannot back."""
+    def __init__(self, storage, size, stride):
+        self.storage, self.size, self.stride = storage, size, stride
+
+    def __reduce__(self):
+        from collections import OrderedDict
+        return (torch._utils._rebuild_tensor_v2, (self.storage, 0, self.size, self.stride, False, OrderedDict()))
+
+
+def rewrite_record(src, dst, name_suffix, edit):
+    """Copy a torch.save zip, passing the record ending in name_suffix through edit (bytes -> bytes).
+    Python's zipfile recomputes the CRC, so only the edit itself is wrong."""
+    import zipfile
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            zout.writestr(item.filename, edit(data) if item.filename.endswith(name_suffix) else data)
+
+
+class Pwned:
+    """Pickles as a call to os.system: a .pth that a safe loader must refuse without running it."""
+    def __reduce__(self):
+        return (os.system, ("echo vggconv-executed-pickle > /tmp/vggconv-pwned",))
+
+
+def write_torch_variants(models_state):
+    """PyTorch containers and dtypes, all written by real torch.save, with what torch.load returns."""
+    folder = os.path.join(HERE, "torch")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    expected = {}
+
+    def save(name, obj, **kwargs):
+        path = os.path.join(folder, name)
+        torch.save(obj, path, **kwargs)
+        # torch's weights_only unpickler rejects protocol 4 (FRAME, "Unsupported operand 149"); the
+        # file is our own, so the full loader is safe for reading it back.
+        loaded = torch.load(path, weights_only="pickle_protocol" not in kwargs)
+        expected[name] = flatten_tensors(loaded)
+
+    sd = models_state["vgg_small"]
+    save("vgg_small_legacy.pth", sd, _use_new_zipfile_serialization=False)
+    save("vgg_small_checkpoint.pth", {"epoch": 12, "best_acc1": 0.75, "arch": "vgg_small",
+                                      "state_dict": {"module." + k: v for k, v in sd.items()},
+                                      "optimizer": {"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]}})
+    save("vgg_small_fp16.pth", {k: v.half() for k, v in sd.items()})
+    save("vgg_small_bf16.pth", {k: v.to(torch.bfloat16) for k, v in sd.items()})
+    save("vgg_small_protocol4.pth", sd, pickle_protocol=4)
+    save("vgg_bn_legacy.pth", models_state["vgg_bn"], _use_new_zipfile_serialization=False)
+
+    # Not VGG at all: inspect must list exactly what torch.load returns.
+    torch.manual_seed(3)
+    other = nn.ModuleDict({"conv": nn.Conv1d(3, 4, 5), "norm": nn.LayerNorm(6), "embed": nn.Embedding(7, 3),
+                           "bn": nn.BatchNorm1d(4)})
+    save("other_modules.pth", other.state_dict())
+    every = {
+        "f32": torch.randn(2, 3), "f16": torch.randn(4).half(), "bf16": torch.randn(3, 2).to(torch.bfloat16),
+        "f64": torch.randn(2, 2, dtype=torch.float64), "i64": torch.arange(5), "i32": torch.arange(4, dtype=torch.int32),
+        "i16": torch.arange(-3, 3, dtype=torch.int16), "i8": torch.tensor([-128, 0, 127], dtype=torch.int8),
+        "u8": torch.tensor([0, 200, 255], dtype=torch.uint8), "bool": torch.tensor([True, False, True]),
+        "scalar": torch.tensor(3.5), "empty": torch.zeros(0, 4),
+    }
+    save("every_dtype.pth", every)
+    base = torch.arange(24, dtype=torch.float32)
+    nested = {"model": {"blocks": [{"w": torch.randn(2, 2)}, {"w": torch.randn(3)}], "head": torch.ones(2)},
+              "views": {"slice": base[3:9], "transposed": base.view(4, 6).t(), "strided": base[::5]},
+              "step": 7, "name": "nested"}
+    save("nested_views.pth", nested)
+    save("nested_views_legacy.pth", nested, _use_new_zipfile_serialization=False)
+
+    # A pickle that calls os.system when loaded by an unsafe loader. Writing it runs nothing.
+    torch.save({"weight": torch.zeros(2), "payload": Pwned()}, os.path.join(folder, "malicious_os_system.pth"))
+    # Damaged files for the error tests (see the docstrings above for how each is made).
+    storage = torch.arange(4, dtype=torch.float32).storage()  # a TypedStorage: pickled as torch.FloatStorage
+    torch.save({"0.weight": ForgedTensor(storage, (10, 100), (100, 1))}, os.path.join(folder, "damaged_short_storage.pth"))
+    torch.save({"0.weight": ForgedTensor(storage, (2 ** 62, 2 ** 62), (1, 1))}, os.path.join(folder, "damaged_shape_overflow.pth"))
+    rewrite_record(os.path.join(HERE, "vgg_small.pth"), os.path.join(folder, "damaged_unknown_opcode.pth"), "data.pkl",
+                   lambda data: data[:2] + bytes([0xFF]) + data[3:])
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1, sort_keys=True)
+
+
 def main():
     import tf_keras
     import keras
@@ -291,6 +398,7 @@ def main():
     os.makedirs(os.path.join(HERE, "summaries"), exist_ok=True)
     rng = np.random.default_rng(20261123)
     manifest = {}
+    states = {}
     for name, spec in MODELS.items():
         tf_keras.utils.set_random_seed(7)
         tfk = build_keras(tf_keras.layers, tf_keras.models, spec, name)
@@ -320,6 +428,7 @@ def main():
         copy_keras_to_torch(tfk, tmodel, owners, spec)
         tmodel.eval()
         torch.save(tmodel.state_dict(), out(".pth"))
+        states[name] = tmodel.state_dict()
 
         x = rng.normal(0, 1, (2,) + spec["input"]).astype("float32")
         y_keras = tfk.predict(x, verbose=0)
@@ -344,6 +453,7 @@ def main():
                               params_total=int(tfk.count_params()),
                               params_trainable=int(sum(np.prod(w.shape) for w in tfk.trainable_weights)))
     write_unsupported(tf_keras)
+    write_torch_variants(states)
     write_bn_variants(tf_keras)
     with open(os.path.join(HERE, "manifest.json"), "w") as f:
         json.dump(dict(generator="samples/generate.py",

@@ -12,7 +12,7 @@ def read_tensor(path, name):
         assert magic == b"VGGW\r\n\x1a\n" and version == 1, "not a version-1 .vggw file"
         header = json.loads(f.read(header_len))
     entry = next(t for t in header["tensors"] if t["name"] == name)
-    dtype = {"bfloat16": "<u2"}.get(entry["dtype"], np.dtype(entry["dtype"]).newbyteorder("<"))
+    dtype = np.dtype("<u2") if entry["dtype"] == "bfloat16" else np.dtype(entry["dtype"]).newbyteorder("<")
     data = np.fromfile(path, dtype=dtype, count=int(np.prod(entry["shape"])), offset=entry["offset"])
     return data.reshape(entry["shape"])  # bfloat16 comes back as its raw uint16 bits
 

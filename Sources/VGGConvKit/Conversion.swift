@@ -1,5 +1,6 @@
 import Foundation
 import KerasFormat
+import TorchFormat
 import VGGCore
 
 /// Options shared by the `*2native` conversions.
@@ -49,9 +50,30 @@ public enum Converter {
         try checkOutput(output, input: input, overwrite: options.overwrite)
         let config = try options.configPath.map { try MappedFile(path: $0).contents() }
         let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
+        return try write(model, to: output, options: options, progress: progress)
+    }
+
+    /// Converts a PyTorch state_dict or checkpoint (zip or legacy `.pth`) to a `.vggw` file.
+    /// `architecture` (`vgg16`, …) asserts what the file must hold.
+    /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
+    public static func torchToNative(input: String, options: ConversionOptions, architecture: String? = nil,
+                                     progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
+        let kind = try FileKind.detect(path: input)
+        guard kind == .torchZip || kind == .torchLegacy else {
+            throw CommandError.wrongKind(path: input, expected: "a PyTorch .pth/.pt file",
+                                         found: kind == .hdf5 || kind == .kerasArchive ? "a Keras file (use keras2native)" : kind.phrase)
+        }
+        let output = options.output ?? defaultOutput(for: input)
+        try checkOutput(output, input: input, overwrite: options.overwrite)
+        let model = try TorchReader.read(path: input, expectedArchitecture: architecture)
+        return try write(model, to: output, options: options, progress: progress)
+    }
+
+    private static func write(_ model: SourceModel, to output: String, options: ConversionOptions,
+                              progress: NativeWriter.Progress?) throws -> ConversionResult {
         let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
         let header = try NativeWriter.write(plan, to: output, overwrite: options.overwrite,
-                                            sourceBytes: try MappedFile(path: input).count, progress: progress)
+                                            sourceBytes: try MappedFile(path: model.path).count, progress: progress)
         return ConversionResult(outputPath: output, header: header)
     }
 

@@ -26,6 +26,7 @@ public enum FileKind: Equatable, Sendable {
         if prefix.starts(with: [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]) {
             return .torchLegacy
         }
+        if file.count > 262, file.bytes(offset: 257, length: 5) == Array("ustar".utf8) { return .torchLegacy }
         if let first = prefix.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{") {
             return .json
         }

@@ -1,4 +1,5 @@
 import KerasFormat
+import TorchFormat
 import VGGCore
 
 /// One row of `vggconv inspect`.
@@ -21,6 +22,21 @@ public struct TensorInventory: Codable, Sendable {
     public var file: String
     public var format: String
     public var tensors: [TensorEntry]
+    /// Non-tensor entries of a PyTorch checkpoint (`epoch`, `arch`, …) with their values.
+    public var nonTensors: [NonTensorEntry] = []
+
+    /// A checkpoint entry that is not a tensor.
+    public struct NonTensorEntry: Codable, Sendable {
+        public var name: String
+        public var value: String
+    }
+
+    init(file: String, format: String, tensors: [TensorEntry], nonTensors: [NonTensorEntry] = []) {
+        self.file = file
+        self.format = format
+        self.tensors = tensors
+        self.nonTensors = nonTensors
+    }
 
     /// Lists the tensors of any readable file without converting it.
     /// - Throws: the reader's error for unreadable files.
@@ -34,9 +50,32 @@ public struct TensorInventory: Codable, Sendable {
             })
         case .hdf5, .kerasArchive:
             return try keras(path: path)
+        case .torchZip, .torchLegacy:
+            return try torch(path: path)
         case let kind:
-            throw CommandError.unsupported(path: path, reason: "inspect reads .vggw, Keras .h5/.keras files; this is \(kind.phrase)")
+            throw CommandError.unsupported(path: path, reason: "inspect reads .vggw, Keras .h5/.keras and PyTorch .pth files; this is \(kind.phrase)")
         }
+    }
+
+    /// Every tensor with its key path as torch nests it; VGG-style files get canonical names too.
+    private static func torch(path: String) throws -> TensorInventory {
+        let (format, tensors, others) = try TorchReader.inventory(path: path)
+        var canonical: [String: (String, TensorLayout)] = [:]
+        if let model = try? TorchReader.read(path: path), let plan = try? ModelAssembler.plan(model) {
+            for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
+        }
+        let entries = tensors.map { tensor in
+            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.layout)
+            return entry(tensor, name: name, layout: layout)
+        }
+        return TensorInventory(file: path, format: format, tensors: entries,
+                               nonTensors: others.map { NonTensorEntry(name: $0.0, value: $0.1) })
+    }
+
+    private static func entry(_ tensor: SourceTensor, name: String, layout: TensorLayout) -> TensorEntry {
+        TensorEntry(name: name, sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape, layout: layout,
+                    offset: tensor.fileOffset, nbytes: tensor.data.count,
+                    crc32: CRC32.hex(tensor.data.withUnsafeBytes { CRC32.of($0) }))
     }
 
     /// Every dataset, named canonically where the Keras architecture can be read.
@@ -55,9 +94,7 @@ public struct TensorInventory: Codable, Sendable {
         }
         let tensors = try HDF5Inventory.datasets(path: path).map { tensor in
             let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.shape.isEmpty ? .scalar : .unknown)
-            return TensorEntry(name: name, sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape,
-                               layout: layout, offset: tensor.fileOffset, nbytes: tensor.data.count,
-                               crc32: CRC32.hex(tensor.data.withUnsafeBytes { CRC32.of($0) }))
+            return entry(tensor, name: name, layout: layout)
         }
         return TensorInventory(file: path, format: format, tensors: tensors)
     }

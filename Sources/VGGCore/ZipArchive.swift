@@ -124,7 +124,10 @@ public struct ZipArchive: Sendable {
 
     private func inflate(_ entry: Entry) throws -> [UInt8] {
         func bad(_ why: String) -> VGGError { .badZip(path: file.path, reason: "entry '\(entry.name)': \(why)") }
-        guard entry.uncompressedSize <= 1 << 34 else { throw bad("claims \(entry.uncompressedSize) bytes uncompressed") }
+        // Deflate expands at most ~1032:1; a larger claim is a corrupt or hostile header.
+        guard entry.uncompressedSize <= entry.compressedSize * 1032 + 1024 else {
+            throw bad("claims \(entry.uncompressedSize) bytes uncompressed from \(entry.compressedSize) compressed")
+        }
         var output = [UInt8](repeating: 0, count: entry.uncompressedSize)
         var stream = z_stream()
         guard CZlib_inflateInit2(&stream, -15) == Z_OK else { throw bad("zlib could not start inflating") }

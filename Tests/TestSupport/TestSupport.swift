@@ -44,6 +44,21 @@ public enum Samples {
     }
 }
 
+/// What `torch.load` returned for each file in samples/torch (written by the generator from torch).
+public enum TorchExpectations {
+    public struct Tensor: Decodable, Sendable {
+        public let dtype: String
+        public let shape: [Int]
+        public let crc32: String
+    }
+
+    /// File name → key path → tensor.
+    public static let files: [String: [String: Tensor]] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Samples.path("torch/expected.json")))
+        return try! JSONDecoder().decode([String: [String: Tensor]].self, from: data)
+    }()
+}
+
 /// A fresh directory under /tmp, removed by `remove()`.
 public struct TemporaryDirectory {
     public let path: String

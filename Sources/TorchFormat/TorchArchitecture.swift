@@ -1,0 +1,160 @@
+import VGGCore
+
+/// Recognises a VGG-style network from state_dict keys and shapes alone: torchvision's
+/// `features.N` / `classifier.N` (VGG11–19, with or without BatchNorm, any head) and plain
+/// `nn.Sequential` stacks (`N.weight`). Parameter-free modules (ReLU, MaxPool, Dropout, Flatten) leave
+/// no keys, so they are read from the gaps in module indices:
+/// - conv → next conv: 1 module between = ReLU; 2 = ReLU + MaxPool; k > 2 = ReLU, MaxPool, Dropout×(k−2);
+/// - a BatchNorm directly after a conv or linear; ReLU after a BatchNorm is its own layer;
+/// - conv → linear in one Sequential: ReLU, [MaxPool], Dropout…, Flatten;
+/// - linear → linear: 1 = ReLU, k > 1 = ReLU + Dropout×(k−1);
+/// - torchvision's `features` always ends in ReLU + MaxPool, then `avgpool` (AdaptiveAvgPool2d) + flatten.
+/// What cannot be read (3×3 padding 1 convs, 2×2 pools, BatchNorm epsilon 1e-5) is assumed as
+/// torchvision builds it and recorded in the notes.
+enum TorchArchitecture {
+    struct Module {
+        let container: String
+        let index: Int
+        /// Parameter name → the tensor and its full key path in the file.
+        var tensors: [String: (key: String, tensor: TensorReference)]
+        var path: String { container.isEmpty ? String(index) : "\(container).\(index)" }
+
+        var kind: LayerType? {
+            if tensors["running_mean"] != nil || tensors["running_var"] != nil { return .batchNormalization }
+            switch tensors["weight"]?.tensor.shape.count {
+            case 4: return .conv2d
+            case 2: return .dense
+            default: return nil
+            }
+        }
+    }
+
+    static let parameterNames: Set<String> = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+
+    /// Groups keys into modules, in order of appearance.
+    static func modules(_ entries: [StateDict.Entry], path: String) throws -> [Module] {
+        var modules: [Module] = []
+        for entry in entries {
+            let (key, tensor) = (entry.key, entry.tensor)
+            let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 2, parameterNames.contains(parts.last!), let index = Int(parts[parts.count - 2]) else {
+                throw TorchFormatError.architecture(path: path, reason: "key '\(key)' is not part of a VGG-style nn.Sequential (expected features.N.weight, classifier.N.bias or N.weight); `inspect` lists any state_dict")
+            }
+            let container = parts.dropLast(2).joined(separator: ".")
+            if let i = modules.lastIndex(where: { $0.container == container && $0.index == index }) {
+                modules[i].tensors[parts.last!] = (entry.fullPath, tensor)
+            } else {
+                modules.append(Module(container: container, index: index, tensors: [parts.last!: (entry.fullPath, tensor)]))
+            }
+        }
+        return modules
+    }
+
+    /// The layers, a torchvision model name when the structure is one (`vgg16_bn`), and notes.
+    static func layers(_ tensors: [StateDict.Entry], file: TorchFile) throws
+        -> (layers: [SourceLayer], name: String?, notes: [String]) {
+        let path = file.path
+        let modules = try modules(tensors, path: path)
+        var layers: [SourceLayer] = []
+        var notes: [String] = []
+        var flat = false
+        var droppedCounters = 0
+        let torchvision = Set(modules.map(\.container)) == ["features", "classifier"]
+
+        func add(_ type: LayerType, _ source: String, _ config: LayerConfig = LayerConfig()) {
+            layers.append(SourceLayer(name: source, type: type, config: config))
+        }
+        func pool(_ source: String) { add(.maxPooling2d, source, LayerConfig(strides: [2, 2], padding: .valid, poolSize: [2, 2])) }
+        /// Closes the previous weighted layer: its activation and the parameter-free modules after it.
+        func fillGap(after previous: Module, gap: Int?, before next: Module) {
+            let previousKind = previous.kind!
+            let nextKind = next.kind!
+            let crossing = previous.container != next.container
+            var remaining = gap ?? 0
+            func inferredName(_ offset: Int) -> String { crossing ? "(not in state_dict)" : "\(previous.container.isEmpty ? "" : previous.container + ".")\(previous.index + offset)" }
+            if nextKind == .batchNormalization && remaining == 0 && !crossing { return }  // conv/linear → BN
+            var used = 1
+            // The ReLU after a conv/linear is folded into it; after a BatchNorm it is its own layer.
+            if remaining > 0 || crossing {
+                if previousKind == .batchNormalization { add(.relu, inferredName(1), LayerConfig(activation: "relu")) }
+                else { layers[layers.count - 1].config.activation = "relu" }
+                remaining -= 1
+                used += 1
+            }
+            let toFlat = !flat && nextKind == .dense
+            if crossing && previous.container == "features" {
+                pool("features (final MaxPool2d)")
+                if torchvision && toFlat { add(.adaptiveAvgPool2d, "avgpool") }
+            } else if !flat {
+                let poolSlots = toFlat ? remaining - 1 : remaining
+                if poolSlots >= 1 { pool(inferredName(used)); remaining -= 1; used += 1 }
+            }
+            let dropouts = max(0, toFlat && !crossing ? remaining - 1 : remaining)
+            for _ in 0..<dropouts { add(.dropout, inferredName(used), LayerConfig(rate: 0.5)); used += 1 }
+            if toFlat {
+                add(.flatten, crossing ? "(flatten)" : inferredName(used))
+                flat = true
+            }
+        }
+
+        for (position, module) in modules.enumerated() {
+            guard let kind = module.kind else {
+                let shapes = module.tensors.map { "\($0.key) \($0.value.tensor.shape)" }.sorted().joined(separator: ", ")
+                throw VGGError.unsupportedLayer(name: module.path, type: "module with \(shapes)", position: position,
+                                                hint: "only Conv2d, Linear and BatchNorm modules are supported")
+            }
+            if position > 0 {
+                let previous = modules[position - 1]
+                let gap = previous.container == module.container ? module.index - previous.index - 1 : nil
+                if let gap, gap < 0 {
+                    throw TorchFormatError.architecture(path: path, reason: "module indices of \(module.container) are not increasing at \(module.path)")
+                }
+                fillGap(after: previous, gap: gap, before: module)
+            }
+            if kind == .dense && !flat {  // a linear first, or right after a container change handled above
+                add(.flatten, "(flatten)")
+                flat = true
+            }
+            var layer = SourceLayer(name: module.path, type: kind, config: LayerConfig())
+            func parameter(_ name: String, _ role: ParameterRole, _ layout: TensorLayout) throws {
+                guard let entry = module.tensors[name] else { return }
+                var tensor = try file.materialize(entry.tensor, name: entry.key)
+                tensor.layout = layout
+                layer.parameters.append(SourceParameter(role: role, tensor: tensor))
+            }
+            let weight = module.tensors["weight"]?.tensor.shape ?? []
+            switch kind {
+            case .conv2d:
+                layer.config = LayerConfig(filters: weight[0], kernelSize: [weight[2], weight[3]], strides: [1, 1],
+                                           padding: weight[2] % 2 == 1 ? .same : .valid, activation: "linear",
+                                           useBias: module.tensors["bias"] != nil)
+                try parameter("weight", .kernel, .oihw)
+                try parameter("bias", .bias, .vector)
+            case .dense:
+                layer.config = LayerConfig(activation: "linear", useBias: module.tensors["bias"] != nil, units: weight[0])
+                try parameter("weight", .kernel, .outIn)
+                try parameter("bias", .bias, .vector)
+            default:
+                layer.config = LayerConfig(epsilon: 1e-5, center: module.tensors["bias"] != nil, scale: module.tensors["weight"] != nil)
+                try parameter("weight", .gamma, .vector)
+                try parameter("bias", .beta, .vector)
+                try parameter("running_mean", .movingMean, .vector)
+                try parameter("running_var", .movingVariance, .vector)
+                if module.tensors["num_batches_tracked"] != nil { droppedCounters += 1 }
+            }
+            layers.append(layer)
+        }
+        notes.append("assumed as torchvision builds VGG: convolutions stride 1 with padding k//2, ReLU/MaxPool2d(2, 2)/Dropout/Flatten placed from gaps in module indices, BatchNorm epsilon 1e-5; a state_dict does not record these")
+        if droppedCounters > 0 { notes.append("dropped \(droppedCounters) BatchNorm num_batches_tracked counters (training state, not weights)") }
+        return (layers, torchvision ? torchvisionName(layers) : nil, notes)
+    }
+
+    /// `vgg11` … `vgg19` with `_bn`, when the convolution count and classifier match torchvision's.
+    static func torchvisionName(_ layers: [SourceLayer]) -> String? {
+        let convs = layers.filter { $0.type == .conv2d }.count
+        let denses = layers.filter { $0.type == .dense }.count
+        let norm = layers.contains { $0.type == .batchNormalization }
+        guard let depth = [8: 11, 10: 13, 13: 16, 16: 19][convs], denses == 3 else { return nil }
+        return "vgg\(depth)\(norm ? "_bn" : "")"
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import VGGCore
+
+/// An opened PyTorch `torch.save` file (zip, or the pre-1.6 legacy stream): its unpickled object tree
+/// and the storages tensors point into. Tensor bytes are materialised on request, in place when a
+/// tensor is a contiguous run of a stored record.
+public final class TorchFile {
+    public let path: String
+    /// `torch-zip` or `torch-legacy`.
+    public let format: String
+    let root: PickleValue
+    private let file: MappedFile
+    private let bigEndian: Bool
+    private var storages: [String: StorageBytes] = [:]
+    private var checkedRecords: Set<String> = []
+    private let archive: ZipArchive?
+    private let recordPrefix: String
+
+    private enum StorageBytes {
+        case mapped(offset: Int, length: Int)
+        case owned([UInt8])
+    }
+
+    static let legacyMagic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
+
+    /// Opens and unpickles `path` (no tensor data is read).
+    /// - Throws: `TorchFormatError` (refused globals, malformed pickles, unsupported containers) or
+    ///   `VGGError` for unreadable files and broken zips.
+    public init(path: String) throws {
+        self.path = path
+        file = try MappedFile(path: path)
+        let prefix = file.bytes(offset: 0, length: 16)
+        if ZipArchive.hasMagic(prefix) {
+            let zip = try ZipArchive(file: file)
+            archive = zip
+            format = "torch-zip"
+            guard let pickle = zip.entries.first(where: { $0.name.hasSuffix("data.pkl") && $0.name.split(separator: "/").count <= 2 }) else {
+                throw TorchFormatError.notPyTorch(path: path, reason: "zip archive has no data.pkl record")
+            }
+            if zip.entries.contains(where: { $0.name.hasSuffix("constants.pkl") }) {
+                throw TorchFormatError.unsupported(path: path, reason: "this is a TorchScript archive (torch.jit.save), not a state_dict; save model.state_dict() with torch.save")
+            }
+            recordPrefix = String(pickle.name.dropLast("data.pkl".count))
+            if let order = zip.entry(named: recordPrefix + "byteorder") {
+                let text = try zip.data(of: order).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                bigEndian = text.trimmingCharacters(in: .whitespacesAndNewlines) == "big"
+            } else {
+                bigEndian = false
+            }
+            let pickleData = try zip.data(of: pickle)
+            try Self.verifyCRC(zip, pickle, data: pickleData, path: path)
+            let path = self.path
+            root = try pickleData.withUnsafeBytes { bytes in
+                var unpickler = Unpickler(path: path, bytes: bytes) { id, offset in try Self.zipStorage(id, path: path, offset: offset) }
+                return try unpickler.load()
+            }
+        } else if prefix.starts(with: [0x80, 0x02, 0x8A, 0x0A] + Self.legacyMagic) {
+            archive = nil
+            recordPrefix = ""
+            format = "torch-legacy"
+            bigEndian = false  // legacy storages are always written little-endian
+            var found: [String: (dtype: DType?, count: Int, type: String)] = [:]
+            var storageOffsets: [String: StorageBytes] = [:]
+            let path = self.path
+            root = try file.withBytes(offset: 0, length: file.count) { bytes in
+                func next(_ offset: Int) throws -> (PickleValue, Int) {
+                    var unpickler = Unpickler(path: path, bytes: bytes, offset: offset) { id, at in
+                        let storage = try Self.legacyStorage(id, path: path, offset: at)
+                        found[storage.key] = (storage.dtype, storage.count, storage.typeName)
+                        return .storage(storage)
+                    }
+                    return (try unpickler.load(), unpickler.position)
+                }
+                let (_, afterMagic) = try next(0)
+                let (version, afterVersion) = try next(afterMagic)
+                guard case .int(1001) = version else {
+                    throw TorchFormatError.unsupported(path: path, reason: "legacy protocol version \(version.summary) is not 1001")
+                }
+                let (_, afterInfo) = try next(afterVersion)
+                let (main, afterMain) = try next(afterInfo)
+                let (keyList, afterKeys) = try next(afterMain)
+                guard case .list(let keys) = keyList else {
+                    throw TorchFormatError.malformedPickle(path: path, offset: afterMain, reason: "expected the list of storage keys")
+                }
+                var position = afterKeys
+                for case .string(let key) in keys.items {
+                    guard let info = found[key] else {
+                        throw TorchFormatError.malformedPickle(path: path, offset: position, reason: "storage '\(key)' is listed but no tensor uses it")
+                    }
+                    guard position + 8 <= bytes.count else {
+                        throw TorchFormatError.badTensor(path: path, name: "storage \(key)", reason: "file ends before the storage's length (truncated)")
+                    }
+                    var count: UInt64 = 0
+                    for i in (0..<8).reversed() { count = count << 8 | UInt64(bytes[position + i]) }
+                    position += 8
+                    let itemSize = info.dtype?.byteSize ?? 1
+                    guard count <= UInt64(bytes.count), case let (length, false) = Int(count).multipliedReportingOverflow(by: itemSize),
+                          length <= bytes.count - position else {
+                        throw TorchFormatError.badTensor(path: path, name: "storage \(key)", reason: "\(count) elements run past the end of the file (truncated)")
+                    }
+                    storageOffsets[key] = .mapped(offset: position, length: length)
+                    position += length
+                }
+                return main
+            }
+            storages = storageOffsets
+        } else if file.count > 262, file.bytes(offset: 257, length: 5) == Array("ustar".utf8) {
+            throw TorchFormatError.unsupported(path: path, reason: "this is the tar-based PyTorch format of 2017 and earlier, which vggconv does not read; load and re-save it with torch.save")
+        } else {
+            throw TorchFormatError.notPyTorch(path: path, reason: "neither a torch.save zip archive nor a legacy PyTorch stream")
+        }
+    }
+
+    // MARK: persistent ids
+
+    private static func storageParts(_ id: PickleValue, path: String, offset: Int) throws -> [PickleValue] {
+        guard case .tuple(let parts) = id, parts.count >= 5, case .string("storage") = parts[0] else {
+            throw TorchFormatError.malformedPickle(path: path, offset: offset, reason: "persistent id \(id.summary) is not a ('storage', …) tuple")
+        }
+        return parts
+    }
+
+    private static func makeStorage(_ parts: [PickleValue], key: PickleValue, viewOffset: Int, path: String, offset: Int) throws -> StorageReference {
+        guard case .global(_, let typeName) = parts[1] else {
+            throw TorchFormatError.malformedPickle(path: path, offset: offset, reason: "storage type is a \(parts[1].kind)")
+        }
+        guard let dtype = TorchGlobals.storageTypes[typeName] else {
+            throw TorchFormatError.unsupported(path: path, reason: "storage type \(typeName) (complex or quantized) is not supported")
+        }
+        let keyText: String
+        switch key {
+        case .string(let s): keyText = s
+        case .int(let i): keyText = String(i)
+        default: throw TorchFormatError.malformedPickle(path: path, offset: offset, reason: "storage key is a \(key.kind)")
+        }
+        guard case .int(let count) = parts[4], count >= 0 else {
+            throw TorchFormatError.malformedPickle(path: path, offset: offset, reason: "storage size is not a non-negative int")
+        }
+        return StorageReference(key: keyText, dtype: dtype, typeName: typeName, count: count, viewOffset: viewOffset)
+    }
+
+    private static func zipStorage(_ id: PickleValue, path: String, offset: Int) throws -> PickleValue {
+        let parts = try storageParts(id, path: path, offset: offset)
+        return .storage(try makeStorage(parts, key: parts[2], viewOffset: 0, path: path, offset: offset))
+    }
+
+    private static func legacyStorage(_ id: PickleValue, path: String, offset: Int) throws -> StorageReference {
+        let parts = try storageParts(id, path: path, offset: offset)
+        var viewOffset = 0
+        if parts.count >= 6, case .tuple(let view) = parts[5], view.count == 3, case .int(let start) = view[1] {
+            viewOffset = start
+        }
+        return try makeStorage(parts, key: parts[2], viewOffset: viewOffset, path: path, offset: offset)
+    }
+
+    private static func verifyCRC(_ zip: ZipArchive, _ entry: ZipArchive.Entry, data: TensorData, path: String) throws {
+        let actual = data.withUnsafeBytes { CRC32.of($0) }
+        // torch.serialization.set_crc32_options(False) writes 0: nothing to check then.
+        guard actual == entry.crc32 || entry.crc32 == 0 else {
+            throw VGGError.badZip(path: path, reason: "record '\(entry.name)' fails its CRC-32 (recorded \(CRC32.hex(entry.crc32)), actual \(CRC32.hex(actual))); the file is damaged")
+        }
+    }
+
+    // MARK: tensors
+
+    private func storageBytes(_ storage: StorageReference, name: String) throws -> StorageBytes {
+        if let known = storages[storage.key] { return known }
+        guard let archive else {
+            throw TorchFormatError.badTensor(path: path, name: name, reason: "storage '\(storage.key)' is not in the file")
+        }
+        guard let entry = archive.entry(named: "\(recordPrefix)data/\(storage.key)") else {
+            throw TorchFormatError.badTensor(path: path, name: name, reason: "record data/\(storage.key) is missing from the archive")
+        }
+        let data = try archive.data(of: entry)
+        if !checkedRecords.contains(entry.name) {
+            try Self.verifyCRC(archive, entry, data: data, path: path)
+            checkedRecords.insert(entry.name)
+        }
+        let bytes: StorageBytes = entry.method == 0 ? .mapped(offset: entry.dataOffset, length: entry.compressedSize)
+            : .owned(data.withUnsafeBytes { Array($0) })
+        storages[storage.key] = bytes
+        return bytes
+    }
+
+    /// The tensor's bytes in C order and little-endian, after checking its shape, stride and offset
+    /// against the storage it points into.
+    func materialize(_ tensor: TensorReference, name: String) throws -> SourceTensor {
+        func bad(_ why: String) -> TorchFormatError { .badTensor(path: path, name: name, reason: why) }
+        let itemSize = tensor.dtype.byteSize
+        guard let count = ShapeMath.elementCount(tensor.shape), let nbytes = ShapeMath.byteCount(tensor.shape, dtype: tensor.dtype) else {
+            throw bad("shape \(tensor.shape) is negative or overflows")
+        }
+        guard tensor.offset >= 0, tensor.stride.allSatisfy({ $0 >= 0 }) else { throw bad("negative offset or stride") }
+        let layout = tensor.shape.isEmpty ? TensorLayout.scalar : .unknown
+        if count == 0 {
+            return SourceTensor(sourceName: name, dtype: tensor.dtype, shape: tensor.shape, layout: layout, data: TensorData(bytes: []), fileOffset: nil)
+        }
+        var lastIndex = tensor.offset
+        for (size, stride) in zip(tensor.shape, tensor.stride) {
+            let (step, o1) = (size - 1).multipliedReportingOverflow(by: stride)
+            let (sum, o2) = lastIndex.addingReportingOverflow(step)
+            guard !o1, !o2 else { throw bad("shape \(tensor.shape) with stride \(tensor.stride) overflows") }
+            lastIndex = sum
+        }
+        let storageBytes = try storageBytes(tensor.storage, name: name)
+        let available: Int
+        switch storageBytes {
+        case .mapped(_, let length): available = length
+        case .owned(let bytes): available = bytes.count
+        }
+        let (end, o3) = (lastIndex + 1).multipliedReportingOverflow(by: itemSize)
+        guard !o3, end <= available else {
+            throw bad("needs \(end) bytes of its storage but the stored record has only \(available) (storage shorter than the tensor claims)")
+        }
+        var contiguous = true, expected = 1
+        for (size, stride) in zip(tensor.shape, tensor.stride).reversed() where size != 1 {
+            if stride != expected { contiguous = false }
+            expected *= size
+        }
+        let start = tensor.offset * itemSize
+        if contiguous, !bigEndian || itemSize == 1, case .mapped(let base, _) = storageBytes {
+            return SourceTensor(sourceName: name, dtype: tensor.dtype, shape: tensor.shape, layout: layout,
+                                data: TensorData(file: file, offset: base + start, count: nbytes), fileOffset: base + start)
+        }
+        // A strided view may repeat elements (stride 0); refuse to expand one beyond a sane size.
+        guard nbytes <= max(1 << 30, file.count * 16) else {
+            throw bad("a \(nbytes)-byte view of a \(available)-byte storage is too large to expand")
+        }
+        var out = [UInt8](repeating: 0, count: nbytes)
+        let copy = { (storage: UnsafeRawBufferPointer) in
+            out.withUnsafeMutableBytes { dst in
+                StridedCopy.gather(from: storage, offset: tensor.offset, shape: tensor.shape, stride: tensor.stride,
+                                   itemSize: itemSize, swapBytes: self.bigEndian, into: dst)
+            }
+        }
+        switch storageBytes {
+        case .mapped(let base, let length): file.withBytes(offset: base, length: length, copy)
+        case .owned(let bytes): bytes.withUnsafeBytes(copy)
+        }
+        return SourceTensor(sourceName: name, dtype: tensor.dtype, shape: tensor.shape, layout: layout,
+                            data: TensorData(bytes: out), fileOffset: nil)
+    }
+}
+
+/// Copies a strided view into C order, optionally reversing each element's bytes.
+enum StridedCopy {
+    static func gather(from storage: UnsafeRawBufferPointer, offset: Int, shape: [Int], stride: [Int], itemSize: Int,
+                       swapBytes: Bool, into destination: UnsafeMutableRawBufferPointer) {
+        var index = [Int](repeating: 0, count: shape.count)
+        var source = offset
+        var out = 0
+        let total = destination.count / itemSize
+        for _ in 0..<total {
+            for b in 0..<itemSize {
+                destination[out * itemSize + b] = storage[source * itemSize + (swapBytes ? itemSize - 1 - b : b)]
+            }
+            out += 1
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                source += stride[axis]
+                if index[axis] < shape[axis] { break }
+                source -= stride[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}

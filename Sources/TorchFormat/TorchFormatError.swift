@@ -1,0 +1,30 @@
+/// Failures reading PyTorch files. Every message names the file and, for pickle problems, the byte
+/// offset and opcode.
+public enum TorchFormatError: Error, CustomStringConvertible, Sendable {
+    case refusedGlobal(path: String, global: String)
+    case malformedPickle(path: String, offset: Int, reason: String)
+    case notPyTorch(path: String, reason: String)
+    case unsupported(path: String, reason: String)
+    case badTensor(path: String, name: String, reason: String)
+    case noStateDict(path: String, reason: String)
+    case architecture(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .refusedGlobal(let path, let global):
+            return "\(path): refusing to load global \(global) (not a tensor constructor); vggconv never executes code from a pickle"
+        case .malformedPickle(let path, let offset, let reason):
+            return "\(path): malformed pickle at byte \(offset): \(reason)"
+        case .notPyTorch(let path, let reason):
+            return "\(path): not a PyTorch file: \(reason)"
+        case .unsupported(let path, let reason):
+            return "\(path): \(reason)"
+        case .badTensor(let path, let name, let reason):
+            return "\(path): tensor '\(name)': \(reason)"
+        case .noStateDict(let path, let reason):
+            return "\(path): \(reason)"
+        case .architecture(let path, let reason):
+            return "\(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import VGGCore
+
+/// Reads PyTorch files for vggconv: any state_dict or checkpoint for `inspect`, VGG-style ones as a
+/// `SourceModel` for conversion and summaries.
+public enum TorchReader {
+    /// Every tensor of any `torch.save` file, with its key path, plus the non-tensor leaves.
+    /// - Throws: `TorchFormatError` or `VGGError`.
+    public static func inventory(path: String) throws -> (format: String, tensors: [SourceTensor], others: [(String, String)]) {
+        let file = try TorchFile(path: path)
+        let (references, others) = try StateDict.flatten(file.root, path: path)
+        let tensors = try references.map { try file.materialize($0.1, name: $0.0) }
+        return (file.format, tensors, others)
+    }
+
+    /// The VGG-style model in `path` (a state_dict, or a checkpoint holding one).
+    /// `expectedArchitecture` (`vgg16`, `vgg16_bn`, …) is asserted when given.
+    /// - Throws: `TorchFormatError.architecture` when the keys do not form a VGG-style stack or the
+    ///   recognised model is not the one asserted.
+    public static func read(path: String, expectedArchitecture: String? = nil) throws -> SourceModel {
+        let file = try TorchFile(path: path)
+        let (tensors, container) = try StateDict.locate(file.root, path: path)
+        var (layers, name, notes) = try TorchArchitecture.layers(tensors, file: file)
+        if let expectedArchitecture, expectedArchitecture.lowercased() != name {
+            throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
+        }
+        if let container { notes.insert("weights taken from the checkpoint's '\(container)' entry", at: 0) }
+        if let name { notes.insert("recognised torchvision \(name)", at: 0) }
+        return SourceModel(format: file.format, path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
+                           architectureInferred: true, notes: notes)
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import TestSupport
+import TorchFormat
+import VGGCore
+import XCTest
+
+/// Hostile and damaged PyTorch files: refused through the CLI with exit 2, a specific message, no
+/// output and no side effect; and a fuzz run that must never crash or hang.
+final class TorchRefusalTests: XCTestCase {
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    private func assertRefused(_ input: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try vggconv("torch2native", input, "-o", scratch.file("out.vggw"))
+        XCTAssertEqual(result.status, 2, result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(message), "stderr: \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(scratch.contents().filter { !$0.hasPrefix("input") }, [], file: file, line: line)
+    }
+
+    private func damagedCopy(_ source: String, _ edit: (inout Data) -> Void) throws -> String {
+        var data = try Data(contentsOf: URL(fileURLWithPath: Samples.path(source)))
+        edit(&data)
+        let path = scratch.file("input-" + URL(fileURLWithPath: source).lastPathComponent)
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testPickleCallingOsSystemIsRefusedWithoutRunningIt() throws {
+        let marker = "/tmp/vggconv-pwned"
+        try? FileManager.default.removeItem(atPath: marker)
+        try assertRefused(Samples.path("torch/malicious_os_system.pth"), "refusing to load global posix.system (not a tensor constructor)")
+        let inspect = try vggconv("inspect", Samples.path("torch/malicious_os_system.pth"))
+        XCTAssertEqual(inspect.status, 2)
+        XCTAssertTrue(inspect.stderr.contains("posix.system"), inspect.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the payload ran")
+    }
+
+    func testTruncatedZip() throws {
+        try assertRefused(try damagedCopy("vgg_small.pth") { $0 = $0.prefix($0.count / 2) }, "no end-of-central-directory record")
+    }
+
+    func testBadCentralDirectory() throws {
+        let path = try damagedCopy("vgg_small.pth") { data in
+            let signature = Data([0x50, 0x4B, 0x01, 0x02])
+            let at = data.range(of: signature)!.lowerBound
+            data[at + 2] = 0x07
+        }
+        try assertRefused(path, "central directory entry 0")
+    }
+
+    func testUnknownOpcode() throws {
+        try assertRefused(Samples.path("torch/damaged_unknown_opcode.pth"), "malformed pickle at byte 2: unknown opcode 0xff")
+    }
+
+    func testStorageShorterThanTheTensor() throws {
+        try assertRefused(Samples.path("torch/damaged_short_storage.pth"), "storage shorter than the tensor claims")
+    }
+
+    func testOverflowingShape() throws {
+        try assertRefused(Samples.path("torch/damaged_shape_overflow.pth"), "overflows")
+    }
+
+    func testNotPyTorchAtAll() throws {
+        let path = scratch.file("input-random.pth")
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }).write(to: URL(fileURLWithPath: path))
+        try assertRefused(path, "expected a PyTorch .pth/.pt file")
+    }
+
+    func testDamagedRecordFailsItsCRC() throws {
+        let archive = try ZipArchive(file: try MappedFile(path: Samples.path("vgg_small.pth")))
+        let record = try XCTUnwrap(archive.entry(named: "vgg_small/data/0"))
+        let path = try damagedCopy("vgg_small.pth") { data in data[record.dataOffset + 5] ^= 0xFF }
+        let result = try vggconv("inspect", path)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("fails its CRC-32"), result.stderr)
+    }
+
+    /// Thousands of random mutations and truncations of real files: errors are fine, crashes and
+    /// hangs are not (a crash ends this test process).
+    func testFuzzedFilesNeverCrashTheReader() throws {
+        var generator = SystemRandomNumberGenerator()
+        let sources = ["torch/nested_views.pth", "torch/nested_views_legacy.pth", "torch/every_dtype.pth",
+                       "torch/vgg_bn_legacy.pth", "vgg_bn.pth"].map { try! Data(contentsOf: URL(fileURLWithPath: Samples.path($0))) }
+        let path = scratch.file("fuzz.pth")
+        var outcomes = (opened: 0, refused: 0)
+        let start = Date()
+        for iteration in 0..<3000 {
+            var data = sources[iteration % sources.count]
+            switch iteration % 3 {
+            case 0: data = data.prefix(Int.random(in: 0..<data.count, using: &generator))
+            case 1:
+                for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                    data[Int.random(in: 0..<data.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            default:
+                // Mutate the pickle region (near the start of either container) more densely.
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    let at = Int.random(in: 0..<min(data.count, 1200), using: &generator)
+                    data[at] = UInt8.random(in: 0...255, using: &generator)
+                }
+            }
+            try data.write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try TorchReader.inventory(path: path)
+                _ = try? TorchReader.read(path: path)
+                outcomes.opened += 1
+            } catch {
+                outcomes.refused += 1
+            }
+        }
+        XCTAssertEqual(outcomes.opened + outcomes.refused, 3000)
+        XCTAssertGreaterThan(outcomes.refused, 500, "mutations should mostly be caught")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 120, "no iteration may hang")
+    }
+}
