@@ -1,40 +1,52 @@
 #!/usr/bin/env bash
-# Full-size VGG16 conversion benchmark: vggconv keras2native against h5py+numpy->safetensors, in one
-# run, alternating A B A B after a warm-up, outputs on /dev/shm (tmpfs) so disk writeback does not
-# swamp the difference; `cp` of the same file is the floor (one read, one write).
-# Prints per-run wall seconds and peak RSS (/usr/bin/time), then medians and the ratio.
+# Full-size VGG16 conversion benchmark, in one run on one machine:
+#   keras2native (tf-keras VGG16 .h5)       vs  h5py + numpy -> safetensors
+#   torch2native (torchvision VGG16 .pth)   vs  torch.load + safetensors
+# Each pair alternates A B A B after a warm-up; outputs go to /dev/shm (tmpfs) so disk writeback does
+# not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
+# seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 VENV=${VENV:-.venv-samples}
 WORK=${WORK:-/dev/shm/vggconv-bench}
+BIN=.build/release/vggconv
 mkdir -p "$WORK"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r samples/requirements.txt; }
 "$VENV/bin/python" -c "import safetensors" 2>/dev/null || "$VENV/bin/pip" install -q safetensors==0.8.0
-[ -x .build/release/vggconv ] || swift build -c release
-[ -f "$WORK/vgg16_tfkeras_model.h5" ] || "$VENV/bin/python" scripts/make_vgg16_keras.py "$WORK"
-IN="$WORK/vgg16_tfkeras_model.h5"
-echo "input: $IN ($(stat -c %s "$IN") bytes); $(nproc) cores"
+[ -x "$BIN" ] || swift build -c release
+[ -f "$WORK/vgg16_tfkeras_model.h5" ] || "$VENV/bin/python" scripts/make_vgg16_keras.py "$WORK" >/dev/null 2>&1
+[ -f "$WORK/vgg16_torchvision.pth" ] || "$VENV/bin/python" scripts/make_vgg16_torch.py "$WORK" >/dev/null 2>&1
+echo "$(nproc) cores; $RUNS runs per tool"
 
 measure() {  # label, command...
   local label=$1; shift
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/err.txt" || { cat "$WORK/err.txt"; exit 1; }
   read -r secs kib < "$WORK/time.txt"
-  echo "$label $secs $kib" | tee -a "$WORK/results.txt"
+  echo "$label $secs $kib" >> "$WORK/results.txt"
 }
-rm -f "$WORK/results.txt"
-ours=(.build/release/vggconv keras2native "$IN" -o "$WORK/out.vggw" --force)
-ref=("$VENV/bin/python" scripts/reference_keras_to_safetensors.py "$IN" "$WORK/out.safetensors")
-floor=(cp "$IN" "$WORK/copy.h5")
-"${ours[@]}" >/dev/null; "${ref[@]}"; "${floor[@]}"   # warm-up: page cache, imports
-for i in $(seq "$RUNS"); do
-  measure vggconv "${ours[@]}"; measure python "${ref[@]}"; measure cp "${floor[@]}"
-done
-python3 - "$WORK/results.txt" <<'PY'
+
+compare() {  # title, input, our subcommand, reference script
+  local title=$1 in=$2 sub=$3 ref=$4
+  local ours=("$BIN" "$sub" "$in" -o "$WORK/out.vggw" --force)
+  local theirs=("$VENV/bin/python" "$ref" "$in" "$WORK/out.safetensors")
+  local floor=(cp "$in" "$WORK/copy.bin")
+  rm -f "$WORK/results.txt"
+  "${ours[@]}" >/dev/null; "${theirs[@]}" >/dev/null 2>&1; "${floor[@]}"   # warm-up
+  for _ in $(seq "$RUNS"); do
+    measure vggconv "${ours[@]}"; measure python "${theirs[@]}"; measure cp "${floor[@]}"
+  done
+  echo "== $title: $in ($(stat -c %s "$in") bytes)"
+  python3 - "$WORK/results.txt" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1])]
 med = {k: (st.median(float(r[1]) for r in rows if r[0] == k), max(int(r[2]) for r in rows if r[0] == k)) for k in ("vggconv", "python", "cp")}
 for k, (t, m) in med.items():
-    print(f"{k:8s} median {t:6.3f} s   peak RSS {m/1024:7.1f} MiB")
-print(f"speed-up vggconv vs python: {med['python'][0]/med['vggconv'][0]:.2f}x;  vggconv / cp: {med['vggconv'][0]/med['cp'][0]:.2f}x")
+    runs = " ".join(r[1] for r in rows if r[0] == k)
+    print(f"  {k:8s} median {t:6.3f} s   peak RSS {m/1024:7.1f} MiB   runs: {runs}")
+print(f"  speed-up vggconv vs python: {med['python'][0]/med['vggconv'][0]:.2f}x;  vggconv / cp: {med['vggconv'][0]/med['cp'][0]:.2f}x")
 PY
+}
+
+compare "keras2native vs h5py+numpy->safetensors" "$WORK/vgg16_tfkeras_model.h5" keras2native scripts/reference_keras_to_safetensors.py
+compare "torch2native vs torch.load->safetensors" "$WORK/vgg16_torchvision.pth" torch2native scripts/reference_torch_to_safetensors.py
