@@ -47,7 +47,7 @@ MODELS = {
     "vgg_dropout": dict(input=(32, 32, 3), plan=[
         ("conv", 8), ("conv", 8), ("pool",), ("dropout", 0.25),
         ("conv", 16), ("conv", 16), ("pool",), ("dropout", 0.25),
-        ("flatten",), ("dense", 32), ("dropout", 0.5), ("softmax_dense", 4)]),
+        ("flatten",), ("dense", 16), ("dropout", 0.5), ("softmax_dense", 4)]),
 }
 
 
@@ -315,14 +315,26 @@ class ForgedTensor:
         return (torch._utils._rebuild_tensor_v2, (self.storage, 0, self.size, self.stride, False, OrderedDict()))
 
 
-def rewrite_record(src, dst, name_suffix, edit):
-    """Copy a torch.save zip, passing the record ending in name_suffix through edit (bytes -> bytes).
-    Python's zipfile recomputes the CRC, so only the edit itself is wrong."""
+def rewrite_record(src, dst, name_suffix, edit, compression=None):
+    """Copy a torch.save zip, passing each record whose name ends in name_suffix through edit
+    (bytes -> bytes). Python's zipfile recomputes the CRCs, so only the edit itself differs."""
     import zipfile
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+    compression = zipfile.ZIP_STORED if compression is None else compression
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression) as zout:
         for item in zin.infolist():
             data = zin.read(item.filename)
-            zout.writestr(item.filename, edit(data) if item.filename.endswith(name_suffix) else data)
+            zout.writestr(item.filename, edit(data, item.filename) if item.filename.endswith(name_suffix) or
+                          (name_suffix == "*" ) else data)
+
+
+def big_endian_record(data, name):
+    """What torch.save writes on a big-endian host: float32 storages in big-endian byte order and a
+    'big' byteorder record (derived from a little-endian file by swapping each 4-byte element)."""
+    if name.endswith("/byteorder"):
+        return b"big"
+    if "/data/" in name:
+        return np.frombuffer(data, dtype="<f4").astype(">f4").tobytes()
+    return data
 
 
 class Pwned:
@@ -383,7 +395,13 @@ def write_torch_variants(models_state):
     torch.save({"0.weight": ForgedTensor(storage, (10, 100), (100, 1))}, os.path.join(folder, "damaged_short_storage.pth"))
     torch.save({"0.weight": ForgedTensor(storage, (2 ** 62, 2 ** 62), (1, 1))}, os.path.join(folder, "damaged_shape_overflow.pth"))
     rewrite_record(os.path.join(HERE, "vgg_small.pth"), os.path.join(folder, "damaged_unknown_opcode.pth"), "data.pkl",
-                   lambda data: data[:2] + bytes([0xFF]) + data[3:])
+                   lambda data, _: data[:2] + bytes([0xFF]) + data[3:])
+    # Readers must also accept deflated records and big-endian files (derived from real torch.save output).
+    import zipfile
+    rewrite_record(os.path.join(HERE, "vgg_dropout.pth"), os.path.join(folder, "vgg_dropout_deflated.pth"), "*",
+                   lambda data, _: data, compression=zipfile.ZIP_DEFLATED)
+    rewrite_record(os.path.join(HERE, "vgg_dropout.pth"), os.path.join(folder, "vgg_dropout_bigendian.pth"), "*",
+                   big_endian_record)
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
 
