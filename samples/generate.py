@@ -16,6 +16,7 @@ import shutil
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["COLUMNS"] = "200"  # Keras 3 renders summaries with rich, which crops at the console width
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import h5py
@@ -43,6 +44,9 @@ MODELS = {
         ("conv_linear", 16), ("bn",), ("relu",), ("pool",),
         ("conv_linear", 16), ("bn",), ("relu",), ("pool",),
         ("flatten",), ("dense", 24), ("softmax_dense", 5)]),
+    # include_top=False: convolutions and pools only.
+    "vgg_notop": dict(input=(32, 32, 3), plan=[
+        ("conv", 8), ("conv", 8), ("pool",), ("conv", 16), ("conv", 16), ("pool",)]),
     # The shape of seed article 004: Dropout after every pool and a single hidden Dense.
     "vgg_dropout": dict(input=(32, 32, 3), plan=[
         ("conv", 8), ("conv", 8), ("pool",), ("dropout", 0.25),
@@ -234,9 +238,49 @@ def write_keras1_style(tfk_model, path, chunk_layer_names=False):
 
 def save_summary(model, path):
     lines = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def write_generic_pair(tf_keras):
+    """A tf-keras model with automatic layer names (conv2d, max_pooling2d_1, dense, …), pools with
+    padding='same' over odd spatial sizes (15 -> 8 -> 4) and BatchNormalization after a Dense, shipped
+    the Keras-2 way: model.to_json() beside a weights-only .h5. Expected canonical tensors are Keras's
+    arrays in canonical layout; Keras's own summary text is captured."""
+    tf_keras.backend.clear_session()
+    layers = tf_keras.layers
+    rng = np.random.default_rng(11)
+    model = tf_keras.Sequential([
+        layers.Input((15, 15, 3)), layers.Conv2D(6, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(2, padding="same"), layers.Conv2D(8, 3, padding="same"), layers.Activation("relu"),
+        layers.MaxPooling2D(2, padding="same"), layers.Dropout(0.3), layers.Flatten(), layers.Dense(16),
+        layers.BatchNormalization(), layers.Activation("relu"), layers.Dense(3, activation="softmax")])
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") if w.ndim > 1 else
+                       rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    model.save_weights(os.path.join(HERE, "generic_tfkeras_weights.h5"))
+    with open(os.path.join(HERE, "generic_tfkeras_config.json"), "w") as f:
+        f.write(model.to_json())
+    save_summary(model, os.path.join(HERE, "summaries", "generic_tfkeras.txt"))
+    names = ["block1_conv1", "block1_pool", "block2_conv1", "activation", "block2_pool", "dropout", "flatten",
+             "fc1", "fc1_bn", "activation_1", "predictions"]
+    folder = os.path.join(EXPECTED, "generic")
+    os.makedirs(folder)
+    suffix = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
+              "moving_mean": "running_mean", "moving_variance": "running_var"}
+    for layer, cname in zip(model.layers, names):
+        for var, value in zip(layer.weights, layer.get_weights()):
+            leaf = var.name.split("/")[-1].split(":")[0]
+            if value.ndim == 4:
+                value = value.transpose(3, 2, 0, 1)
+            elif value.ndim == 2:
+                if cname == "fc1":  # Flatten of a 4x4x8 map: rows HWC -> CHW
+                    value = value.reshape(4, 4, 8, -1).transpose(2, 0, 1, 3).reshape(128, -1)
+                value = value.T
+            np.save(os.path.join(folder, f"{cname}.{suffix[leaf]}.npy"), np.ascontiguousarray(value))
+    x = rng.normal(0, 1, (2, 15, 15, 3)).astype("float32")
+    np.save(os.path.join(GOLDEN, "generic_input_nhwc.npy"), x)
+    np.save(os.path.join(GOLDEN, "generic_keras_output.npy"), model.predict(x, verbose=0))
 
 
 def write_unsupported(tf_keras):
@@ -453,6 +497,8 @@ def main():
         y_keras3 = np.asarray(k3.predict(x, verbose=0))
         with torch.no_grad():
             y_torch = tmodel(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+        if y_torch.ndim == 4:  # notop: compare feature maps channels-last, as Keras returns them
+            y_torch = np.ascontiguousarray(y_torch.transpose(0, 2, 3, 1))
         scale = np.abs(y_keras).max()
         assert np.abs(y_keras - y_torch).max() <= 1e-5 * max(scale, 1), (name, np.abs(y_keras - y_torch).max())
         assert np.abs(y_keras - y_keras3).max() <= 1e-5 * max(scale, 1)
@@ -471,6 +517,13 @@ def main():
                               params_total=int(tfk.count_params()),
                               params_trainable=int(sum(np.prod(w.shape) for w in tfk.trainable_weights)))
     write_unsupported(tf_keras)
+    write_generic_pair(tf_keras)
+    # Full-size reference without weights: keras.applications' VGG16 architecture and its summary.
+    tf_keras.backend.clear_session()
+    vgg16 = tf_keras.applications.VGG16(weights=None)
+    with open(os.path.join(HERE, "vgg16_tfkeras_config.json"), "w") as f:
+        f.write(vgg16.to_json())
+    save_summary(vgg16, os.path.join(HERE, "summaries", "vgg16_tfkeras.txt"))
     write_torch_variants(states)
     write_bn_variants(tf_keras)
     with open(os.path.join(HERE, "manifest.json"), "w") as f:

@@ -13,7 +13,11 @@ public struct KerasArchitecture: Sendable {
     }
 
     public var modelName: String?
+    /// True for `Sequential` models, whose summaries (and weight files) have no InputLayer row.
+    public var isSequential: Bool
     public var layers: [Layer]
+    /// The layers a summary lists: a Sequential model's InputLayer is not one of them.
+    public var listedLayers: [Layer] { isSequential ? layers.filter { $0.layer.type != .input } : layers }
     /// (H, W, C) or (C, H, W) as the config records it, without the batch axis.
     public var inputShape: [Int]?
     public var dataFormat: DataFormat
@@ -31,6 +35,7 @@ public struct KerasArchitecture: Sendable {
         guard ["Sequential", "Functional", "Model"].contains(className) else {
             throw KerasFormatError.badConfig(origin: origin, reason: "model class \(className) is not Sequential, Functional or Model")
         }
+        isSequential = className == "Sequential"
         let entries: [[String: Any]]
         if let list = root["config"] as? [[String: Any]] {
             entries = list  // Keras 2.1/2.2 Sequential

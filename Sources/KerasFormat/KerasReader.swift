@@ -59,9 +59,21 @@ public enum KerasReader {
         }
         var notes: [String] = []
         if config == nil { notes.append("architecture inferred from layer names and weight shapes (no model config in the file)") }
-        return SourceModel(format: format, path: path, layers: layers, inputShape: config?.inputShape,
-                           dataFormat: config?.dataFormat ?? .channelsLast, architectureInferred: config == nil,
-                           notes: notes + ArchitectureInference.notes(for: layers, inferred: config == nil))
+        var model = SourceModel(format: format, path: path, layers: layers, inputShape: config?.inputShape,
+                                dataFormat: config?.dataFormat ?? .channelsLast, architectureInferred: config == nil,
+                                notes: notes + ArchitectureInference.notes(for: layers, inferred: config == nil))
+        model.modelName = config?.modelName
+        return model
+    }
+
+    /// The architecture alone, from a Keras model JSON (`model.to_json()`, a `.keras` config.json).
+    /// - Throws: `KerasFormatError.badConfig` or `VGGError.unsupportedLayer`.
+    public static func architecture(json: Data, origin: String) throws -> SourceModel {
+        let config = try KerasArchitecture(json: json, origin: origin)
+        var model = SourceModel(format: "keras-config-json", path: origin, layers: config.listedLayers.map(\.layer),
+                                inputShape: config.inputShape, dataFormat: config.dataFormat, architectureInferred: false)
+        model.modelName = config.modelName
+        return model
     }
 }
 
@@ -86,7 +98,7 @@ struct LegacyWeights {
             return try ArchitectureInference.infer(names: names, weights: weightsByLayer, path: path)
         }
         var unused = Set(names.filter { !(weightsByLayer[$0] ?? []).isEmpty })
-        let layers = try config.layers.filter { $0.layer.type != .input }.map { entry -> SourceLayer in
+        let layers = try config.listedLayers.map { entry -> SourceLayer in
             var layer = entry.layer
             let weights = weightsByLayer[entry.name] ?? []
             unused.remove(entry.name)
@@ -115,7 +127,7 @@ struct Keras3Weights {
         var counters: [String: Int] = [:]
         var consumed = Set<String>()
         var layers: [SourceLayer] = []
-        for entry in config.layers where entry.layer.type != .input {
+        for entry in config.listedLayers {
             let base = Self.snakeCase(entry.className)
             let n = counters[base, default: 0]
             counters[base] = n + 1

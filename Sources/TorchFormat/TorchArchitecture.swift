@@ -144,6 +144,14 @@ enum TorchArchitecture {
             }
             layers.append(layer)
         }
+        // A feature extractor without a head ends in ReLU + MaxPool in every torchvision VGG (and in
+        // Keras's include_top=False); those modules have no keys, so they are added by convention.
+        if let last = modules.last, !flat, last.kind == .conv2d || last.kind == .batchNormalization {
+            if last.kind == .batchNormalization { add(.relu, "(not in state_dict)", LayerConfig(activation: "relu")) }
+            else { layers[layers.count - 1].config.activation = "relu" }
+            pool("(not in state_dict)")
+            notes.append("the stack ends in a convolution: a final ReLU and MaxPool2d(2, 2) were assumed, as every torchvision VGG feature extractor ends")
+        }
         notes.append("assumed as torchvision builds VGG: convolutions stride 1 with padding k//2, ReLU/MaxPool2d(2, 2)/Dropout/Flatten placed from gaps in module indices, BatchNorm epsilon 1e-5; a state_dict does not record these")
         if droppedCounters > 0 { notes.append("dropped \(droppedCounters) BatchNorm num_batches_tracked counters (training state, not weights)") }
         return (layers, torchvision ? torchvisionName(layers) : nil, notes)

@@ -15,6 +15,7 @@ public final class TorchFile {
     private var checkedRecords: Set<String> = []
     private let archive: ZipArchive?
     private let recordPrefix: String
+    private let verifyRecords: Bool
 
     private enum StorageBytes {
         case mapped(offset: Int, length: Int)
@@ -26,8 +27,11 @@ public final class TorchFile {
     /// Opens and unpickles `path` (no tensor data is read).
     /// - Throws: `TorchFormatError` (refused globals, malformed pickles, unsupported containers) or
     ///   `VGGError` for unreadable files and broken zips.
-    public init(path: String) throws {
+    /// `verifyRecordChecksums: false` skips the CRC of storage records (metadata-only reads such as
+    /// `summary`, which must not touch tensor data).
+    public init(path: String, verifyRecordChecksums: Bool = true) throws {
         self.path = path
+        verifyRecords = verifyRecordChecksums
         file = try MappedFile(path: path)
         let prefix = file.bytes(offset: 0, length: 16)
         if ZipArchive.hasMagic(prefix) {
@@ -172,7 +176,7 @@ public final class TorchFile {
             throw TorchFormatError.badTensor(path: path, name: name, reason: "record data/\(storage.key) is missing from the archive")
         }
         let data = try archive.data(of: entry)
-        if !checkedRecords.contains(entry.name) {
+        if verifyRecords, !checkedRecords.contains(entry.name) {
             try Self.verifyCRC(archive, entry, data: data, path: path)
             checkedRecords.insert(entry.name)
         }

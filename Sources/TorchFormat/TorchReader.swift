@@ -16,8 +16,10 @@ public enum TorchReader {
     /// `expectedArchitecture` (`vgg16`, `vgg16_bn`, …) is asserted when given.
     /// - Throws: `TorchFormatError.architecture` when the keys do not form a VGG-style stack or the
     ///   recognised model is not the one asserted.
-    public static func read(path: String, expectedArchitecture: String? = nil) throws -> SourceModel {
-        let file = try TorchFile(path: path)
+    /// `metadataOnly` skips storage checksums so that no tensor data is read (contiguous tensors
+    /// then only point into the memory map).
+    public static func read(path: String, expectedArchitecture: String? = nil, metadataOnly: Bool = false) throws -> SourceModel {
+        let file = try TorchFile(path: path, verifyRecordChecksums: !metadataOnly)
         let (tensors, container) = try StateDict.locate(file.root, path: path)
         var (layers, name, notes) = try TorchArchitecture.layers(tensors, file: file)
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
@@ -25,7 +27,9 @@ public enum TorchReader {
         }
         if let container { notes.insert("weights taken from the checkpoint's '\(container)' entry", at: 0) }
         if let name { notes.insert("recognised torchvision \(name)", at: 0) }
-        return SourceModel(format: file.format, path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
-                           architectureInferred: true, notes: notes)
+        var model = SourceModel(format: file.format, path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
+                                architectureInferred: true, notes: notes)
+        model.modelName = name
+        return model
     }
 }

@@ -117,6 +117,8 @@ public struct SourceModel: Sendable {
     public var architectureInferred: Bool
     /// Facts worth recording in provenance (assumed defaults and the like).
     public var notes: [String]
+    /// The model's name (Keras's `Model: "vgg16"`, a recognised torchvision name), when known.
+    public var modelName: String?
 
     public init(format: String, path: String, layers: [SourceLayer], inputShape: [Int]?, dataFormat: DataFormat,
                 architectureInferred: Bool, notes: [String] = []) {

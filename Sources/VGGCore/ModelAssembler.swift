@@ -74,9 +74,7 @@ public enum ModelAssembler {
         if let shape = model.inputShape, shape.count == 3 {
             return model.dataFormat == .channelsLast ? [shape[2], shape[0], shape[1]] : shape
         }
-        guard let channels = firstConvInputChannels(model) else {
-            throw VGGError.architecture(reason: "cannot tell the model's input shape: the file records none and has no convolution; pass --input-shape")
-        }
+        let channels = firstConvInputChannels(model) ?? 3
         if let side = try inferredInputSide(model) {
             notes.append("input shape inferred from the first dense layer after Flatten: \(side)x\(side)x\(channels)")
             return [channels, side, side]
@@ -87,7 +85,7 @@ public enum ModelAssembler {
 
     private static func firstConvInputChannels(_ model: SourceModel) -> Int? {
         for layer in model.layers where layer.type == .conv2d {
-            guard let kernel = layer.parameters.first(where: { $0.role == .kernel })?.tensor else { return nil }
+            guard let kernel = layer.parameters.first(where: { $0.role == .kernel })?.tensor, kernel.shape.count == 4 else { return nil }
             return kernel.layout == .oihw ? kernel.shape[1] : kernel.shape[2]
         }
         return nil
@@ -225,9 +223,11 @@ struct ShapeState {
         }
     }
 
+    /// Keras's output size; 0 when the window does not fit (division must not truncate toward zero).
     static func outputSide(_ input: Int, _ kernel: Int, _ stride: Int, _ padding: Padding) -> Int {
-        guard stride > 0 else { return 0 }
-        return padding == .same ? (input + stride - 1) / stride : (input - kernel) / stride + 1
+        guard stride > 0, input > 0 else { return 0 }
+        if padding == .same { return (input + stride - 1) / stride }
+        return input >= kernel ? (input - kernel) / stride + 1 : 0
     }
 }
 

@@ -1,0 +1,45 @@
+import Foundation
+import KerasFormat
+import TorchFormat
+import VGGCore
+
+/// Builds `vggconv summary` data from any readable file, reading metadata only: HDF5 attributes and
+/// dataset shapes, the pickle without its storages, the native header, or a Keras architecture JSON.
+public enum Summarizer {
+    /// Summarises `path`. `configPath` supplies a Keras architecture JSON for a weights-only `.h5`;
+    /// `inputShape` (H, W, C) overrides the input the file records or implies.
+    /// - Throws: the reader's error, or `VGGError.architecture` naming the first layer shapes cannot follow.
+    public static func summary(path: String, configPath: String? = nil, inputShape: [Int]? = nil) throws -> ModelSummary {
+        let kind = try FileKind.detect(path: path)
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        if kind == .native {
+            let native = try NativeFile(path: path, verifyChecksums: false)
+            return ModelSummary.make(native.header.architecture, modelName: stem, format: "vggw",
+                                     dtypes: Dictionary(native.header.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
+                                     canonicalRowNames: true)
+        }
+        var model: SourceModel
+        switch kind {
+        case .json:
+            model = try KerasReader.architecture(json: try MappedFile(path: path).contents(), origin: path)
+        case .hdf5, .kerasArchive:
+            let config = try configPath.map { try MappedFile(path: $0).contents() }
+            model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
+        case .torchZip, .torchLegacy:
+            model = try TorchReader.read(path: path, metadataOnly: true)
+        default:
+            throw CommandError.unsupported(path: path, reason: "summary reads Keras .h5/.keras/.json, PyTorch .pth and .vggw files; this is \(kind.phrase)")
+        }
+        if let inputShape {
+            guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
+                throw VGGError.architecture(reason: "--input-shape needs three positive numbers H,W,C, got \(inputShape)")
+            }
+            model.inputShape = model.dataFormat == .channelsLast ? inputShape : [inputShape[2], inputShape[0], inputShape[1]]
+        }
+        let plan = try ModelAssembler.plan(model)
+        let torch = kind == .torchZip || kind == .torchLegacy
+        return ModelSummary.make(plan.architecture, modelName: model.modelName ?? stem, format: model.format,
+                                 dtypes: Dictionary(plan.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
+                                 channelsFirst: !torch && model.dataFormat == .channelsFirst, canonicalRowNames: torch)
+    }
+}

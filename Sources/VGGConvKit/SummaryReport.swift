@@ -1,0 +1,154 @@
+import Foundation
+import VGGCore
+
+/// Renders a `ModelSummary` the way Keras prints `model.summary()`.
+public enum SummaryReport {
+    /// Which Keras generation's layout to imitate.
+    public enum Style: String, CaseIterable, Sendable {
+        /// Keras 3: a box-drawn table, thousands separators, sizes in B/KB/MB.
+        case keras3
+        /// tf-keras / Keras 2: the plain table, bare numbers, sizes in Byte/KB/MB.
+        case keras2
+    }
+
+    public static func text(_ summary: ModelSummary, style: Style) -> String {
+        style == .keras3 ? keras3(summary) : keras2(summary)
+    }
+
+    public static func json(_ summary: ModelSummary) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(summary), as: UTF8.self)
+    }
+
+    static func shapeText(_ shape: [Int?]) -> String {
+        "(" + shape.map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + (shape.count == 1 ? ",)" : ")")
+    }
+
+    /// Keras's `readable_memory_size`: divide by 1024 while at least 1024.
+    static func memory(_ bytes: Int, units: [String]) -> String {
+        var value = Double(bytes)
+        for unit in units.dropLast() {
+            if value / 1024 < 1 { return String(format: "%.2f %@", value, unit) }
+            value /= 1024
+        }
+        return String(format: "%.2f %@", value, units.last!)
+    }
+
+    // MARK: Keras 3
+
+    private static func keras3(_ s: ModelSummary) -> String {
+        var header = ["Layer (type)", "Output Shape", "Param #"]
+        var rows = s.rows.map { ["\($0.name) (\($0.type))", shapeText($0.outputShape), $0.params.formatted()] }
+        if s.showsSourceColumn {
+            header.append("PyTorch module")
+            for i in rows.indices { rows[i].append(s.rows[i].sourceName) }
+        }
+        // Keras 3 renders an 88-column table whose cells are 36, 27 and 15 characters wide and wraps
+        // longer text inside its cell; an extra PyTorch column is sized to its content.
+        var widths = [36, 27, 15]
+        if s.showsSourceColumn { widths.append(max(header[3].count, rows.map { $0[3].count }.max() ?? 0)) }
+        let rightAligned = 2
+        func line(_ left: String, _ fill: String, _ middle: String, _ right: String) -> String {
+            left + widths.map { String(repeating: fill, count: $0 + 2) }.joined(separator: middle) + right
+        }
+        func cells(_ values: [String], _ bar: String) -> [String] {
+            let wrapped = values.enumerated().map { wrap($1, width: widths[$0]) }
+            let height = wrapped.map(\.count).max() ?? 1
+            return (0..<height).map { lineIndex in
+                bar + wrapped.enumerated().map { i, lines in
+                    let v = lineIndex < lines.count ? lines[lineIndex] : ""
+                    let pad = String(repeating: " ", count: max(0, widths[i] - v.count))
+                    return " " + (i == rightAligned ? pad + v : v + pad) + " "
+                }.joined(separator: bar) + bar
+            }
+        }
+        var out = ["Model: \"\(s.modelName)\"", line("┏", "━", "┳", "┓")] + cells(header, "┃") + [line("┡", "━", "╇", "┩")]
+        for (i, row) in rows.enumerated() {
+            if i > 0 { out.append(line("├", "─", "┼", "┤")) }
+            out += cells(row, "│")
+        }
+        out.append(line("└", "─", "┴", "┘"))
+        let units = ["B", "KB", "MB", "GB", "TB", "PB"]
+        out.append(" Total params: \(s.totalParams.formatted()) (\(memory(s.totalParamBytes, units: units)))")
+        out.append(" Trainable params: \(s.trainableParams.formatted()) (\(memory(s.trainableParamBytes, units: units)))")
+        out.append(" Non-trainable params: \(s.nonTrainableParams.formatted()) (\(memory(s.nonTrainableParamBytes, units: units)))")
+        out.append("")  // Keras 3 prints the captured table with a final newline of its own
+        return out.joined(separator: "\n")
+    }
+
+    /// Greedy word wrap as rich does it: break at spaces, fold words longer than the width.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard text.count > width else { return [text] }
+        var lines: [String] = [], current = ""
+        for word in text.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+            var word = word
+            if current.isEmpty == false, current.count + 1 + word.count <= width {
+                current += " " + word
+                continue
+            }
+            if !current.isEmpty { lines.append(current); current = "" }
+            while word.count > width {
+                lines.append(String(word.prefix(width)))
+                word = String(word.dropFirst(width))
+            }
+            current = word
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
+    }
+
+    // MARK: tf-keras
+
+    private static func keras2(_ s: ModelSummary) -> String {
+        var positions = [29, 55, 65]
+        var header = ["Layer (type)", "Output Shape", "Param #"]
+        if s.showsSourceColumn {
+            // Param # is no longer the last column: widen it so that 9-digit counts still fit.
+            positions[2] = 68
+            positions.append(68 + max(16, (s.rows.map(\.sourceName.count).max() ?? 0) + 2))
+            header.append("PyTorch module")
+        }
+        let width = positions.last!
+        var out = ["Model: \"\(s.modelName)\"", String(repeating: "_", count: width)]
+        out += row(header, positions)
+        out.append(String(repeating: "=", count: width))
+        for r in s.rows {
+            // tf-keras prints an InputLayer's shape as a list of one shape.
+            let shape = r.type == LayerType.input.rawValue ? "[\(shapeText(r.outputShape))]" : shapeText(r.outputShape)
+            out += row(["\(r.name) (\(r.type))", shape, String(r.params)] + (s.showsSourceColumn ? [r.sourceName] : []), positions)
+            out.append(String(repeating: " ", count: width))
+        }
+        out.append(String(repeating: "=", count: width))
+        let units = ["Byte", "KB", "MB", "GB", "TB", "PB"]
+        out.append("Total params: \(s.totalParams) (\(memory(s.totalParamBytes, units: units)))")
+        out.append("Trainable params: \(s.trainableParams) (\(memory(s.trainableParamBytes, units: units)))")
+        out.append("Non-trainable params: \(s.nonTrainableParams) (\(memory(s.nonTrainableParamBytes, units: units)))")
+        out.append(String(repeating: "_", count: width))
+        return out.joined(separator: "\n")
+    }
+
+    /// tf-keras's `print_row`: each field cut to its column (wrapping onto further lines), a space
+    /// before the first column, two between columns, padded to the next position.
+    private static func row(_ fields: [String], _ positions: [Int]) -> [String] {
+        var left = fields.map { Array($0) }
+        var lines: [String] = []
+        while left.contains(where: { !$0.isEmpty }) {
+            var line = ""
+            for column in left.indices {
+                let start = column > 0 ? positions[column - 1] : 0
+                let last = column == positions.count - 1
+                let space = last ? 0 : 2
+                let cutoff = positions[column] - start - space - (last ? 0 : 1)
+                let fit = left[column].prefix(max(0, cutoff))
+                if column == 0 { line += " " }
+                line += String(fit) + String(repeating: " ", count: space)
+                left[column] = Array(left[column].dropFirst(fit.count))
+                line += String(repeating: " ", count: max(0, positions[column] - line.count))
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+}

@@ -1,0 +1,123 @@
+/// What `vggconv summary` reports: one row per layer, as Keras's `model.summary()` lists them, plus
+/// totals, multiply-accumulates and activation memory. Parameter counts come from the architecture
+/// (layer configs and input shapes), so an architecture JSON without weights is summarised too.
+public struct ModelSummary: Codable, Sendable {
+    public struct Row: Codable, Sendable {
+        /// The name to print: Keras's layer name, or the canonical name for PyTorch files.
+        public var name: String
+        public var type: String
+        /// Keras-style output shape with `nil` for the batch axis, e.g. `[nil, 224, 224, 3]`.
+        public var outputShape: [Int?]
+        public var params: Int
+        public var trainableParams: Int
+        /// Multiply-accumulate operations for one sample.
+        public var macs: Int
+        /// Bytes of this layer's output for one sample (float32).
+        public var activationBytes: Int
+        /// The PyTorch module path (PyTorch files) or the name in the source file.
+        public var sourceName: String
+        public var canonicalName: String
+    }
+
+    public var modelName: String
+    public var format: String
+    /// Keras-style input shape without the batch axis.
+    public var inputShape: [Int]
+    public var rows: [Row]
+    public var totalParams: Int
+    public var trainableParams: Int
+    public var nonTrainableParams: Int
+    public var totalParamBytes: Int
+    public var trainableParamBytes: Int
+    public var nonTrainableParamBytes: Int
+    /// Parameter bytes per dtype name.
+    public var paramBytesByDType: [String: Int]
+    public var totalMacs: Int
+    public var activationBytes: Int
+    /// True for PyTorch sources: rows show canonical names and the module path beside them.
+    public var showsSourceColumn: Bool
+
+    /// Summarises `architecture`. `dtypes` maps tensor names to their stored dtypes (float32 when
+    /// absent, as for a bare architecture JSON); `channelsFirst` prints (C, H, W) shapes as Keras does
+    /// for channels_first models; `rowNames` chooses source or canonical names for the rows.
+    public static func make(_ architecture: NativeArchitecture, modelName: String, format: String,
+                            dtypes: [String: DType] = [:], channelsFirst: Bool = false,
+                            canonicalRowNames: Bool = false) -> ModelSummary {
+        var rows: [Row] = []
+        var totals = (params: 0, trainable: 0, bytes: 0, trainableBytes: 0, macs: 0, activations: 0)
+        var byDType: [String: Int] = [:]
+        var previous = architecture.inputShape
+        for layer in architecture.layers {
+            let shapes = ParameterShapes.of(layer, input: previous)
+            var params = 0, trainable = 0
+            for (role, shape) in shapes {
+                let count = ShapeMath.elementCount(shape) ?? 0
+                let dtype = dtypes["\(layer.name).\(role.canonicalSuffix)"] ?? .float32
+                params += count
+                byDType[dtype.rawValue, default: 0] += count * dtype.byteSize
+                totals.bytes += count * dtype.byteSize
+                if role.isTrainable {
+                    trainable += count
+                    totals.trainableBytes += count * dtype.byteSize
+                }
+            }
+            let outputs = ShapeMath.elementCount(layer.outputShape) ?? 0
+            let macs = Self.macs(layer, input: previous)
+            rows.append(Row(name: canonicalRowNames ? layer.name : layer.sourceName, type: layer.type.rawValue,
+                            outputShape: [nil] + Self.kerasShape(layer.outputShape, channelsFirst: channelsFirst).map { Optional($0) },
+                            params: params, trainableParams: trainable, macs: macs, activationBytes: outputs * 4,
+                            sourceName: layer.sourceName, canonicalName: layer.name))
+            totals.params += params
+            totals.trainable += trainable
+            totals.macs += macs
+            totals.activations += outputs * 4
+            previous = layer.outputShape
+        }
+        return ModelSummary(modelName: modelName, format: format,
+                            inputShape: kerasShape(architecture.inputShape, channelsFirst: channelsFirst), rows: rows,
+                            totalParams: totals.params, trainableParams: totals.trainable,
+                            nonTrainableParams: totals.params - totals.trainable, totalParamBytes: totals.bytes,
+                            trainableParamBytes: totals.trainableBytes, nonTrainableParamBytes: totals.bytes - totals.trainableBytes,
+                            paramBytesByDType: byDType, totalMacs: totals.macs, activationBytes: totals.activations,
+                            showsSourceColumn: canonicalRowNames)
+    }
+
+    /// (C, H, W) → (H, W, C) unless the model is channels_first; flat shapes unchanged.
+    static func kerasShape(_ shape: [Int], channelsFirst: Bool) -> [Int] {
+        guard shape.count == 3, !channelsFirst else { return shape }
+        return [shape[1], shape[2], shape[0]]
+    }
+
+    static func macs(_ layer: NativeLayer, input: [Int]) -> Int {
+        switch layer.type {
+        case .conv2d:
+            let k = layer.config.kernelSize ?? [1, 1]
+            return (ShapeMath.elementCount(layer.outputShape) ?? 0) * k[0] * k[1] * (input.first ?? 0)
+        case .dense:
+            return (ShapeMath.elementCount(input) ?? 0) * (layer.config.units ?? 0)
+        default:
+            return 0
+        }
+    }
+}
+
+/// The canonical shapes of a layer's parameters, derived from its config and input shape.
+public enum ParameterShapes {
+    public static func of(_ layer: NativeLayer, input: [Int]) -> [(ParameterRole, [Int])] {
+        let config = layer.config
+        switch layer.type {
+        case .conv2d:
+            let k = config.kernelSize ?? [1, 1], filters = config.filters ?? 0
+            return [(.kernel, [filters, input.first ?? 0, k[0], k[1]])] + (config.useBias == false ? [] : [(.bias, [filters])])
+        case .dense:
+            let units = config.units ?? 0
+            return [(.kernel, [units, ShapeMath.elementCount(input) ?? 0])] + (config.useBias == false ? [] : [(.bias, [units])])
+        case .batchNormalization:
+            let width = input.first ?? 0
+            return (config.scale == false ? [] : [(.gamma, [width])]) + (config.center == false ? [] : [(.beta, [width])])
+                + [(.movingMean, [width]), (.movingVariance, [width])]
+        default:
+            return []
+        }
+    }
+}
