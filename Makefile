@@ -2,7 +2,7 @@
 SWIFT       ?= swift
 VENV        ?= .venv-samples
 PYTHON      ?= python3
-APT_PACKAGES = libhdf5-dev zlib1g-dev libisal-dev pkg-config
+APT_PACKAGES = libhdf5-dev zlib1g-dev libisal-dev libopenblas-dev pkg-config
 SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

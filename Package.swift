@@ -15,6 +15,7 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // The conversion's hot transpose loop (prefetch and SIMD shuffles Swift cannot express).
         .target(name: "CKernels"),
@@ -25,8 +26,10 @@ let package = Package(
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.
         .target(name: "TorchFormat", dependencies: ["VGGCore"]),
+        // The CPU inference engine over native files (the only module that imports CBLAS).
+        .target(name: "Inference", dependencies: ["VGGCore", "CBLAS", "CKernels"]),
         // Format detection and the conversion pipeline the CLI calls.
-        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat"]),
+        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference"]),
         // Argument parsing only.
         .executableTarget(name: "vggconv", dependencies: [
             "VGGConvKit", "VGGCore",
@@ -38,6 +41,7 @@ let package = Package(
         .testTarget(name: "VGGCoreTests", dependencies: ["VGGCore", "TestSupport"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "TestSupport"]),
     ]
 )

@@ -95,7 +95,8 @@ def build_keras(layers_mod, models_mod, spec, name):
         elif kind == "conv_linear":
             model.add(layers_mod.Conv2D(p[1], 3, padding="same", name=lname))
         elif kind == "bn":
-            model.add(layers_mod.BatchNormalization(name=lname))
+            # epsilon 1e-5 (PyTorch's default) so the PyTorch twin, whose state_dict cannot record it, matches
+            model.add(layers_mod.BatchNormalization(epsilon=1e-5, name=lname))
         elif kind == "relu":
             model.add(layers_mod.ReLU(name=lname))
         elif kind == "pool":
@@ -138,7 +139,7 @@ def torch_twin(spec):
             if kind == "conv":
                 mods.append(nn.ReLU()); owners.append(None)
         elif kind == "bn":
-            mods.append(nn.BatchNorm2d(channels, eps=1e-3)); owners.append(lname)
+            mods.append(nn.BatchNorm2d(channels)); owners.append(lname)
         elif kind == "relu":
             mods.append(nn.ReLU()); owners.append(None)
         elif kind == "pool":
@@ -495,8 +496,13 @@ def main():
         x = rng.normal(0, 1, (2,) + spec["input"]).astype("float32")
         y_keras = tfk.predict(x, verbose=0)
         y_keras3 = np.asarray(k3.predict(x, verbose=0))
+        x_nchw = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         with torch.no_grad():
-            y_torch = tmodel(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+            y_torch_nchw = tmodel(x_nchw).numpy()
+            # A state_dict cannot record a final nn.Softmax module: converted files reproduce the logits.
+            head = tmodel[:-1] if isinstance(tmodel[-1], nn.Softmax) else tmodel
+            y_torch_logits = head(x_nchw).numpy()
+        y_torch = y_torch_nchw
         if y_torch.ndim == 4:  # notop: compare feature maps channels-last, as Keras returns them
             y_torch = np.ascontiguousarray(y_torch.transpose(0, 2, 3, 1))
         scale = np.abs(y_keras).max()
@@ -505,7 +511,8 @@ def main():
         np.save(os.path.join(GOLDEN, f"{name}_input_nhwc.npy"), x)
         np.save(os.path.join(GOLDEN, f"{name}_input_nchw.npy"), np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         np.save(os.path.join(GOLDEN, f"{name}_keras_output.npy"), y_keras)
-        np.save(os.path.join(GOLDEN, f"{name}_torch_output.npy"), y_torch)
+        np.save(os.path.join(GOLDEN, f"{name}_torch_output.npy"), y_torch_nchw)
+        np.save(os.path.join(GOLDEN, f"{name}_torch_logits.npy"), y_torch_logits)
 
         os.makedirs(os.path.join(EXPECTED, name))
         state = canonical_state(tmodel, owners)

@@ -271,3 +271,20 @@ public enum CanonicalNames {
         }
     }
 }
+
+extension NativeArchitecture {
+    /// The same layers for another input (C, H, W): output shapes recomputed, as a fully convolutional
+    /// model (no Flatten → Dense) runs on any image size.
+    /// - Throws: `VGGError.architecture` naming the first layer that cannot take the new size.
+    public func withInput(_ shape: [Int]) throws -> NativeArchitecture {
+        var state = try ShapeState(canonicalInput: shape)
+        var copy = self
+        copy.inputShape = shape
+        for index in copy.layers.indices {
+            let layer = copy.layers[index]
+            try state.apply(SourceLayer(name: layer.name, type: layer.type, config: layer.config), position: index)
+            copy.layers[index].outputShape = state.canonicalShape
+        }
+        return copy
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+import VGGCore
+
+/// Runs a native (`.vggw`) model on the CPU in float32: activations in NCHW, the architecture from the
+/// file's header, weights used in place from its memory map. BatchNormalization is folded into the
+/// convolution or dense layer before it, and an activation layer into the layer it follows.
+public final class InferenceEngine: @unchecked Sendable {
+    /// The input one sample takes, (C, H, W).
+    public let inputShape: [Int]
+    /// The output of one sample: (N) or (C, H, W).
+    public let outputShape: [Int]
+    private let steps: [Step]
+    private let maxActivation: Int
+    private let scratchCount: Int
+
+    private enum Step {
+        case convolution(Convolution, input: [Int], output: [Int])
+        case maxPool(MaxPool, input: [Int], output: [Int])
+        case averagePool(input: [Int], output: [Int])
+        case dense(Dense)
+        case affine(ChannelAffine, channels: Int, perChannel: Int)
+        case activation(Activation, count: Int)
+        case softmax(width: Int)
+    }
+
+    /// Compiles the network in `file`, for `inputShape` (C, H, W) when given (a fully convolutional
+    /// model runs on any size), else for the input size the file records.
+    /// - Throws: `InferenceError` naming a layer the engine cannot run, or `VGGError.architecture`
+    ///   when the input size does not fit the layers.
+    public init(file: NativeFile, inputShape requested: [Int]? = nil) throws {
+        var architecture = file.header.architecture
+        if let requested, requested != architecture.inputShape { architecture = try architecture.withInput(requested) }
+        let layers = architecture.layers
+        let tensors = Dictionary(file.header.tensors.map { ($0.name, $0) }) { a, _ in a }
+        func tensor(_ layer: NativeLayer, _ suffix: String) -> NativeTensor? { tensors["\(layer.name).\(suffix)"] }
+        func require(_ layer: NativeLayer, _ suffix: String) throws -> NativeTensor {
+            guard let t = tensor(layer, suffix) else { throw InferenceError.missingTensor(layer: layer.name, tensor: "\(layer.name).\(suffix)") }
+            return t
+        }
+        func floats(_ t: NativeTensor?) -> [Float]? { t.map { Weights($0, in: file).array } }
+        /// (scale, shift) of an inference-mode BatchNormalization.
+        func normalization(_ layer: NativeLayer) throws -> ([Float], [Float]) {
+            let mean = try floats(try require(layer, "running_mean"))!, variance = try floats(try require(layer, "running_var"))!
+            let gamma = floats(tensor(layer, "weight")) ?? [Float](repeating: 1, count: mean.count)
+            let beta = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: mean.count)
+            let epsilon = Float(layer.config.epsilon ?? 1e-3)
+            let scale = (0..<mean.count).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+            return (scale, (0..<mean.count).map { beta[$0] - mean[$0] * scale[$0] })
+        }
+        /// The activation of a standalone activation layer, nil for softmax.
+        func activation(of layer: NativeLayer) throws -> Activation? {
+            let name = layer.type == .relu ? "relu" : (layer.config.activation ?? "linear")
+            if name == "softmax" { return nil }
+            guard let value = Activation(rawValue: name) else {
+                throw InferenceError.unsupported(layer: layer.name, reason: "activation \(name)")
+            }
+            return value
+        }
+
+        var steps: [Step] = []
+        var shape = architecture.inputShape
+        var maxActivation = ShapeMath.elementCount(shape) ?? 0
+        var scratch = 0
+        var index = 0
+        while index < layers.count {
+            let layer = layers[index]
+            let output = layer.outputShape
+            var consumed = 1
+            // Folds a BatchNormalization and then an activation layer that directly follow.
+            func fuse(_ weightsPerOutput: Int, _ weights: inout [Float]?, _ bias: inout [Float], _ act: inout String) throws {
+                if act == "linear", index + consumed < layers.count, layers[index + consumed].type == .batchNormalization {
+                    let (scale, shift) = try normalization(layers[index + consumed])
+                    if weights == nil { weights = [] }
+                    for o in 0..<bias.count {
+                        bias[o] = bias[o] * scale[o] + shift[o]
+                        for k in 0..<weightsPerOutput { weights![o * weightsPerOutput + k] *= scale[o] }
+                    }
+                    consumed += 1
+                }
+                if act == "linear", index + consumed < layers.count,
+                   [.relu, .activation].contains(layers[index + consumed].type),
+                   let next = try activation(of: layers[index + consumed]) {
+                    act = next.rawValue
+                    consumed += 1
+                }
+            }
+            switch layer.type {
+            case .conv2d:
+                let kernel = try require(layer, "weight")
+                let (o, c, kh, kw) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
+                let stride = layer.config.strides ?? [1, 1]
+                var bias = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: o)
+                var act = layer.config.activation ?? "linear"
+                let followsNorm = act == "linear" && index + 1 < layers.count && layers[index + 1].type == .batchNormalization
+                var folded: [Float]? = followsNorm ? Weights(kernel, in: file).array : nil
+                try fuse(c * kh * kw, &folded, &bias, &act)
+                guard let activationKind = Activation(rawValue: act) else {
+                    throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a convolution")
+                }
+                let outShape = layers[index + consumed - 1].outputShape
+                let pads = Self.padding(layer.config.padding ?? .valid, input: (shape[1], shape[2]), output: (output[1], output[2]),
+                                        kernel: (kh, kw), stride: (stride[0], stride[1]))
+                let convolution = Convolution(weights: folded.map(Weights.init) ?? Weights(kernel, in: file), bias: bias,
+                                              inputChannels: c, outputChannels: o, kernel: (kh, kw),
+                                              stride: (stride[0], stride[1]), padTop: pads.top, padLeft: pads.left,
+                                              activation: activationKind)
+                scratch = max(scratch, convolution.scratchCount(outWidth: output[2], outHeight: output[1]))
+                steps.append(.convolution(convolution, input: shape, output: outShape))
+            case .maxPooling2d:
+                let pool = layer.config.poolSize ?? [2, 2], stride = layer.config.strides ?? pool
+                let pads = Self.padding(layer.config.padding ?? .valid, input: (shape[1], shape[2]), output: (output[1], output[2]),
+                                        kernel: (pool[0], pool[1]), stride: (stride[0], stride[1]))
+                steps.append(.maxPool(MaxPool(pool: (pool[0], pool[1]), stride: (stride[0], stride[1]),
+                                              padTop: pads.top, padLeft: pads.left), input: shape, output: output))
+            case .adaptiveAvgPool2d:
+                if output != shape { steps.append(.averagePool(input: shape, output: output)) }
+            case .dense:
+                let kernel = try require(layer, "weight")
+                let (units, inputs) = (kernel.shape[0], kernel.shape[1])
+                guard ShapeMath.elementCount(shape) == inputs else {
+                    throw InferenceError.inputShape(expected: [-1] + file.header.architecture.inputShape, actual: [-1] + architecture.inputShape,
+                                                    hint: "layer \(layer.name) takes \(inputs) features, so the model only runs at its own input size")
+                }
+                var bias = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: units)
+                var act = layer.config.activation ?? "linear"
+                let softmax = act == "softmax"
+                if softmax { act = "linear" }
+                let followsNorm = act == "linear" && !softmax && index + 1 < layers.count && layers[index + 1].type == .batchNormalization
+                var folded: [Float]? = followsNorm ? Weights(kernel, in: file).array : nil
+                if !softmax { try fuse(inputs, &folded, &bias, &act) }
+                guard let activationKind = Activation(rawValue: act) else {
+                    throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a dense layer")
+                }
+                steps.append(.dense(Dense(weights: folded.map(Weights.init) ?? Weights(kernel, in: file), bias: bias,
+                                          inputs: inputs, units: units, activation: activationKind)))
+                if softmax { steps.append(.softmax(width: units)) }
+            case .batchNormalization:
+                let (scale, shift) = try normalization(layer)
+                let perChannel = shape.count == 3 ? shape[1] * shape[2] : 1
+                steps.append(.affine(ChannelAffine(scale: scale, shift: shift, activation: .linear), channels: scale.count, perChannel: perChannel))
+            case .relu, .activation, .softmax:
+                let count = ShapeMath.elementCount(shape) ?? 0
+                if let act = layer.type == .softmax ? nil : try activation(of: layer) {
+                    steps.append(.activation(act, count: count))
+                } else {
+                    guard shape.count == 1 else {
+                        throw InferenceError.unsupported(layer: layer.name, reason: "softmax over a spatial map")
+                    }
+                    steps.append(.softmax(width: count))
+                }
+            case .input, .dropout, .flatten:
+                break  // identity: Flatten of an NCHW map is already C,H,W ordered in memory
+            }
+            index += consumed
+            shape = layers[index - 1].outputShape
+            maxActivation = max(maxActivation, ShapeMath.elementCount(shape) ?? 0)
+        }
+        self.steps = steps
+        self.inputShape = architecture.inputShape
+        self.outputShape = shape
+        self.maxActivation = maxActivation
+        self.scratchCount = max(scratch, 1)
+    }
+
+    /// Keras/TensorFlow padding: 'same' pads (out−1)·stride + kernel − in in total, the extra one at the
+    /// bottom/right; PyTorch's symmetric k//2 padding is the same for odd kernels at stride 1.
+    static func padding(_ mode: Padding, input: (Int, Int), output: (Int, Int), kernel: (Int, Int), stride: (Int, Int)) -> (top: Int, left: Int) {
+        guard mode == .same else { return (0, 0) }
+        let totalH = max((output.0 - 1) * stride.0 + kernel.0 - input.0, 0)
+        let totalW = max((output.1 - 1) * stride.1 + kernel.1 - input.1, 0)
+        return (totalH / 2, totalW / 2)
+    }
+
+    /// Runs `batch` samples laid out NCHW in `input`; returns the outputs, one after another.
+    public func run(_ input: [Float], batch: Int) -> [Float] {
+        let sampleIn = ShapeMath.elementCount(inputShape) ?? 0
+        precondition(input.count == batch * sampleIn, "input size checked by the caller")
+        let size = batch * maxActivation
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: size), b = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+        defer { a.deallocate(); b.deallocate(); scratch.deallocate() }
+        input.withUnsafeBufferPointer { a.update(from: $0.baseAddress!, count: input.count) }
+        var current = a, next = b
+        for step in steps {
+            switch step {
+            case .convolution(let conv, let i, let o):
+                for n in 0..<batch {
+                    conv.run(input: current + n * i.reduce(1, *), height: i[1], width: i[2], outHeight: o[1], outWidth: o[2],
+                             output: next + n * o.reduce(1, *), scratch: scratch)
+                }
+                swap(&current, &next)
+            case .maxPool(let pool, let i, let o):
+                for n in 0..<batch {
+                    pool.run(input: current + n * i.reduce(1, *), channels: i[0], height: i[1], width: i[2],
+                             outHeight: o[1], outWidth: o[2], output: next + n * o.reduce(1, *))
+                }
+                swap(&current, &next)
+            case .averagePool(let i, let o):
+                for n in 0..<batch {
+                    Self.averagePool(current + n * i.reduce(1, *), input: i, output: o, into: next + n * o.reduce(1, *))
+                }
+                swap(&current, &next)
+            case .dense(let dense):
+                dense.run(input: current, batch: batch, output: next)
+                swap(&current, &next)
+            case .affine(let affine, let channels, let perChannel):
+                for n in 0..<batch { affine.run(current + n * channels * perChannel, channels: channels, perChannel: perChannel) }
+            case .activation(let act, let count):
+                act.apply(current, count: batch * count)
+            case .softmax(let width):
+                for n in 0..<batch { Self.softmax(current + n * width, width) }
+            }
+        }
+        let sampleOut = ShapeMath.elementCount(outputShape) ?? 0
+        return Array(UnsafeBufferPointer(start: current, count: batch * sampleOut))
+    }
+
+    static func softmax(_ values: UnsafeMutablePointer<Float>, _ width: Int) {
+        var largest = -Float.infinity
+        for i in 0..<width { largest = max(largest, values[i]) }
+        var sum: Float = 0
+        for i in 0..<width {
+            values[i] = exp(values[i] - largest)
+            sum += values[i]
+        }
+        for i in 0..<width { values[i] /= sum }
+    }
+
+    static func averagePool(_ input: UnsafePointer<Float>, input i: [Int], output o: [Int], into out: UnsafeMutablePointer<Float>) {
+        let (fh, fw) = (i[1] / o[1], i[2] / o[2])
+        for c in 0..<i[0] {
+            for oy in 0..<o[1] {
+                for ox in 0..<o[2] {
+                    var sum: Float = 0
+                    for y in (oy * fh)..<((oy + 1) * fh) {
+                        for x in (ox * fw)..<((ox + 1) * fw) { sum += input[(c * i[1] + y) * i[2] + x] }
+                    }
+                    out[(c * o[1] + oy) * o[2] + ox] = sum / Float(fh * fw)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import CBLAS
+import Foundation
+
+/// Elementwise activations the Keras models use.
+enum Activation: String, Sendable {
+    case linear, relu, sigmoid, tanh
+
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .linear: return
+        case .relu: for i in 0..<count where values[i] < 0 { values[i] = 0 }
+        case .sigmoid: for i in 0..<count { values[i] = 1 / (1 + exp(-values[i])) }
+        case .tanh: for i in 0..<count { values[i] = Foundation.tanh(values[i]) }
+        }
+    }
+}
+
+/// A 2-D convolution (cross-correlation, as Keras and PyTorch compute it) as a matrix product:
+/// out(O × pixels) = W(O × C·kh·kw) · columns(C·kh·kw × pixels). The column matrix is built in bands
+/// of output rows, so the big early layers never materialise their full im2col buffer.
+struct Convolution: Sendable {
+    let weights: Weights   // (O, C, kh, kw), i.e. row-major O × K
+    let bias: [Float]
+    let inputChannels: Int, outputChannels: Int
+    let kernel: (h: Int, w: Int), stride: (h: Int, w: Int)
+    let padTop: Int, padLeft: Int
+    let activation: Activation
+    static let bandBytes = 8 << 20
+
+    var depth: Int { inputChannels * kernel.h * kernel.w }
+
+    func run(input: UnsafePointer<Float>, height: Int, width: Int, outHeight: Int, outWidth: Int,
+             output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let pixels = outHeight * outWidth
+        if kernel == (1, 1), stride == (1, 1), padTop == 0, padLeft == 0 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outputChannels), Int32(pixels), Int32(depth),
+                        1, weights.pointer, Int32(depth), input, Int32(pixels), 0, output, Int32(pixels))
+        } else {
+            let rowsPerBand = max(1, Self.bandBytes / 4 / max(1, depth * outWidth))
+            var row = 0
+            while row < outHeight {
+                let rows = min(rowsPerBand, outHeight - row)
+                Im2Col.fill(input: input, channels: inputChannels, height: height, width: width, kernel: kernel,
+                            stride: stride, padTop: padTop, padLeft: padLeft, outWidth: outWidth,
+                            rows: row..<(row + rows), into: scratch)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outputChannels), Int32(rows * outWidth),
+                            Int32(depth), 1, weights.pointer, Int32(depth), scratch, Int32(rows * outWidth), 0,
+                            output + row * outWidth, Int32(pixels))
+                row += rows
+            }
+        }
+        for o in 0..<outputChannels {
+            let plane = output + o * pixels
+            let b = bias[o]
+            for i in 0..<pixels { plane[i] += b }
+            activation.apply(plane, count: pixels)
+        }
+    }
+
+    /// Scratch floats the banded column matrix needs.
+    func scratchCount(outWidth: Int, outHeight: Int) -> Int {
+        let rowsPerBand = max(1, Self.bandBytes / 4 / max(1, depth * outWidth))
+        return depth * min(rowsPerBand, outHeight) * outWidth
+    }
+}
+
+enum Im2Col {
+    /// Columns for output rows `rows`: row k = (c·kh + ky)·kw + kx, column = (oy − rows.start)·outWidth + ox;
+    /// positions outside the input are zero (Keras 'same' / PyTorch zero padding).
+    static func fill(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kernel: (h: Int, w: Int),
+                     stride: (h: Int, w: Int), padTop: Int, padLeft: Int, outWidth: Int, rows: Range<Int>,
+                     into columns: UnsafeMutablePointer<Float>) {
+        let bandPixels = rows.count * outWidth
+        let depth = channels * kernel.h * kernel.w
+        let work = SendablePointers(input: input, output: columns)
+        DispatchQueue.concurrentPerform(iterations: min(depth, 16)) { part in
+            var k = part
+            while k < depth {
+                let c = k / (kernel.h * kernel.w), ky = (k / kernel.w) % kernel.h, kx = k % kernel.w
+                let plane = work.input + c * height * width
+                var out = work.output + k * bandPixels
+                for oy in rows {
+                    let iy = oy * stride.h - padTop + ky
+                    if iy < 0 || iy >= height {
+                        out.update(repeating: 0, count: outWidth)
+                    } else {
+                        let line = plane + iy * width
+                        for ox in 0..<outWidth {
+                            let ix = ox * stride.w - padLeft + kx
+                            out[ox] = ix >= 0 && ix < width ? line[ix] : 0
+                        }
+                    }
+                    out += outWidth
+                }
+                k += min(depth, 16)
+            }
+        }
+    }
+}
+
+struct SendablePointers: @unchecked Sendable {
+    let input: UnsafePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+}
+
+/// Max pooling with Keras's padding rules ('same' windows ignore positions outside the input).
+struct MaxPool: Sendable {
+    let pool: (h: Int, w: Int), stride: (h: Int, w: Int)
+    let padTop: Int, padLeft: Int
+
+    func run(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outHeight: Int, outWidth: Int,
+             output: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels {
+            let plane = input + c * height * width
+            let out = output + c * outHeight * outWidth
+            for oy in 0..<outHeight {
+                let y0 = oy * stride.h - padTop
+                for ox in 0..<outWidth {
+                    let x0 = ox * stride.w - padLeft
+                    var best = -Float.infinity
+                    for y in max(y0, 0)..<min(y0 + pool.h, height) {
+                        for x in max(x0, 0)..<min(x0 + pool.w, width) { best = max(best, plane[y * width + x]) }
+                    }
+                    out[oy * outWidth + ox] = best
+                }
+            }
+        }
+    }
+}
+
+/// A dense layer on a batch: Y(N × units) = X(N × inputs) · Wᵀ + b, W stored (units, inputs).
+struct Dense: Sendable {
+    let weights: Weights
+    let bias: [Float]
+    let inputs: Int, units: Int
+    let activation: Activation
+
+    func run(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(units), Int32(inputs), 1, input,
+                    Int32(inputs), weights.pointer, Int32(inputs), 0, output, Int32(units))
+        for n in 0..<batch {
+            let row = output + n * units
+            for u in 0..<units { row[u] += bias[u] }
+            activation.apply(row, count: units)
+        }
+    }
+}
+
+/// A per-channel affine map (a BatchNormalization that could not be folded), then an activation.
+struct ChannelAffine: Sendable {
+    let scale: [Float], shift: [Float]
+    let activation: Activation
+
+    func run(_ values: UnsafeMutablePointer<Float>, channels: Int, perChannel: Int) {
+        for c in 0..<channels {
+            let plane = values + c * perChannel
+            for i in 0..<perChannel { plane[i] = plane[i] * scale[c] + shift[c] }
+            activation.apply(plane, count: perChannel)
+        }
+    }
+}

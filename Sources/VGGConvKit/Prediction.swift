@@ -1,0 +1,193 @@
+import Foundation
+import Inference
+import VGGCore
+
+/// Axis order of `.npy` inputs (and of 4-D outputs): PyTorch's NCHW or Keras's NHWC.
+public enum TensorLayoutChoice: String, CaseIterable, Sendable {
+    case nchw, nhwc
+}
+
+/// Runs native models on `.npy` inputs and compares outputs with golden `.npy` files.
+public enum Prediction {
+    /// Loads `model` and runs every sample of the `.npy` at `input`. Returns the outputs as an array in
+    /// the input's layout (N × classes, or N × C × H × W / N × H × W × C).
+    /// - Throws: `VGGError.badNpy` or `InferenceError.inputShape` with a hint about the layout.
+    public static func run(model: String, input: String, layout: TensorLayoutChoice = .nchw) throws -> NpyArray {
+        let file = try NativeFile(path: model)
+        let array = try NpyArray.read(path: input)
+        let engine = try InferenceEngine(file: file, inputShape: requestedShape(array.shape, channels: file.header.architecture.inputShape[0], layout: layout))
+        let (values, batch) = try canonicalInput(array, path: input, engine: engine, layout: layout)
+        let output = engine.run(values, batch: batch)
+        var shape = [batch] + engine.outputShape
+        var result = output
+        if layout == .nhwc, engine.outputShape.count == 3 {
+            let (c, h, w) = (engine.outputShape[0], engine.outputShape[1], engine.outputShape[2])
+            result = Layout.permute(output, batch: batch, c: c, h: h, w: w, toChannelsLast: true)
+            shape = [batch, h, w, c]
+        }
+        return NpyArray(dtype: .float32, shape: shape, bytes: result.withUnsafeBytes { Array($0) })
+    }
+
+    /// The (C, H, W) an input of `shape` asks for, when its channel axis matches the model's.
+    static func requestedShape(_ shape: [Int], channels: Int, layout: TensorLayoutChoice) -> [Int]? {
+        let sample = shape.count == 4 ? Array(shape.dropFirst()) : shape
+        guard sample.count == 3 else { return nil }
+        let chw = layout == .nchw ? sample : [sample[2], sample[0], sample[1]]
+        return chw[0] == channels && chw.allSatisfy({ $0 > 0 }) ? chw : nil
+    }
+
+    /// The input as float32 NCHW, checked against the model's input shape.
+    static func canonicalInput(_ array: NpyArray, path: String, engine: InferenceEngine,
+                               layout: TensorLayoutChoice) throws -> ([Float], Int) {
+        let values = try floats(array, path: path)
+        var shape = array.shape
+        if shape.count == 3 { shape.insert(1, at: 0) }
+        let (c, h, w) = (engine.inputShape[0], engine.inputShape[1], engine.inputShape[2])
+        let expected = layout == .nchw ? [c, h, w] : [h, w, c]
+        guard shape.count == 4, Array(shape.dropFirst()) == expected, shape[0] > 0 else {
+            let other = layout == .nchw ? [h, w, c] : [c, h, w]
+            let hint = shape.count == 4 && Array(shape.dropFirst()) == other
+                ? "it looks \(layout == .nchw ? "NHWC" : "NCHW"): pass --input-layout \(layout == .nchw ? "nhwc" : "nchw")" : ""
+            throw InferenceError.inputShape(expected: [-1] + expected, actual: array.shape, hint: hint)
+        }
+        let batch = shape[0]
+        return (layout == .nchw ? values : Layout.permute(values, batch: batch, c: c, h: h, w: w, toChannelsLast: false), batch)
+    }
+
+    /// float32 or float64 values; other dtypes are refused.
+    static func floats(_ array: NpyArray, path: String) throws -> [Float] {
+        switch array.dtype {
+        case .float32: return array.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        case .float64: return array.bytes.withUnsafeBytes { $0.bindMemory(to: Double.self).map { Float($0) } }
+        default:
+            throw VGGError.badNpy(path: path, reason: "dtype \(array.dtype.rawValue) is not float32 or float64; save it with arr.astype('float32')")
+        }
+    }
+}
+
+enum Layout {
+    /// NCHW ↔ NHWC.
+    static func permute(_ values: [Float], batch: Int, c: Int, h: Int, w: Int, toChannelsLast: Bool) -> [Float] {
+        var out = [Float](repeating: 0, count: values.count)
+        for n in 0..<batch {
+            for ch in 0..<c {
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let first = ((n * c + ch) * h + y) * w + x, last = ((n * h + y) * w + x) * c + ch
+                        if toChannelsLast { out[last] = values[first] } else { out[first] = values[last] }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// The comparison `vggconv verify` reports.
+public struct Verification: Sendable {
+    public struct Sample: Sendable {
+        public var maxAbsoluteError: Float
+        /// The largest absolute error relative to the sample's largest |golden| value.
+        public var maxRelativeError: Float
+        public var cosineSimilarity: Float
+        /// nil when the output is not a vector of scores.
+        public var top1Agrees: Bool?
+        public var top5Agrees: Bool?
+        public var withinTolerance: Bool
+    }
+
+    public var samples: [Sample]
+    public var atol: Float
+    public var rtol: Float
+    public var passed: Bool { samples.allSatisfy { $0.withinTolerance && $0.top1Agrees != false && $0.top5Agrees != false } }
+
+    /// Compares `output` with `golden` sample by sample: |error| ≤ atol + rtol·max|golden| and identical
+    /// top-1 and top-5 classes (top-k with k = min(5, classes)).
+    public static func compare(output: NpyArray, golden: NpyArray, goldenPath: String, atol: Float, rtol: Float) throws -> Verification {
+        guard output.shape == golden.shape else {
+            throw VGGError.badNpy(path: goldenPath, reason: "golden has shape \(golden.shape) but the model's output has shape \(output.shape)")
+        }
+        let a = try Prediction.floats(output, path: "output"), g = try Prediction.floats(golden, path: goldenPath)
+        let batch = max(output.shape.first ?? 1, 1)
+        let width = a.count / batch
+        let scores = output.shape.count == 2
+        var samples: [Sample] = []
+        for n in 0..<batch {
+            let x = Array(a[(n * width)..<((n + 1) * width)]), y = Array(g[(n * width)..<((n + 1) * width)])
+            var maxAbs: Float = 0, scale: Float = 0, dot: Float = 0, nx: Float = 0, ny: Float = 0
+            for i in 0..<width {
+                maxAbs = max(maxAbs, abs(x[i] - y[i]))
+                scale = max(scale, abs(y[i]))
+                dot += x[i] * y[i]; nx += x[i] * x[i]; ny += y[i] * y[i]
+            }
+            let k = min(5, width)
+            func top(_ v: [Float]) -> [Int] { Array(v.indices.sorted { v[$0] > v[$1] }.prefix(k)) }
+            samples.append(Sample(maxAbsoluteError: maxAbs, maxRelativeError: scale > 0 ? maxAbs / scale : maxAbs,
+                                  cosineSimilarity: nx > 0 && ny > 0 ? dot / (nx.squareRoot() * ny.squareRoot()) : (nx == ny ? 1 : 0),
+                                  top1Agrees: scores ? top(x).first == top(y).first : nil,
+                                  top5Agrees: scores ? Set(top(x)) == Set(top(y)) : nil,
+                                  withinTolerance: maxAbs <= atol + rtol * scale))
+        }
+        return Verification(samples: samples, atol: atol, rtol: rtol)
+    }
+
+    /// One line per sample and a verdict.
+    public var report: String {
+        var lines = ["sample  max abs err   max rel err   cosine      top-1  top-5"]
+        for (i, s) in samples.enumerated() {
+            func yes(_ b: Bool?) -> String { b.map { $0 ? "same" : "DIFF" } ?? "n/a" }
+            lines.append(String(format: "%6d  %11.3e  %12.3e  %.8f  %-5@  %@", i, s.maxAbsoluteError, s.maxRelativeError,
+                                s.cosineSimilarity, yes(s.top1Agrees), yes(s.top5Agrees)))
+        }
+        let worst = samples.map(\.maxRelativeError).max() ?? 0
+        lines.append(passed
+            ? String(format: "PASS: %d samples within |err| <= %g + %g x max|golden| (worst relative %.2e), top-5 identical", samples.count, atol, rtol, worst)
+            : "FAIL: " + failures)
+        return lines.joined(separator: "\n")
+    }
+
+    private var failures: String {
+        let bad = samples.enumerated().filter { !$0.element.withinTolerance || $0.element.top1Agrees == false || $0.element.top5Agrees == false }
+        return "\(bad.count) of \(samples.count) samples differ (samples \(bad.prefix(8).map { String($0.offset) }.joined(separator: ", "))) beyond |err| <= \(atol) + \(rtol) x max|golden| or in their top-5"
+    }
+}
+
+/// Forward-pass latency of a native model.
+public enum Benchmark {
+    public struct Result: Sendable {
+        public var milliseconds: [Double]
+        public var batch: Int
+        public var median: Double { let s = milliseconds.sorted(); return s[s.count / 2] }
+    }
+
+    /// Times `iterations` forward passes of a random batch after one warm-up pass; load time excluded.
+    public static func run(model: String, batch: Int, iterations: Int) throws -> Result {
+        let engine = try InferenceEngine(file: try NativeFile(path: model))
+        var generator = SplitMix(seed: 42)
+        let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
+        _ = engine.run(input, batch: batch)
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = engine.run(input, batch: batch)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        return Result(milliseconds: times, batch: batch)
+    }
+}
+
+/// A tiny deterministic generator for benchmark inputs.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Reads a `.npy` file (for the CLI, which does not import VGGCore's types directly).
+public func readNpy(_ path: String) throws -> NpyArray { try NpyArray.read(path: path) }

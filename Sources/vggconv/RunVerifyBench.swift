@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import VGGConvKit
+
+extension TensorLayoutChoice: ExpressibleByArgument {}
+
+/// Input options shared by `run` and `verify`.
+struct InputOptions: ParsableArguments {
+    @Option(help: "A .npy of float32/float64 inputs, (N, C, H, W) or (N, H, W, C); already preprocessed (vggconv applies no Keras/torchvision preprocessing).",
+            completion: .file(extensions: ["npy"]))
+    var input: String
+
+    @Option(help: "The axis order of the input (and of 4-D outputs).")
+    var inputLayout: TensorLayoutChoice = .nchw
+}
+
+extension VGGConv {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a native model on a .npy input and write the outputs as .npy.",
+            discussion: "Inputs are tensors: resize, scale and normalise them as the original framework expects first (Keras 'caffe' BGR mean subtraction, torchvision's RGB mean/std).")
+
+        @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
+        var model: String
+
+        @OptionGroup var inputs: InputOptions
+
+        @Option(name: .shortAndLong, help: "Where to write the outputs (.npy).")
+        var output: String
+
+        @Flag(help: "Overwrite the output file if it exists.")
+        var force = false
+
+        func run() throws {
+            let result = try Prediction.run(model: model, input: inputs.input, layout: inputs.inputLayout)
+            try result.write(to: output, overwrite: force)
+            print("wrote \(output): float32 \(result.shape)")
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a native model against golden outputs from Keras or PyTorch.",
+            discussion: "Prints per sample the max absolute and relative error, cosine similarity and top-1/top-5 agreement. Exit status 0 when every sample is within tolerance with identical top-5, 1 otherwise, 2 on bad input.")
+
+        @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
+        var model: String
+
+        @OptionGroup var inputs: InputOptions
+
+        @Option(help: "The outputs the original framework produced for the same input (.npy).", completion: .file(extensions: ["npy"]))
+        var golden: String
+
+        @Option(help: "Absolute tolerance added to the relative one.")
+        var atol: Float = 0
+
+        @Option(help: "Tolerance relative to each sample's largest |golden| value.")
+        var rtol: Float = 1e-4
+
+        func run() throws {
+            let output = try Prediction.run(model: model, input: inputs.input, layout: inputs.inputLayout)
+            let golden = try VGGConvKit.readNpy(golden)
+            let verification = try Verification.compare(output: output, golden: golden, goldenPath: self.golden, atol: atol, rtol: rtol)
+            print(verification.report)
+            if !verification.passed { throw ExitCode(1) }
+        }
+    }
+
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure the forward-pass latency of a native model (load time excluded).")
+
+        @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
+        var model: String
+
+        @Option(help: "Samples per forward pass.")
+        var batch = 1
+
+        @Option(help: "Timed forward passes after one warm-up.")
+        var iterations = 10
+
+        func validate() throws {
+            guard batch > 0, iterations > 0 else { throw ValidationError("--batch and --iterations must be positive") }
+        }
+
+        func run() throws {
+            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations)
+            print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image)",
+                         batch, iterations, result.median, result.milliseconds.min()!, result.milliseconds.max()!, result.median / Double(batch)))
+        }
+    }
+}

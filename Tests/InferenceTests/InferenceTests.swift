@@ -1,0 +1,122 @@
+import Foundation
+import TestSupport
+import VGGConvKit
+import VGGCore
+import XCTest
+
+/// Converted models must reproduce the outputs Keras and PyTorch computed themselves
+/// (samples/golden/, written by the generator): |error| <= 1e-4 x max|output| and identical top-5.
+final class InferenceTests: XCTestCase {
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    private func golden(_ name: String) -> String { Samples.path("golden/\(name).npy") }
+
+    private func native(_ file: String, config: String? = nil) throws -> String {
+        let output = scratch.file(file.replacingOccurrences(of: "/", with: "_") + ".vggw")
+        if file.hasSuffix(".pth") {
+            _ = try Converter.torchToNative(input: Samples.path(file), options: ConversionOptions(output: output))
+        } else {
+            _ = try Converter.kerasToNative(input: Samples.path(file), options: ConversionOptions(output: output, configPath: config.map(Samples.path)))
+        }
+        return output
+    }
+
+    private func verify(_ model: String, input: String, layout: TensorLayoutChoice, golden: String, rtol: Float = 1e-4,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let output = try Prediction.run(model: model, input: self.golden(input), layout: layout)
+        let result = try Verification.compare(output: output, golden: try NpyArray.read(path: self.golden(golden)),
+                                              goldenPath: golden, atol: 0, rtol: rtol)
+        XCTAssertTrue(result.passed, "\(model) vs \(golden):\n\(result.report)", file: file, line: line)
+    }
+
+    func testEveryKerasFlavourReproducesKerasOutputs() throws {
+        for model in ["vgg_small", "vgg_bn", "vgg_dropout", "vgg_notop"] {
+            var flavours: [(String, String?)] = [("_tfkeras_model.h5", nil), ("_keras3_model.h5", nil), ("_keras3.keras", nil),
+                                                 ("_keras3.weights.h5", "_keras3_config.json")]
+            // A weights-only file records no BatchNormalization epsilon (vgg_bn uses 1e-5, Keras's default is 1e-3).
+            flavours.append(("_tfkeras_weights.h5", model == "vgg_bn" ? "_tfkeras_config.json" : nil))
+            if model != "vgg_bn" { flavours.append(("_keras1_style.h5", nil)) }
+            for (suffix, config) in flavours {
+                try verify(try native(model + suffix, config: config.map { model + $0 }), input: "\(model)_input_nhwc",
+                           layout: .nhwc, golden: "\(model)_keras_output")
+            }
+        }
+    }
+
+    func testEveryPyTorchFlavourReproducesPyTorchOutputs() throws {
+        for (file, model) in [("vgg_small.pth", "vgg_small"), ("vgg_bn.pth", "vgg_bn"), ("vgg_dropout.pth", "vgg_dropout"),
+                              ("vgg_notop.pth", "vgg_notop"), ("torch/vgg_small_legacy.pth", "vgg_small"),
+                              ("torch/vgg_bn_legacy.pth", "vgg_bn"), ("torch/vgg_small_checkpoint.pth", "vgg_small")] {
+            try verify(try native(file), input: "\(model)_input_nchw", layout: .nchw, golden: "\(model)_torch_logits")
+        }
+    }
+
+    func testHalfPrecisionWeightsAreWidenedAndStayClose() throws {
+        // The goldens come from the float32 weights; rounding them to 16 bits costs ~1e-3 relative.
+        try verify(try native("torch/vgg_small_fp16.pth"), input: "vgg_small_input_nchw", layout: .nchw, golden: "vgg_small_torch_logits", rtol: 1e-2)
+        try verify(try native("torch/vgg_small_bf16.pth"), input: "vgg_small_input_nchw", layout: .nchw, golden: "vgg_small_torch_logits", rtol: 5e-2)
+    }
+
+    func testKerasFileReproducesPyTorchOutputsOnNCHWInput() throws {
+        // Same weights, PyTorch's input layout: only right if fc1's rows were reordered from HWC to CHW.
+        for model in ["vgg_small", "vgg_bn", "vgg_dropout"] {
+            try verify(try native(model + "_keras3.keras"), input: "\(model)_input_nchw", layout: .nchw, golden: "\(model)_torch_output")
+        }
+    }
+
+    func testSamePaddingPoolsActivationLayersAndNormalizationAfterDense() throws {
+        try verify(try native("generic_tfkeras_weights.h5", config: "generic_tfkeras_config.json"), input: "generic_input_nhwc",
+                   layout: .nhwc, golden: "generic_keras_output")
+    }
+
+    func testVerifyCommandPassesFailsAndRefuses() throws {
+        let model = try native("vgg_small_keras3.keras")
+        let pass = try vggconv("verify", model, "--input", golden("vgg_small_input_nhwc"), "--input-layout", "nhwc",
+                               "--golden", golden("vgg_small_keras_output"))
+        XCTAssertEqual(pass.status, 0, pass.stdout + pass.stderr)
+        XCTAssertTrue(pass.stdout.contains("PASS: 2 samples"), pass.stdout)
+
+        // A deliberately wrong golden: the two samples' outputs swapped.
+        let right = try NpyArray.read(path: golden("vgg_small_keras_output"))
+        let half = right.bytes.count / 2
+        let swapped = NpyArray(dtype: right.dtype, shape: right.shape, bytes: Array(right.bytes[half...] + right.bytes[..<half]))
+        try swapped.write(to: scratch.file("wrong.npy"))
+        let fail = try vggconv("verify", model, "--input", golden("vgg_small_input_nhwc"), "--input-layout", "nhwc",
+                               "--golden", scratch.file("wrong.npy"))
+        XCTAssertEqual(fail.status, 1, fail.stdout + fail.stderr)
+        XCTAssertTrue(fail.stdout.contains("FAIL: 2 of 2 samples differ"), fail.stdout)
+
+        let layout = try vggconv("verify", model, "--input", golden("vgg_small_input_nhwc"), "--golden", golden("vgg_small_keras_output"))
+        XCTAssertEqual(layout.status, 2)
+        XCTAssertTrue(layout.stderr.contains("it looks NHWC: pass --input-layout nhwc"), layout.stderr)
+
+        let ints = NpyArray(dtype: .int64, shape: [1, 3, 32, 32], bytes: [UInt8](repeating: 0, count: 3 * 32 * 32 * 8))
+        try ints.write(to: scratch.file("ints.npy"))
+        let dtype = try vggconv("run", model, "--input", scratch.file("ints.npy"), "-o", scratch.file("out.npy"))
+        XCTAssertEqual(dtype.status, 2)
+        XCTAssertTrue(dtype.stderr.contains("dtype int64 is not float32 or float64"), dtype.stderr)
+
+        try Data("not numpy".utf8).write(to: URL(fileURLWithPath: scratch.file("bad.npy")))
+        let unreadable = try vggconv("run", model, "--input", scratch.file("bad.npy"), "-o", scratch.file("out.npy"))
+        XCTAssertEqual(unreadable.status, 2)
+        XCTAssertTrue(unreadable.stderr.contains("missing the \\x93NUMPY magic"), unreadable.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("out.npy")))
+    }
+
+    func testRunWritesNumpyReadableOutputAndBenchReportsMedian() throws {
+        let model = try native("vgg_notop_keras3.keras")
+        let run = try vggconv("run", model, "--input", golden("vgg_notop_input_nhwc"), "--input-layout", "nhwc", "-o", scratch.file("y.npy"))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let check = try python(["-c", """
+            import numpy as np
+            y = np.load('\(scratch.file("y.npy"))'); g = np.load('\(golden("vgg_notop_keras_output"))')
+            print(y.shape == g.shape, float(np.abs(y - g).max()) <= 1e-4 * float(np.abs(g).max()))
+            """])
+        XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "True True", check.stderr)
+        let bench = try vggconv("bench", model, "--batch", "2", "--iterations", "3")
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        XCTAssertTrue(bench.stdout.contains("median: "), bench.stdout)
+    }
+}
