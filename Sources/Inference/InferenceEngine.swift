@@ -15,6 +15,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     private enum Step {
         case convolution(Convolution, input: [Int], output: [Int])
+        case winograd(WinogradConvolution, input: [Int], output: [Int])
         case maxPool(MaxPool, input: [Int], output: [Int])
         case averagePool(input: [Int], output: [Int])
         case dense(Dense)
@@ -27,7 +28,9 @@ public final class InferenceEngine: @unchecked Sendable {
     /// model runs on any size), else for the input size the file records.
     /// - Throws: `InferenceError` naming a layer the engine cannot run, or `VGGError.architecture`
     ///   when the input size does not fit the layers.
-    public init(file: NativeFile, inputShape requested: [Int]? = nil) throws {
+    /// `winograd: false` runs every convolution as im2col + GEMM (for comparisons).
+    public init(file: NativeFile, inputShape requested: [Int]? = nil, winograd: Bool = true) throws {
+        Parallel.configureBLAS
         var architecture = file.header.architecture
         if let requested, requested != architecture.inputShape { architecture = try architecture.withInput(requested) }
         let layers = architecture.layers
@@ -98,6 +101,15 @@ public final class InferenceEngine: @unchecked Sendable {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a convolution")
                 }
                 let outShape = layers[index + consumed - 1].outputShape
+                if winograd, kh == 3, kw == 3, stride == [1, 1], layer.config.padding == .same, c >= 8, o >= 8 {
+                    let source = folded.map(Weights.init) ?? Weights(kernel, in: file)
+                    let fast = WinogradConvolution(weights: source.pointer, bias: bias, inputChannels: c, outputChannels: o,
+                                                   activation: activationKind)
+                    file.file.release(offset: kernel.offset, length: kernel.nbytes)  // only the transformed copy is used
+                    scratch = max(scratch, fast.scratchCount(height: output[1], width: output[2]))
+                    steps.append(.winograd(fast, input: shape, output: outShape))
+                    break
+                }
                 let pads = Self.padding(layer.config.padding ?? .valid, input: (shape[1], shape[2]), output: (output[1], output[2]),
                                         kernel: (kh, kw), stride: (stride[0], stride[1]))
                 let convolution = Convolution(weights: folded.map(Weights.init) ?? Weights(kernel, in: file), bias: bias,
@@ -172,37 +184,66 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// Runs `batch` samples laid out NCHW in `input`; returns the outputs, one after another.
+    /// The convolutional part runs one sample at a time (its activations are the large ones); the
+    /// dense tail runs on the whole batch, where batching turns matrix-vector products into GEMMs.
     public func run(_ input: [Float], batch: Int) -> [Float] {
         let sampleIn = ShapeMath.elementCount(inputShape) ?? 0
         precondition(input.count == batch * sampleIn, "input size checked by the caller")
-        let size = batch * maxActivation
-        let a = UnsafeMutablePointer<Float>.allocate(capacity: size), b = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        let split = steps.firstIndex { if case .dense = $0 { return true } else { return false } } ?? steps.count
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: maxActivation), b = UnsafeMutablePointer<Float>.allocate(capacity: maxActivation)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
         defer { a.deallocate(); b.deallocate(); scratch.deallocate() }
-        input.withUnsafeBufferPointer { a.update(from: $0.baseAddress!, count: input.count) }
-        var current = a, next = b
+        var perSample: [Float] = []
+        var flatSize = 0
+        for n in 0..<batch {
+            input.withUnsafeBufferPointer { a.update(from: $0.baseAddress! + n * sampleIn, count: sampleIn) }
+            let (result, size) = execute(steps[..<split], batch: 1, current: a, next: b, scratch: scratch, count: sampleIn)
+            if n == 0 { perSample.reserveCapacity(batch * size); flatSize = size }
+            perSample.append(contentsOf: UnsafeBufferPointer(start: result, count: size))
+        }
+        if split == steps.count { return perSample }
+        let tailSize = batch * tailMaxActivation(from: split, input: flatSize)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: tailSize), d = UnsafeMutablePointer<Float>.allocate(capacity: tailSize)
+        defer { c.deallocate(); d.deallocate() }
+        perSample.withUnsafeBufferPointer { c.update(from: $0.baseAddress!, count: perSample.count) }
+        let (result, size) = execute(steps[split...], batch: batch, current: c, next: d, scratch: scratch, count: flatSize)
+        return Array(UnsafeBufferPointer(start: result, count: batch * size))
+    }
+
+    /// The largest per-sample activation of the dense tail.
+    private func tailMaxActivation(from split: Int, input: Int) -> Int {
+        steps[split...].reduce(input) { largest, step in
+            if case .dense(let dense) = step { return max(largest, dense.units) }
+            return largest
+        }
+    }
+
+    /// Runs `steps` on `batch` samples in `current`; returns where the result is and its per-sample size.
+    private func execute(_ steps: ArraySlice<Step>, batch: Int, current start: UnsafeMutablePointer<Float>,
+                         next other: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                         count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        var current = start, next = other, size = count
+        /// Runs a per-sample map from a `from`-shaped to a `to`-shaped activation on every sample.
+        func eachSample(_ from: [Int], _ to: [Int], _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+            let (inSize, outSize) = (from.reduce(1, *), to.reduce(1, *))
+            for n in 0..<batch { body(current + n * inSize, next + n * outSize) }
+            swap(&current, &next)
+            size = outSize
+        }
         for step in steps {
             switch step {
             case .convolution(let conv, let i, let o):
-                for n in 0..<batch {
-                    conv.run(input: current + n * i.reduce(1, *), height: i[1], width: i[2], outHeight: o[1], outWidth: o[2],
-                             output: next + n * o.reduce(1, *), scratch: scratch)
-                }
-                swap(&current, &next)
+                eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1, scratch: scratch) }
+            case .winograd(let conv, let i, let o):
+                eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], output: $1, scratch: scratch) }
             case .maxPool(let pool, let i, let o):
-                for n in 0..<batch {
-                    pool.run(input: current + n * i.reduce(1, *), channels: i[0], height: i[1], width: i[2],
-                             outHeight: o[1], outWidth: o[2], output: next + n * o.reduce(1, *))
-                }
-                swap(&current, &next)
+                eachSample(i, o) { pool.run(input: $0, channels: i[0], height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1) }
             case .averagePool(let i, let o):
-                for n in 0..<batch {
-                    Self.averagePool(current + n * i.reduce(1, *), input: i, output: o, into: next + n * o.reduce(1, *))
-                }
-                swap(&current, &next)
+                eachSample(i, o) { Self.averagePool($0, input: i, output: o, into: $1) }
             case .dense(let dense):
                 dense.run(input: current, batch: batch, output: next)
                 swap(&current, &next)
+                size = dense.units
             case .affine(let affine, let channels, let perChannel):
                 for n in 0..<batch { affine.run(current + n * channels * perChannel, channels: channels, perChannel: perChannel) }
             case .activation(let act, let count):
@@ -211,8 +252,11 @@ public final class InferenceEngine: @unchecked Sendable {
                 for n in 0..<batch { Self.softmax(current + n * width, width) }
             }
         }
-        let sampleOut = ShapeMath.elementCount(outputShape) ?? 0
-        return Array(UnsafeBufferPointer(start: current, count: batch * sampleOut))
+        return (current, size)
+    }
+
+    deinit {
+        for case .winograd(let conv, _, _) in steps { conv.transformed.deallocate() }
     }
 
     static func softmax(_ values: UnsafeMutablePointer<Float>, _ width: Int) {

@@ -32,9 +32,19 @@ struct Convolution: Sendable {
     func run(input: UnsafePointer<Float>, height: Int, width: Int, outHeight: Int, outWidth: Int,
              output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let pixels = outHeight * outWidth
+        let pointers = SendablePointers(input: input, output: output)
+        let (weights, depth, channels) = (SendablePointers(input: self.weights.pointer, output: output), self.depth, outputChannels)
+        /// out[rows of channels] = W[channels] · B, split by output channels across cores.
+        func product(_ b: UnsafePointer<Float>, columns: Int, into out: UnsafeMutablePointer<Float>, ldc: Int) {
+            let operand = SendablePointers(input: b, output: out)
+            Parallel.forEachChunk(channels, minimumChunk: 8) { range in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(range.count), Int32(columns), Int32(depth), 1,
+                            weights.input + range.lowerBound * depth, Int32(depth), operand.input, Int32(columns), 0,
+                            operand.output + range.lowerBound * ldc, Int32(ldc))
+            }
+        }
         if kernel == (1, 1), stride == (1, 1), padTop == 0, padLeft == 0 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outputChannels), Int32(pixels), Int32(depth),
-                        1, weights.pointer, Int32(depth), input, Int32(pixels), 0, output, Int32(pixels))
+            product(pointers.input, columns: pixels, into: pointers.output, ldc: pixels)
         } else {
             let rowsPerBand = max(1, Self.bandBytes / 4 / max(1, depth * outWidth))
             var row = 0
@@ -43,17 +53,18 @@ struct Convolution: Sendable {
                 Im2Col.fill(input: input, channels: inputChannels, height: height, width: width, kernel: kernel,
                             stride: stride, padTop: padTop, padLeft: padLeft, outWidth: outWidth,
                             rows: row..<(row + rows), into: scratch)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outputChannels), Int32(rows * outWidth),
-                            Int32(depth), 1, weights.pointer, Int32(depth), scratch, Int32(rows * outWidth), 0,
-                            output + row * outWidth, Int32(pixels))
+                product(scratch, columns: rows * outWidth, into: output + row * outWidth, ldc: pixels)
                 row += rows
             }
         }
-        for o in 0..<outputChannels {
-            let plane = output + o * pixels
-            let b = bias[o]
-            for i in 0..<pixels { plane[i] += b }
-            activation.apply(plane, count: pixels)
+        let (bias, activation) = (self.bias, self.activation)
+        Parallel.forEachChunk(outputChannels) { range in
+            for o in range {
+                let plane = pointers.output + o * pixels
+                let b = bias[o]
+                for i in 0..<pixels { plane[i] += b }
+                activation.apply(plane, count: pixels)
+            }
         }
     }
 
@@ -73,9 +84,8 @@ enum Im2Col {
         let bandPixels = rows.count * outWidth
         let depth = channels * kernel.h * kernel.w
         let work = SendablePointers(input: input, output: columns)
-        DispatchQueue.concurrentPerform(iterations: min(depth, 16)) { part in
-            var k = part
-            while k < depth {
+        Parallel.forEachChunk(depth) { ks in
+            for k in ks {
                 let c = k / (kernel.h * kernel.w), ky = (k / kernel.w) % kernel.h, kx = k % kernel.w
                 let plane = work.input + c * height * width
                 var out = work.output + k * bandPixels
@@ -92,7 +102,6 @@ enum Im2Col {
                     }
                     out += outWidth
                 }
-                k += min(depth, 16)
             }
         }
     }
@@ -136,8 +145,13 @@ struct Dense: Sendable {
     let activation: Activation
 
     func run(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(units), Int32(inputs), 1, input,
-                    Int32(inputs), weights.pointer, Int32(inputs), 0, output, Int32(units))
+        // Split by units: each core streams its own rows of the (units × inputs) weight matrix.
+        let (inputs, units) = (self.inputs, self.units)
+        let p = SendablePointers(input: input, output: output), w = SendablePointers(input: weights.pointer, output: output)
+        Parallel.forEachChunk(units, minimumChunk: 16) { range in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(range.count), Int32(inputs), 1, p.input,
+                        Int32(inputs), w.input + range.lowerBound * inputs, Int32(inputs), 0, p.output + range.lowerBound, Int32(units))
+        }
         for n in 0..<batch {
             let row = output + n * units
             for u in 0..<units { row[u] += bias[u] }

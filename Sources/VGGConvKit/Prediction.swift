@@ -161,8 +161,9 @@ public enum Benchmark {
     }
 
     /// Times `iterations` forward passes of a random batch after one warm-up pass; load time excluded.
-    public static func run(model: String, batch: Int, iterations: Int) throws -> Result {
-        let engine = try InferenceEngine(file: try NativeFile(path: model))
+    /// `winograd: false` times the im2col + GEMM path for every convolution instead.
+    public static func run(model: String, batch: Int, iterations: Int, winograd: Bool = true) throws -> Result {
+        let engine = try InferenceEngine(file: try NativeFile(path: model), winograd: winograd)
         var generator = SplitMix(seed: 42)
         let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
         _ = engine.run(input, batch: batch)

@@ -79,12 +79,15 @@ extension VGGConv {
         @Option(help: "Timed forward passes after one warm-up.")
         var iterations = 10
 
+        @Flag(help: .hidden)
+        var direct = false
+
         func validate() throws {
             guard batch > 0, iterations > 0 else { throw ValidationError("--batch and --iterations must be positive") }
         }
 
         func run() throws {
-            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations)
+            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations, winograd: !direct)
             print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image)",
                          batch, iterations, result.median, result.milliseconds.min()!, result.milliseconds.max()!, result.median / Double(batch)))
         }
