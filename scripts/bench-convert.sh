@@ -5,18 +5,9 @@
 # Each pair alternates A B A B after a warm-up; outputs go to /dev/shm (tmpfs) so disk writeback does
 # not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
 # seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
-set -euo pipefail
-cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
-VENV=${VENV:-.venv-samples}
-WORK=${WORK:-/dev/shm/vggconv-bench}
-BIN=.build/release/vggconv
-mkdir -p "$WORK"
-[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r samples/requirements.txt; }
-"$VENV/bin/python" -c "import safetensors" 2>/dev/null || "$VENV/bin/pip" install -q safetensors==0.8.0
-[ -x "$BIN" ] || swift build -c release
-[ -f "$WORK/vgg16_tfkeras_model.h5" ] || "$VENV/bin/python" scripts/make_vgg16_keras.py "$WORK" >/dev/null 2>&1
-[ -f "$WORK/vgg16_torchvision.pth" ] || "$VENV/bin/python" scripts/make_vgg16_torch.py "$WORK" >/dev/null 2>&1
+source "$(dirname "$0")/bench-common.sh"
+need_python_package safetensors safetensors==0.8.0
 echo "$(nproc) cores; $RUNS runs per tool"
 
 measure() {  # label, command...

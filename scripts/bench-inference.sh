@@ -4,19 +4,10 @@
 # the machine's SGEMM GFLOP/s for context. Rounds alternate the tools; each prints the median of its
 # timed passes, and the table reports the median over rounds. Also verifies vggconv's full-size outputs
 # against PyTorch's and reports peak RSS.
-set -euo pipefail
-cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 ITER=${ITER:-5}
-VENV=${VENV:-.venv-samples}
-WORK=${WORK:-/dev/shm/vggconv-bench}
-BIN=.build/release/vggconv
-mkdir -p "$WORK"
-[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r samples/requirements.txt; }
-"$VENV/bin/python" -c "import onnxruntime, openvino, onnx" 2>/dev/null || \
-  "$VENV/bin/pip" install -q onnxruntime==1.31.1 onnx==1.23.2 openvino==2026.4.1 onnxscript
-[ -x "$BIN" ] || swift build -c release
-[ -f "$WORK/vgg16_torchvision.pth" ] || "$VENV/bin/python" scripts/make_vgg16_torch.py "$WORK" >/dev/null 2>&1
+source "$(dirname "$0")/bench-common.sh"
+need_python_package onnxruntime onnxruntime==1.31.1 onnx==1.23.2 openvino==2026.4.1 onnxscript
 [ -f "$WORK/vgg16.onnx" ] || "$VENV/bin/python" scripts/export_vgg16.py "$WORK/vgg16_torchvision.pth" "$WORK" >/dev/null 2>&1
 "$BIN" torch2native "$WORK/vgg16_torchvision.pth" -o "$WORK/vgg16.vggw" --force >/dev/null
 

@@ -4,19 +4,10 @@
 # Bars (product brief): median <= 50 ms and peak RSS <= 50 MiB, reading no tensor data.
 # Wall time is taken with date's nanosecond clock around /usr/bin/time (which adds ~1 ms); RSS from
 # /usr/bin/time.
-set -euo pipefail
-cd "$(dirname "$0")/.."
 RUNS=${RUNS:-21}
 REF_RUNS=${REF_RUNS:-3}
-VENV=${VENV:-.venv-samples}
-WORK=${WORK:-/dev/shm/vggconv-bench}
-BIN=.build/release/vggconv
-mkdir -p "$WORK"
-[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r samples/requirements.txt; }
-"$VENV/bin/python" -c "import torchinfo" 2>/dev/null || "$VENV/bin/pip" install -q torchinfo==1.8.0
-[ -x "$BIN" ] || swift build -c release
-[ -f "$WORK/vgg16_tfkeras_model.h5" ] || "$VENV/bin/python" scripts/make_vgg16_keras.py "$WORK" >/dev/null 2>&1
-[ -f "$WORK/vgg16_torchvision.pth" ] || "$VENV/bin/python" scripts/make_vgg16_torch.py "$WORK" >/dev/null 2>&1
+source "$(dirname "$0")/bench-common.sh"
+need_python_package torchinfo torchinfo==1.8.0
 rm -f "$WORK/summary.txt"
 
 measure() {  # label, runs, command...

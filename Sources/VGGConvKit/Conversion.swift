@@ -41,13 +41,9 @@ public enum Converter {
     /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
     public static func kerasToNative(input: String, options: ConversionOptions,
                                      progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
-        let kind = try FileKind.detect(path: input)
-        guard kind == .hdf5 || kind == .kerasArchive else {
-            throw CommandError.wrongKind(path: input, expected: "a Keras .h5, .weights.h5 or .keras file",
-                                         found: kind == .torchZip || kind == .torchLegacy ? "a PyTorch file (use torch2native)" : kind.phrase)
-        }
-        let output = options.output ?? defaultOutput(for: input)
-        try checkOutput(output, input: input, overwrite: options.overwrite)
+        let output = try prepare(input, options: options, accepted: [.hdf5, .kerasArchive],
+                                 expected: "a Keras .h5, .weights.h5 or .keras file",
+                                 otherReader: ([.torchZip, .torchLegacy], "a PyTorch file (use torch2native)"))
         let config = try options.configPath.map { try MappedFile(path: $0).contents() }
         let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
         return try write(model, to: output, options: options, progress: progress)
@@ -58,15 +54,24 @@ public enum Converter {
     /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
     public static func torchToNative(input: String, options: ConversionOptions, architecture: String? = nil,
                                      progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
+        let output = try prepare(input, options: options, accepted: [.torchZip, .torchLegacy],
+                                 expected: "a PyTorch .pth/.pt file",
+                                 otherReader: ([.hdf5, .kerasArchive], "a Keras file (use keras2native)"))
+        let model = try TorchReader.read(path: input, expectedArchitecture: architecture)
+        return try write(model, to: output, options: options, progress: progress)
+    }
+
+    /// Checks the input's kind and the output path before any work; returns the output path.
+    private static func prepare(_ input: String, options: ConversionOptions, accepted: Set<FileKind>, expected: String,
+                                otherReader: (kinds: Set<FileKind>, phrase: String)) throws -> String {
         let kind = try FileKind.detect(path: input)
-        guard kind == .torchZip || kind == .torchLegacy else {
-            throw CommandError.wrongKind(path: input, expected: "a PyTorch .pth/.pt file",
-                                         found: kind == .hdf5 || kind == .kerasArchive ? "a Keras file (use keras2native)" : kind.phrase)
+        guard accepted.contains(kind) else {
+            throw CommandError.wrongKind(path: input, expected: expected,
+                                         found: otherReader.kinds.contains(kind) ? otherReader.phrase : kind.phrase)
         }
         let output = options.output ?? defaultOutput(for: input)
         try checkOutput(output, input: input, overwrite: options.overwrite)
-        let model = try TorchReader.read(path: input, expectedArchitecture: architecture)
-        return try write(model, to: output, options: options, progress: progress)
+        return output
     }
 
     private static func write(_ model: SourceModel, to output: String, options: ConversionOptions,
