@@ -246,7 +246,8 @@ def save_summary(model, path):
 
 def write_generic_pair(tf_keras):
     """A tf-keras model with automatic layer names (conv2d, max_pooling2d_1, dense, …), pools with
-    padding='same' over odd spatial sizes (15 -> 8 -> 4) and BatchNormalization after a Dense, shipped
+    padding='same' over odd spatial sizes (15 -> 8, 3 -> 2), a 1x1 and a stride-2 'valid' convolution,
+    and BatchNormalization after a Dense, shipped
     the Keras-2 way: model.to_json() beside a weights-only .h5. Expected canonical tensors are Keras's
     arrays in canonical layout; Keras's own summary text is captured."""
     tf_keras.backend.clear_session()
@@ -254,7 +255,9 @@ def write_generic_pair(tf_keras):
     rng = np.random.default_rng(11)
     model = tf_keras.Sequential([
         layers.Input((15, 15, 3)), layers.Conv2D(6, 3, padding="same", activation="relu"),
-        layers.MaxPooling2D(2, padding="same"), layers.Conv2D(8, 3, padding="same"), layers.Activation("relu"),
+        layers.MaxPooling2D(2, padding="same"), layers.Conv2D(8, 1),  # a 1x1 convolution
+        layers.Conv2D(8, 3, padding="same"), layers.Activation("relu"),
+        layers.Conv2D(8, 3, strides=2, padding="valid", activation="relu"),  # stride 2, valid: 8 -> 3
         layers.MaxPooling2D(2, padding="same"), layers.Dropout(0.3), layers.Flatten(), layers.Dense(16),
         layers.BatchNormalization(), layers.Activation("relu"), layers.Dense(3, activation="softmax")])
     model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") if w.ndim > 1 else
@@ -263,8 +266,8 @@ def write_generic_pair(tf_keras):
     with open(os.path.join(HERE, "generic_tfkeras_config.json"), "w") as f:
         f.write(model.to_json())
     save_summary(model, os.path.join(HERE, "summaries", "generic_tfkeras.txt"))
-    names = ["block1_conv1", "block1_pool", "block2_conv1", "activation", "block2_pool", "dropout", "flatten",
-             "fc1", "fc1_bn", "activation_1", "predictions"]
+    names = ["block1_conv1", "block1_pool", "block2_conv1", "block2_conv2", "activation", "block2_conv3", "block2_pool",
+             "dropout", "flatten", "fc1", "fc1_bn", "activation_1", "predictions"]
     folder = os.path.join(EXPECTED, "generic")
     os.makedirs(folder)
     suffix = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
@@ -275,8 +278,8 @@ def write_generic_pair(tf_keras):
             if value.ndim == 4:
                 value = value.transpose(3, 2, 0, 1)
             elif value.ndim == 2:
-                if cname == "fc1":  # Flatten of a 4x4x8 map: rows HWC -> CHW
-                    value = value.reshape(4, 4, 8, -1).transpose(2, 0, 1, 3).reshape(128, -1)
+                if cname == "fc1":  # Flatten of a 2x2x8 map: rows HWC -> CHW
+                    value = value.reshape(2, 2, 8, -1).transpose(2, 0, 1, 3).reshape(32, -1)
                 value = value.T
             np.save(os.path.join(folder, f"{cname}.{suffix[leaf]}.npy"), np.ascontiguousarray(value))
     x = rng.normal(0, 1, (2, 15, 15, 3)).astype("float32")

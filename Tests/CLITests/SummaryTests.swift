@@ -82,6 +82,7 @@ final class SummaryTests: XCTestCase {
             XCTAssertTrue(native.withBytes(of: tensor) { Array($0) == want.bytes }, tensor.name)
         }
         XCTAssertEqual(native.header.architecture.layers.first { $0.name == "block1_pool" }?.outputShape, [6, 8, 8])
+        XCTAssertEqual(native.header.architecture.layers.first { $0.name == "block2_conv3" }?.outputShape, [8, 3, 3])
     }
 
     func testAnInputTooSmallNamesTheFirstLayerThatCannotFollow() throws {
