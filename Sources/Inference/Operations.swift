@@ -119,18 +119,32 @@ struct MaxPool: Sendable {
 
     func run(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outHeight: Int, outWidth: Int,
              output: UnsafeMutablePointer<Float>) {
-        for c in 0..<channels {
-            let plane = input + c * height * width
-            let out = output + c * outHeight * outWidth
-            for oy in 0..<outHeight {
-                let y0 = oy * stride.h - padTop
-                for ox in 0..<outWidth {
-                    let x0 = ox * stride.w - padLeft
-                    var best = -Float.infinity
-                    for y in max(y0, 0)..<min(y0 + pool.h, height) {
-                        for x in max(x0, 0)..<min(x0 + pool.w, width) { best = max(best, plane[y * width + x]) }
+        let p = SendablePointers(input: input, output: output)
+        let (pool, stride, padTop, padLeft) = (self.pool, self.stride, self.padTop, self.padLeft)
+        // VGG's 2x2 / stride 2 pools over even maps need no bounds checks.
+        let simple = pool == (2, 2) && stride == (2, 2) && padTop == 0 && padLeft == 0
+            && outHeight * 2 <= height && outWidth * 2 <= width
+        Parallel.forEachChunk(channels) { range in
+            for c in range {
+                let plane = p.input + c * height * width
+                let out = p.output + c * outHeight * outWidth
+                for oy in 0..<outHeight {
+                    if simple {
+                        let top = plane + 2 * oy * width, bottom = top + width
+                        for ox in 0..<outWidth {
+                            out[oy * outWidth + ox] = max(max(top[2 * ox], top[2 * ox + 1]), max(bottom[2 * ox], bottom[2 * ox + 1]))
+                        }
+                        continue
                     }
-                    out[oy * outWidth + ox] = best
+                    let y0 = oy * stride.h - padTop
+                    for ox in 0..<outWidth {
+                        let x0 = ox * stride.w - padLeft
+                        var best = -Float.infinity
+                        for y in max(y0, 0)..<min(y0 + pool.h, height) {
+                            for x in max(x0, 0)..<min(x0 + pool.w, width) { best = max(best, plane[y * width + x]) }
+                        }
+                        out[oy * outWidth + ox] = best
+                    }
                 }
             }
         }
