@@ -245,7 +245,18 @@ public enum CanonicalNames {
             counters[base] = n + 1
             return n == 0 ? base : "\(base)_\(n)"
         }
-        return types.enumerated().map { index, type in
+        var used = Set<String>()
+        /// A name already given (two BatchNorms after one conv, say) gets a counter, as Keras does.
+        func unique(_ name: String) -> String {
+            var candidate = name, n = 0
+            while used.contains(candidate) {
+                n += 1
+                candidate = "\(name)_\(n)"
+            }
+            used.insert(candidate)
+            return candidate
+        }
+        func name(_ index: Int, _ type: LayerType) -> String {
             switch type {
             case .conv2d:
                 convInBlock += 1
@@ -269,6 +280,7 @@ public enum CanonicalNames {
             case .adaptiveAvgPool2d: return counted("avgpool")
             }
         }
+        return types.enumerated().map { index, type in unique(name(index, type)) }
     }
 }
 

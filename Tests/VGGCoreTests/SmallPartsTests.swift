@@ -15,6 +15,12 @@ final class CanonicalNamesTests: XCTestCase {
         XCTAssertEqual(Array(names.suffix(8)), ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool", "flatten", "fc1", "fc2", "predictions"])
     }
 
+    func testNamesStayUniqueWhenTheSequenceRepeatsALayerKind() {
+        let names = CanonicalNames.assign([.conv2d, .batchNormalization, .batchNormalization, .maxPooling2d, .maxPooling2d])
+        XCTAssertEqual(names, ["block1_conv1", "block1_conv1_bn", "block1_conv1_bn_1", "block1_pool", "block2_pool"])
+        XCTAssertEqual(Set(names).count, names.count)
+    }
+
     func testNormalizationAndWeightlessLayers() {
         let names = CanonicalNames.assign([.conv2d, .batchNormalization, .relu, .maxPooling2d, .dropout, .flatten, .dense, .batchNormalization, .dropout, .dense])
         XCTAssertEqual(names, ["block1_conv1", "block1_conv1_bn", "re_lu", "block1_pool", "dropout", "flatten", "fc1", "fc1_bn", "dropout_1", "predictions"])
