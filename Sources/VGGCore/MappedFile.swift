@@ -23,11 +23,11 @@ public final class MappedFile: @unchecked Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw VGGError.fileNotFound(path: path) }
-            throw VGGError.io(path: path, operation: "open", errno: errno)
+            throw VGGError.io(path: path, operation: "open it", errno: errno)
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw VGGError.io(path: path, operation: "fstat", errno: errno) }
+        guard fstat(fd, &info) == 0 else { throw VGGError.io(path: path, operation: "read its size (fstat)", errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw VGGError.notAFile(path: path) }
         count = Int(info.st_size)
         if count == 0 {
@@ -36,7 +36,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         let address = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let address, address != MAP_FAILED else {
-            throw VGGError.io(path: path, operation: "mmap", errno: errno)
+            throw VGGError.io(path: path, operation: "map it into memory (mmap)", errno: errno)
         }
         base = UnsafeRawPointer(address)
     }

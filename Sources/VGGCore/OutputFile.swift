@@ -29,7 +29,7 @@ public final class OutputFile {
         temporaryPath = "\(directory.isEmpty ? "/" : directory)/.\(base).partial-\(getpid())"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw VGGError.io(path: directory.isEmpty ? "/" : directory, operation: "creating the output file in", errno: errno)
+            throw VGGError.io(path: directory.isEmpty ? "/" : directory, operation: "create the output file in this directory", errno: errno)
         }
     }
 
@@ -47,7 +47,7 @@ public final class OutputFile {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw VGGError.io(path: path, operation: "write", errno: errno)
+                throw VGGError.io(path: path, operation: "write the output", errno: errno)
             }
             done += n
         }
@@ -57,10 +57,10 @@ public final class OutputFile {
     public func commit() throws {
         guard close(fd) == 0 else {
             fd = -1
-            throw VGGError.io(path: path, operation: "close", errno: errno)
+            throw VGGError.io(path: path, operation: "close the output", errno: errno)
         }
         fd = -1
-        guard rename(temporaryPath, path) == 0 else { throw VGGError.io(path: path, operation: "rename", errno: errno) }
+        guard rename(temporaryPath, path) == 0 else { throw VGGError.io(path: path, operation: "move the finished output into place", errno: errno) }
         committed = true
     }
 }

@@ -24,7 +24,7 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
         case .notAFile(let path):
             return "\(path): is not a regular file (a directory?); pass the path of a weight file"
         case .io(let path, let operation, let code):
-            return "\(path): \(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
+            return "\(path): cannot \(operation): \(String(cString: strerror(code))) (errno \(code)); check the path and its permissions"
         case .outputExists(let path):
             return "\(path) already exists; pass --force to overwrite it or -o to choose another name"
         case .sameInputAndOutput(let path):
