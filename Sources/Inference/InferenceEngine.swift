@@ -69,15 +69,18 @@ public final class InferenceEngine: @unchecked Sendable {
             let layer = layers[index]
             let output = layer.outputShape
             var consumed = 1
-            // Folds a BatchNormalization and then an activation layer that directly follow.
-            func fuse(_ weightsPerOutput: Int, _ weights: inout [Float]?, _ bias: inout [Float], _ act: inout String) throws {
+            /// The layer's weights, with a BatchNormalization that directly follows folded into them and
+            /// into `bias` (an owned copy then), and a following activation layer absorbed into `act`.
+            func fuse(_ kernel: NativeTensor, perOutput: Int, _ bias: inout [Float], _ act: inout String) throws -> Weights {
+                var weights = Weights(kernel, in: file)
                 if act == "linear", index + consumed < layers.count, layers[index + consumed].type == .batchNormalization {
                     let (scale, shift) = try normalization(layers[index + consumed])
-                    if weights == nil { weights = [] }
+                    var values = weights.array
                     for o in 0..<bias.count {
                         bias[o] = bias[o] * scale[o] + shift[o]
-                        for k in 0..<weightsPerOutput { weights![o * weightsPerOutput + k] *= scale[o] }
+                        for k in 0..<perOutput { values[o * perOutput + k] *= scale[o] }
                     }
+                    weights = Weights(values)
                     consumed += 1
                 }
                 if act == "linear", index + consumed < layers.count,
@@ -86,6 +89,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     act = next.rawValue
                     consumed += 1
                 }
+                return weights
             }
             switch layer.type {
             case .conv2d:
@@ -94,16 +98,13 @@ public final class InferenceEngine: @unchecked Sendable {
                 let stride = layer.config.strides ?? [1, 1]
                 var bias = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: o)
                 var act = layer.config.activation ?? "linear"
-                let followsNorm = act == "linear" && index + 1 < layers.count && layers[index + 1].type == .batchNormalization
-                var folded: [Float]? = followsNorm ? Weights(kernel, in: file).array : nil
-                try fuse(c * kh * kw, &folded, &bias, &act)
+                let weights = try fuse(kernel, perOutput: c * kh * kw, &bias, &act)
                 guard let activationKind = Activation(rawValue: act) else {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a convolution")
                 }
                 let outShape = layers[index + consumed - 1].outputShape
                 if winograd, kh == 3, kw == 3, stride == [1, 1], layer.config.padding == .same, c >= 8, o >= 8 {
-                    let source = folded.map(Weights.init) ?? Weights(kernel, in: file)
-                    let fast = WinogradConvolution(weights: source.pointer, bias: bias, inputChannels: c, outputChannels: o,
+                    let fast = WinogradConvolution(weights: weights.pointer, bias: bias, inputChannels: c, outputChannels: o,
                                                    activation: activationKind)
                     file.file.release(offset: kernel.offset, length: kernel.nbytes)  // only the transformed copy is used
                     scratch = max(scratch, fast.scratchCount(height: output[1], width: output[2]))
@@ -112,7 +113,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 let pads = Self.padding(layer.config.padding ?? .valid, input: (shape[1], shape[2]), output: (output[1], output[2]),
                                         kernel: (kh, kw), stride: (stride[0], stride[1]))
-                let convolution = Convolution(weights: folded.map(Weights.init) ?? Weights(kernel, in: file), bias: bias,
+                let convolution = Convolution(weights: weights, bias: bias,
                                               inputChannels: c, outputChannels: o, kernel: (kh, kw),
                                               stride: (stride[0], stride[1]), padTop: pads.top, padLeft: pads.left,
                                               activation: activationKind)
@@ -137,13 +138,11 @@ public final class InferenceEngine: @unchecked Sendable {
                 var act = layer.config.activation ?? "linear"
                 let softmax = act == "softmax"
                 if softmax { act = "linear" }
-                let followsNorm = act == "linear" && !softmax && index + 1 < layers.count && layers[index + 1].type == .batchNormalization
-                var folded: [Float]? = followsNorm ? Weights(kernel, in: file).array : nil
-                if !softmax { try fuse(inputs, &folded, &bias, &act) }
+                let weights = softmax ? Weights(kernel, in: file) : try fuse(kernel, perOutput: inputs, &bias, &act)
                 guard let activationKind = Activation(rawValue: act) else {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a dense layer")
                 }
-                steps.append(.dense(Dense(weights: folded.map(Weights.init) ?? Weights(kernel, in: file), bias: bias,
+                steps.append(.dense(Dense(weights: weights, bias: bias,
                                           inputs: inputs, units: units, activation: activationKind)))
                 if softmax { steps.append(.softmax(width: units)) }
             case .batchNormalization:

@@ -8,10 +8,7 @@ public let version = VGGConvVersion.current
 public enum InventoryReport {
     /// `{"file": …, "format": …, "tensors": [{name, source_name, dtype, shape, layout, offset, nbytes, crc32}]}`.
     public static func json(_ inventory: TensorInventory) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(inventory), as: UTF8.self)
+        try JSONOutput.text(inventory)
     }
 
     /// An aligned table with a totals line.

@@ -16,10 +16,7 @@ public enum SummaryReport {
     }
 
     public static func json(_ summary: ModelSummary) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(summary), as: UTF8.self)
+        try JSONOutput.text(summary)
     }
 
     static func shapeText(_ shape: [Int?]) -> String {

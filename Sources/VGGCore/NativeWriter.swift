@@ -62,10 +62,7 @@ public enum NativeWriter {
     }
 
     static func encode(_ header: NativeHeader) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(header)
+        try JSONOutput.encode(header, pretty: false)
     }
 
     private static func writeHeader(_ header: NativeHeader, dataStart: Int, to output: OutputFile) throws {

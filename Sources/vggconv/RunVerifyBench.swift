@@ -4,8 +4,11 @@ import VGGConvKit
 
 extension TensorLayoutChoice: ExpressibleByArgument {}
 
-/// Input options shared by `run` and `verify`.
+/// The model and input options shared by `run` and `verify`.
 struct InputOptions: ParsableArguments {
+    @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
+    var model: String
+
     @Option(help: "A .npy of float32/float64 inputs, (N, C, H, W) or (N, H, W, C); already preprocessed (vggconv applies no Keras/torchvision preprocessing).",
             completion: .file(extensions: ["npy"]))
     var input: String
@@ -20,9 +23,6 @@ extension VGGConv {
             abstract: "Run a native model on a .npy input and write the outputs as .npy.",
             discussion: "Inputs are tensors: resize, scale and normalise them as the original framework expects first (Keras 'caffe' BGR mean subtraction, torchvision's RGB mean/std).")
 
-        @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
-        var model: String
-
         @OptionGroup var inputs: InputOptions
 
         @Option(name: .shortAndLong, help: "Where to write the outputs (.npy).")
@@ -32,7 +32,7 @@ extension VGGConv {
         var force = false
 
         func run() throws {
-            let result = try Prediction.run(model: model, input: inputs.input, layout: inputs.inputLayout)
+            let result = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout)
             try result.write(to: output, overwrite: force)
             print("wrote \(output): float32 \(result.shape)")
         }
@@ -42,9 +42,6 @@ extension VGGConv {
         static let configuration = CommandConfiguration(
             abstract: "Check a native model against golden outputs from Keras or PyTorch.",
             discussion: "Prints per sample the max absolute and relative error, cosine similarity and top-1/top-5 agreement. Exit status 0 when every sample is within tolerance with identical top-5, 1 otherwise, 2 on bad input.")
-
-        @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
-        var model: String
 
         @OptionGroup var inputs: InputOptions
 
@@ -58,7 +55,7 @@ extension VGGConv {
         var rtol: Float = 1e-4
 
         func run() throws {
-            let output = try Prediction.run(model: model, input: inputs.input, layout: inputs.inputLayout)
+            let output = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout)
             let golden = try VGGConvKit.readNpy(golden)
             let verification = try Verification.compare(output: output, golden: golden, goldenPath: self.golden, atol: atol, rtol: rtol)
             print(verification.report)
