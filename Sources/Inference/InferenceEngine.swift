@@ -10,6 +10,8 @@ public final class InferenceEngine: @unchecked Sendable {
     /// The output of one sample: (N) or (C, H, W).
     public let outputShape: [Int]
     private let steps: [Step]
+    /// What each step runs, for per-layer timings: the layer names it covers and its algorithm.
+    public let stepLabels: [String]
     private let maxActivation: Int
     private let scratchCount: Int
 
@@ -22,6 +24,19 @@ public final class InferenceEngine: @unchecked Sendable {
         case affine(ChannelAffine, channels: Int, perChannel: Int)
         case activation(Activation, count: Int)
         case softmax(width: Int)
+
+        var algorithm: String {
+            switch self {
+            case .convolution: "im2col + GEMM"
+            case .winograd: "Winograd F(4x4,3x3)"
+            case .maxPool: "max pool"
+            case .averagePool: "average pool"
+            case .dense: "GEMM"
+            case .affine: "scale + shift"
+            case .activation(let act, _): act.rawValue
+            case .softmax: "softmax"
+            }
+        }
     }
 
     /// Compiles the network in `file`, for `inputShape` (C, H, W) when given (a fully convolutional
@@ -61,6 +76,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
 
         var steps: [Step] = []
+        var labels: [String] = []
         var shape = architecture.inputShape
         var maxActivation = ShapeMath.elementCount(shape) ?? 0
         var scratch = 0
@@ -162,11 +178,16 @@ public final class InferenceEngine: @unchecked Sendable {
             case .input, .dropout, .flatten:
                 break  // identity: Flatten of an NCHW map is already C,H,W ordered in memory
             }
+            while labels.count < steps.count {
+                let names = layers[index..<(index + consumed)].map(\.name).joined(separator: "+")
+                labels.append("\(names) (\(steps[labels.count].algorithm))")
+            }
             index += consumed
             shape = layers[index - 1].outputShape
             maxActivation = max(maxActivation, ShapeMath.elementCount(shape) ?? 0)
         }
         self.steps = steps
+        self.stepLabels = labels
         self.inputShape = architecture.inputShape
         self.outputShape = shape
         self.maxActivation = maxActivation
@@ -186,6 +207,18 @@ public final class InferenceEngine: @unchecked Sendable {
     /// The convolutional part runs one sample at a time (its activations are the large ones); the
     /// dense tail runs on the whole batch, where batching turns matrix-vector products into GEMMs.
     public func run(_ input: [Float], batch: Int) -> [Float] {
+        var ignored: [Double] = []
+        return run(input, batch: batch, stepMilliseconds: &ignored, timed: false)
+    }
+
+    /// Runs like `run(_:batch:)` and adds each step's wall-clock time (all samples) to
+    /// `stepMilliseconds`, which must have one entry per `stepLabels` entry.
+    public func run(_ input: [Float], batch: Int, stepMilliseconds: inout [Double]) -> [Float] {
+        precondition(stepMilliseconds.count == steps.count, "one entry per step")
+        return run(input, batch: batch, stepMilliseconds: &stepMilliseconds, timed: true)
+    }
+
+    private func run(_ input: [Float], batch: Int, stepMilliseconds times: inout [Double], timed: Bool) -> [Float] {
         let sampleIn = ShapeMath.elementCount(inputShape) ?? 0
         precondition(input.count == batch * sampleIn, "input size checked by the caller")
         let split = steps.firstIndex { if case .dense = $0 { return true } else { return false } } ?? steps.count
@@ -196,7 +229,8 @@ public final class InferenceEngine: @unchecked Sendable {
         var flatSize = 0
         for n in 0..<batch {
             input.withUnsafeBufferPointer { a.update(from: $0.baseAddress! + n * sampleIn, count: sampleIn) }
-            let (result, size) = execute(steps[..<split], batch: 1, current: a, next: b, scratch: scratch, count: sampleIn)
+            let (result, size) = execute(steps[..<split], batch: 1, current: a, next: b, scratch: scratch, count: sampleIn,
+                                         times: &times, timed: timed)
             if n == 0 { perSample.reserveCapacity(batch * size); flatSize = size }
             perSample.append(contentsOf: UnsafeBufferPointer(start: result, count: size))
         }
@@ -205,7 +239,8 @@ public final class InferenceEngine: @unchecked Sendable {
         let c = UnsafeMutablePointer<Float>.allocate(capacity: tailSize), d = UnsafeMutablePointer<Float>.allocate(capacity: tailSize)
         defer { c.deallocate(); d.deallocate() }
         perSample.withUnsafeBufferPointer { c.update(from: $0.baseAddress!, count: perSample.count) }
-        let (result, size) = execute(steps[split...], batch: batch, current: c, next: d, scratch: scratch, count: flatSize)
+        let (result, size) = execute(steps[split...], batch: batch, current: c, next: d, scratch: scratch, count: flatSize,
+                                     times: &times, timed: timed)
         return Array(UnsafeBufferPointer(start: result, count: batch * size))
     }
 
@@ -220,7 +255,7 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Runs `steps` on `batch` samples in `current`; returns where the result is and its per-sample size.
     private func execute(_ steps: ArraySlice<Step>, batch: Int, current start: UnsafeMutablePointer<Float>,
                          next other: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                         count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+                         count: Int, times: inout [Double], timed: Bool) -> (UnsafeMutablePointer<Float>, Int) {
         var current = start, next = other, size = count
         /// Runs a per-sample map from a `from`-shaped to a `to`-shaped activation on every sample.
         func eachSample(_ from: [Int], _ to: [Int], _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
@@ -229,7 +264,9 @@ public final class InferenceEngine: @unchecked Sendable {
             swap(&current, &next)
             size = outSize
         }
-        for step in steps {
+        for (position, step) in zip(steps.indices, steps) {
+            let start = timed ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { if timed { times[position] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 } }
             switch step {
             case .convolution(let conv, let i, let o):
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1, scratch: scratch) }

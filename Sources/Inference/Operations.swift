@@ -163,6 +163,10 @@ struct Dense: Sendable {
         let (inputs, units) = (self.inputs, self.units)
         let p = SendablePointers(input: input, output: output), w = SendablePointers(input: weights.pointer, output: output)
         Parallel.forEachChunk(units, minimumChunk: 16) { range in
+            if batch == 1 {
+                return cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(range.count), Int32(inputs), 1, w.input + range.lowerBound * inputs,
+                                   Int32(inputs), p.input, 1, 0, p.output + range.lowerBound, 1)
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(range.count), Int32(inputs), 1, p.input,
                         Int32(inputs), w.input + range.lowerBound * inputs, Int32(inputs), 0, p.output + range.lowerBound, Int32(units))
         }

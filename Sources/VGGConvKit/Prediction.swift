@@ -114,16 +114,19 @@ public struct Verification: Sendable {
         var samples: [Sample] = []
         for n in 0..<batch {
             let x = Array(a[(n * width)..<((n + 1) * width)]), y = Array(g[(n * width)..<((n + 1) * width)])
-            var maxAbs: Float = 0, scale: Float = 0, dot: Float = 0, nx: Float = 0, ny: Float = 0
+            // Sums in double precision: a float32 dot product of 1000 logits can round a perfect match past 1.
+            var maxAbs: Float = 0, scale: Float = 0, dot = 0.0, nx = 0.0, ny = 0.0
             for i in 0..<width {
                 maxAbs = max(maxAbs, abs(x[i] - y[i]))
                 scale = max(scale, abs(y[i]))
-                dot += x[i] * y[i]; nx += x[i] * x[i]; ny += y[i] * y[i]
+                let (xi, yi) = (Double(x[i]), Double(y[i]))
+                dot += xi * yi; nx += xi * xi; ny += yi * yi
             }
+            let cosine = nx > 0 && ny > 0 ? min(1, dot / (nx.squareRoot() * ny.squareRoot())) : (nx == ny ? 1 : 0)
             let k = min(5, width)
             func top(_ v: [Float]) -> [Int] { Array(v.indices.sorted { v[$0] > v[$1] }.prefix(k)) }
             samples.append(Sample(maxAbsoluteError: maxAbs, maxRelativeError: scale > 0 ? maxAbs / scale : maxAbs,
-                                  cosineSimilarity: nx > 0 && ny > 0 ? dot / (nx.squareRoot() * ny.squareRoot()) : (nx == ny ? 1 : 0),
+                                  cosineSimilarity: Float(cosine),
                                   top1Agrees: scores ? top(x).first == top(y).first : nil,
                                   top5Agrees: scores ? Set(top(x)) == Set(top(y)) : nil,
                                   withinTolerance: maxAbs <= atol + rtol * scale))
@@ -157,23 +160,33 @@ public enum Benchmark {
     public struct Result: Sendable {
         public var milliseconds: [Double]
         public var batch: Int
-        public var median: Double { let s = milliseconds.sorted(); return s[s.count / 2] }
+        /// Each step's label and its median time over the timed passes (filled with `perLayer`).
+        public var steps: [(label: String, median: Double)] = []
+        public var median: Double { Benchmark.median(milliseconds) }
     }
+
+    static func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }
 
     /// Times `iterations` forward passes of a random batch after one warm-up pass; load time excluded.
     /// `winograd: false` times the im2col + GEMM path for every convolution instead.
-    public static func run(model: String, batch: Int, iterations: Int, winograd: Bool = true) throws -> Result {
+    /// `perLayer` also times every step (a clock read per step, negligible next to a layer).
+    public static func run(model: String, batch: Int, iterations: Int, winograd: Bool = true, perLayer: Bool = false) throws -> Result {
         let engine = try InferenceEngine(file: try NativeFile(path: model), winograd: winograd)
         var generator = SplitMix(seed: 42)
         let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
         _ = engine.run(input, batch: batch)
         var times: [Double] = []
+        var stepTimes = [[Double]](repeating: [], count: engine.stepLabels.count)
         for _ in 0..<iterations {
+            var pass = [Double](repeating: 0, count: engine.stepLabels.count)
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = engine.run(input, batch: batch)
+            _ = perLayer ? engine.run(input, batch: batch, stepMilliseconds: &pass) : engine.run(input, batch: batch)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            for (i, t) in pass.enumerated() { stepTimes[i].append(t) }
         }
-        return Result(milliseconds: times, batch: batch)
+        var result = Result(milliseconds: times, batch: batch)
+        if perLayer { result.steps = zip(engine.stepLabels, stepTimes).map { ($0, median($1)) } }
+        return result
     }
 }
 

@@ -76,6 +76,9 @@ extension VGGConv {
         @Option(help: "Timed forward passes after one warm-up.")
         var iterations = 10
 
+        @Flag(help: "Also print each layer's median time.")
+        var layers = false
+
         @Flag(help: .hidden)
         var direct = false
 
@@ -84,7 +87,10 @@ extension VGGConv {
         }
 
         func run() throws {
-            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations, winograd: !direct)
+            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations, winograd: !direct, perLayer: layers)
+            for step in result.steps {
+                print(String(format: "%9.3f ms  %5.1f%%  ", step.median, 100 * step.median / result.median) + step.label)
+            }
             print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image)",
                          batch, iterations, result.median, result.milliseconds.min()!, result.milliseconds.max()!, result.median / Double(batch)))
         }

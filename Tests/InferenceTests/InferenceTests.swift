@@ -119,4 +119,17 @@ final class InferenceTests: XCTestCase {
         XCTAssertEqual(bench.status, 0, bench.stderr)
         XCTAssertTrue(bench.stdout.contains("median: "), bench.stdout)
     }
+
+    func testBenchLayersTimesEveryStepAndNamesItsLayers() throws {
+        let model = try native("vgg_bn.pth")
+        let bench = try vggconv("bench", model, "--iterations", "2", "--layers")
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let lines = bench.stdout.split(separator: "\n").map(String.init)
+        let steps = lines.filter { $0.contains(" ms ") && $0.contains("%") }
+        // BatchNorm and ReLU are folded into their convolutions, so they share the convolution's line.
+        XCTAssertTrue(steps.contains { $0.contains("block1_conv1+block1_conv1_bn+re_lu (") }, bench.stdout)
+        XCTAssertTrue(steps.contains { $0.hasSuffix("(max pool)") }, bench.stdout)
+        XCTAssertTrue(steps.contains { $0.hasSuffix("(GEMM)") }, bench.stdout)
+        XCTAssertTrue(lines.last?.contains("median: ") ?? false, bench.stdout)
+    }
 }
