@@ -1,7 +1,17 @@
 #include "CKernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 #define S2 1.41421356237309504880f
+#define LANES 8
+#define PANEL_ROWS CKERNELS_WINOGRAD_PANEL_ROWS
+#define PANEL_COLUMNS 16
+#define ROUND_UP(n, m) (((n) + (m) - 1) / (m) * (m))
+#define CONCAT4(a, b) __builtin_shufflevector((a), (b), 0, 1, 2, 3, 4, 5, 6, 7)
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v2 __attribute__((vector_size(8)));
 
 // G g for a 3-vector -> 6 values.
 static inline void g3(const float g[3], float y[6]) {
@@ -13,130 +23,75 @@ static inline void g3(const float g[3], float y[6]) {
     y[5] = g[2];
 }
 
+size_t CKernels_winograd43_packed_count(size_t K, size_t C) { return 36 * ROUND_UP(K, PANEL_ROWS) * C; }
+
 void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, float *U) {
-    for (size_t k = 0; k < K; k++) {
+    const size_t Kp = ROUND_UP(K, PANEL_ROWS);
+    for (size_t k = 0; k < Kp; k++) {
         for (size_t c = 0; c < C; c++) {
-            const float *g = weights + (k * C + c) * 9;
-            float t[6][3], u[6][6];
-            for (int j = 0; j < 3; j++) {  // G applied to each column of g
-                float col[3] = {g[j], g[3 + j], g[6 + j]}, out[6];
-                g3(col, out);
-                for (int i = 0; i < 6; i++) t[i][j] = out[i];
+            float u[6][6] = {{0}};
+            if (k < K) {
+                const float *g = weights + (k * C + c) * 9;
+                float t[6][3];
+                for (int j = 0; j < 3; j++) {  // G applied to each column of g
+                    float col[3] = {g[j], g[3 + j], g[6 + j]}, out[6];
+                    g3(col, out);
+                    for (int i = 0; i < 6; i++) t[i][j] = out[i];
+                }
+                for (int i = 0; i < 6; i++) g3(t[i], u[i]);  // then to each row: (G g) G^T
             }
-            for (int i = 0; i < 6; i++) g3(t[i], u[i]);  // then to each row: (G g) G^T
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) U[(size_t)(i * 6 + j) * K * C + k * C + c] = u[i][j];
+            for (int xi = 0; xi < 36; xi++) U[(size_t)xi * Kp * C + (k / PANEL_ROWS) * PANEL_ROWS * C + c * PANEL_ROWS + k % PANEL_ROWS] = u[xi / 6][xi % 6];
         }
     }
 }
 
-// Eight tiles at a time: one vector lane per tile, so the transforms' arithmetic runs 8-wide and the
-// V / M rows (consecutive tiles) are read and written contiguously.
-typedef float v8 __attribute__((vector_size(32)));
-#define LANES 8
+// The stages, once for AVX2 + FMA (chosen at run time) and once for the baseline instruction set.
+#if defined(__x86_64__) || defined(__i386__)
+#define WG(name) name##_avx2
+#define WG_TARGET __attribute__((target("avx2,fma")))
+#include "winograd43_body.h"
+#undef WG
+#undef WG_TARGET
+#define HAVE_AVX2_VARIANT 1
+#endif
+#define WG(name) name##_generic
+#define WG_TARGET
+#include "winograd43_body.h"
+#undef WG
+#undef WG_TARGET
 
-static inline void bt6v(const v8 x[6], v8 y[6]) {
-    const v8 a = x[4] - 2.0f * x[2], b = S2 * x[1] - 0.5f * S2 * x[3];
-    const v8 c = x[4] - 0.5f * x[2], d = 0.5f * S2 * x[1] - S2 * x[3];
-    y[0] = x[0] - 2.5f * x[2] + x[4];
-    y[1] = a - b;
-    y[2] = a + b;
-    y[3] = c - d;
-    y[4] = c + d;
-    y[5] = x[1] - 2.5f * x[3] + x[5];
+/// 1 when the AVX2 variant runs: the CPU has AVX2 and FMA and VGGCONV_SIMD is not "generic".
+int CKernels_winograd43_uses_avx2(void) {
+#ifdef HAVE_AVX2_VARIANT
+    static int cached = -1;
+    if (cached < 0) {
+        const char *choice = getenv("VGGCONV_SIMD");
+        __builtin_cpu_init();
+        cached = !(choice && strcmp(choice, "generic") == 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
 }
 
-static inline void at6v(const v8 m[6], v8 y[4]) {
-    const v8 p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
-    y[0] = m[0] + p12 + p34;
-    y[1] = 0.5f * S2 * m12 + S2 * m34;
-    y[2] = 0.5f * p12 + 2.0f * p34;
-    y[3] = 0.25f * S2 * m12 + 2.0f * S2 * m34 + m[5];
-}
+#ifdef HAVE_AVX2_VARIANT
+#define DISPATCH(name, ...) (CKernels_winograd43_uses_avx2() ? name##_avx2(__VA_ARGS__) : name##_generic(__VA_ARGS__))
+#else
+#define DISPATCH(name, ...) name##_generic(__VA_ARGS__)
+#endif
 
 void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                size_t c0, size_t c1, float *V) {
-    const size_t tiles_w = (W + 3) / 4;
-    const size_t plane = C * count;
-    for (size_t t = first; t < first + count; t += LANES) {
-        const size_t lanes = first + count - t < LANES ? first + count - t : LANES;
-        long ys[LANES], xs[LANES];
-        int interior = lanes == LANES;
-        for (size_t q = 0; q < lanes; q++) {
-            ys[q] = (long)((t + q) / tiles_w) * 4 - 1;
-            xs[q] = (long)((t + q) % tiles_w) * 4 - 1;
-            if (ys[q] < 0 || xs[q] < 0 || ys[q] + 6 > (long)H || xs[q] + 6 > (long)W) interior = 0;
-        }
-        for (size_t c = c0; c < c1; c++) {
-            const float *x = input + c * H * W;
-            v8 d[6][6], r[6][6];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    v8 value = {0, 0, 0, 0, 0, 0, 0, 0};
-                    if (interior) {
-                        for (int q = 0; q < LANES; q++) value[q] = x[(ys[q] + i) * (long)W + xs[q] + j];
-                    } else {
-                        for (size_t q = 0; q < lanes; q++) {
-                            const long yy = ys[q] + i, xx = xs[q] + j;
-                            if (yy >= 0 && yy < (long)H && xx >= 0 && xx < (long)W) value[q] = x[yy * (long)W + xx];
-                        }
-                    }
-                    d[i][j] = value;
-                }
-            for (int j = 0; j < 6; j++) {
-                v8 col[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, out[6];
-                bt6v(col, out);
-                for (int i = 0; i < 6; i++) r[i][j] = out[i];
-            }
-            float *v = V + c * count + (t - first);
-            for (int i = 0; i < 6; i++) {
-                v8 out[6];
-                bt6v(r[i], out);
-                for (int j = 0; j < 6; j++) {
-                    float *dst = v + (size_t)(i * 6 + j) * plane;
-                    if (lanes == LANES) memcpy(dst, &out[j], sizeof(v8));
-                    else for (size_t q = 0; q < lanes; q++) dst[q] = out[j][q];
-                }
-            }
-        }
-    }
+    DISPATCH(input, input, C, H, W, first, count, c0, c1, V);
+}
+
+void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size_t C, size_t count, size_t p0, size_t p1,
+                                  float *M) {
+    DISPATCH(multiply, U, V, K, C, count, p0, p1, M);
 }
 
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
                                 size_t k0, size_t k1, const float *bias, int relu, float *output) {
-    const size_t tiles_w = (W + 3) / 4;
-    const size_t plane = K * count;
-    for (size_t k = k0; k < k1; k++) {
-        float *y = output + k * H * W;
-        const float b = bias ? bias[k] : 0.0f;
-        for (size_t t = first; t < first + count; t += LANES) {
-            const size_t lanes = first + count - t < LANES ? first + count - t : LANES;
-            const float *m = M + k * count + (t - first);
-            v8 mm[6][6], r[4][6], o[4][4];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    const float *src = m + (size_t)(i * 6 + j) * plane;
-                    v8 value = {0, 0, 0, 0, 0, 0, 0, 0};
-                    if (lanes == LANES) memcpy(&value, src, sizeof(v8));
-                    else for (size_t q = 0; q < lanes; q++) value[q] = src[q];
-                    mm[i][j] = value;
-                }
-            for (int j = 0; j < 6; j++) {
-                v8 col[6] = {mm[0][j], mm[1][j], mm[2][j], mm[3][j], mm[4][j], mm[5][j]}, out[4];
-                at6v(col, out);
-                for (int i = 0; i < 4; i++) r[i][j] = out[i];
-            }
-            for (int i = 0; i < 4; i++) at6v(r[i], o[i]);
-            size_t row = t / tiles_w, column = t % tiles_w;
-            for (size_t q = 0; q < lanes; q++, column++) {
-                if (column == tiles_w) { column = 0; row++; }
-                const size_t ty = row * 4, tx = column * 4;
-                for (int i = 0; i < 4 && ty + i < H; i++)
-                    for (int j = 0; j < 4 && tx + j < W; j++) {
-                        const float v = o[i][j][q] + b;
-                        y[(ty + i) * W + tx + j] = (relu && v < 0) ? 0.0f : v;
-                    }
-            }
-        }
-    }
+    DISPATCH(output, M, K, H, W, first, count, k0, k1, bias, relu, output);
 }

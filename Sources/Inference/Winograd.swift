@@ -7,13 +7,13 @@ import Foundation
 /// that are ~99% of VGG's work. Weights are transformed once, at load; tiles are processed in blocks
 /// sized to stay in cache; bias and ReLU are applied in the output transform.
 struct WinogradConvolution: @unchecked Sendable {
-    let transformed: UnsafeMutablePointer<Float>  // 36 × K × C, owned for the engine's lifetime
+    let transformed: UnsafeMutablePointer<Float>  // packed U, owned for the engine's lifetime
     let bias: [Float]
     let inputChannels: Int, outputChannels: Int
     let activation: Activation
 
     init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
-        transformed = .allocate(capacity: 36 * outputChannels * inputChannels)
+        transformed = .allocate(capacity: CKernels_winograd43_packed_count(outputChannels, inputChannels))
         CKernels_winograd43_weights(weights, outputChannels, inputChannels, transformed)
         self.bias = bias
         self.inputChannels = inputChannels
@@ -21,24 +21,36 @@ struct WinogradConvolution: @unchecked Sendable {
         self.activation = activation
     }
 
-    /// Tiles per block: V and M for a block take about 16 MB (fewer, larger GEMMs; measured best).
+    /// Output channels per panel of the multiply stage.
+    private static let panelRows = Int(CKERNELS_WINOGRAD_PANEL_ROWS)
+    private var panels: Int { (outputChannels + Self.panelRows - 1) / Self.panelRows }
+    /// Output channels rounded up to whole panels.
+    private var paddedOutputChannels: Int { panels * Self.panelRows }
+
+    /// Tiles per block: one coordinate's slice of V (C × tiles floats) stays within `sliceBytes`, so it
+    /// is read from L2 by every panel of output channels; the whole block (V and M) stays in L3.
     func tilesPerBlock(height: Int, width: Int) -> Int {
         let tiles = ((height + 3) / 4) * ((width + 3) / 4)
-        return max(1, min(tiles, (16 << 20) / (36 * (inputChannels + outputChannels) * 4)))
+        let limit = max(16, Self.sliceBytes / (4 * inputChannels) / 16 * 16)
+        let blocks = (tiles + limit - 1) / limit
+        return (tiles + blocks - 1) / blocks
     }
+
+    static let sliceBytes = 192 << 10
 
     /// Scratch floats for V and M of one block.
     func scratchCount(height: Int, width: Int) -> Int {
-        36 * (inputChannels + outputChannels) * tilesPerBlock(height: height, width: width)
+        36 * (inputChannels + paddedOutputChannels) * Self.roundUp8(tilesPerBlock(height: height, width: width))
     }
+
+    private static func roundUp8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
 
     func run(input: UnsafePointer<Float>, height: Int, width: Int, output: UnsafeMutablePointer<Float>,
              scratch: UnsafeMutablePointer<Float>) {
         let tiles = ((height + 3) / 4) * ((width + 3) / 4)
         let block = tilesPerBlock(height: height, width: width)
         let (C, K) = (inputChannels, outputChannels)
-        let v = scratch, m = scratch + 36 * C * block
-        let shared = SharedState(input: input, output: output, v: v, m: m, u: transformed)
+        let shared = SharedState(input: input, output: output, v: scratch, m: scratch + 36 * C * Self.roundUp8(block), u: transformed)
         let relu: Int32 = activation == .relu ? 1 : 0
         let bias = self.bias
         var first = 0
@@ -48,17 +60,12 @@ struct WinogradConvolution: @unchecked Sendable {
             Parallel.forEachChunk(C) { channels in
                 CKernels_winograd43_input(shared.input, C, height, width, start, count, channels.lowerBound, channels.upperBound, shared.v)
             }
-            Parallel.forEachChunk(36) { coordinates in
-                for xi in coordinates {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(K), Int32(count), Int32(C), 1,
-                                shared.u + xi * K * C, Int32(C), shared.v + xi * C * count, Int32(count), 0,
-                                shared.m + xi * K * count, Int32(count))
-                }
-            }
-            Parallel.forEachChunk(K) { channels in
+            // Each core multiplies and transforms back its own output channels: no barrier in between.
+            Parallel.forEachChunk(panels) { panels in
+                CKernels_winograd43_multiply(shared.u, shared.v, K, C, count, panels.lowerBound, panels.upperBound, shared.m)
                 bias.withUnsafeBufferPointer { b in
-                    CKernels_winograd43_output(shared.m, K, height, width, start, count, channels.lowerBound, channels.upperBound,
-                                               b.baseAddress, relu, shared.output)
+                    CKernels_winograd43_output(shared.m, K, height, width, start, count, panels.lowerBound * Self.panelRows,
+                                               min(K, panels.upperBound * Self.panelRows), b.baseAddress, relu, shared.output)
                 }
             }
             first += count

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import TestSupport
 import VGGConvKit
 import VGGCore
@@ -131,5 +132,33 @@ final class InferenceTests: XCTestCase {
         XCTAssertTrue(steps.contains { $0.hasSuffix("(max pool)") }, bench.stdout)
         XCTAssertTrue(steps.contains { $0.hasSuffix("(GEMM)") }, bench.stdout)
         XCTAssertTrue(lines.last?.contains("median: ") ?? false, bench.stdout)
+    }
+
+    /// Winograd tiles that straddle the right and bottom edges, maps smaller than a tile, and output
+    /// channel counts (8, 16) that do not fill whole multiply panels, against the im2col path.
+    func testWinogradMatchesDirectConvolutionAtEdgeSizes() throws {
+        let file = try NativeFile(path: try native("vgg_notop.pth"))
+        var generator = SystemRandomNumberGenerator()
+        for (height, width) in [(4, 4), (5, 7), (6, 6), (8, 8), (9, 9), (11, 13), (12, 12), (14, 14), (15, 15), (17, 17), (23, 29), (30, 30)] {
+            let shape = [3, height, width]
+            let fast = try InferenceEngine(file: file, inputShape: shape), direct = try InferenceEngine(file: file, inputShape: shape, winograd: false)
+            let input = (0..<(2 * 3 * height * width)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let (a, b) = (fast.run(input, batch: 2), direct.run(input, batch: 2))
+            XCTAssertEqual(a.count, b.count)
+            let scale = b.map(abs).max() ?? 0
+            let error = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertGreaterThan(scale, 0, "\(height)x\(width)")
+            XCTAssertLessThanOrEqual(error, 1e-5 * scale, "\(height)x\(width)")
+        }
+    }
+
+    /// The portable build of the Winograd stages (chosen on CPUs without AVX2, or with VGGCONV_SIMD=generic)
+    /// reproduces the frameworks' outputs too.
+    func testPortableKernelsReproduceGoldens() throws {
+        let model = try native("vgg_bn.pth")
+        let result = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", Samples.repositoryRoot + "/.build/debug/vggconv", "verify", model,
+                                                     "--input", golden("vgg_bn_input_nchw"), "--golden", golden("vgg_bn_torch_logits")])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("PASS"), result.stdout)
     }
 }

@@ -10,22 +10,38 @@
 /// for o in [o_begin, o_end), where rows = groups * channels; 4-byte elements.
 void CKernels_interleaved_transpose32(const float *source, float *result, size_t groups, size_t channels,
                                       size_t columns, size_t o_begin, size_t o_end);
-#endif
 
 // Winograd F(4x4, 3x3) with the sqrt(2) interpolation points (ncnn's "f43" coefficients since 2023,
 // about 2x more accurate than the (0, +-1, +-2) points): Y = A^T [(G g G^T) . (B^T d B)] A on 6x6 input
-// tiles that advance by 4. Layouts: weights (K, C, 3, 3); U[xi][k][c] and V[xi][c][t] and M[xi][k][t]
-// for the 36 transform coordinates xi, tiles t = ty * tiles_w + tx over a 'same'-padded (pad 1) input.
+// tiles that advance by 4 over a 'same'-padded (pad 1) input; tile t = ty * tiles_w + tx. A block of
+// `count` tiles starting at `first` is transformed into V, multiplied into M and transformed back.
+// Sizes: U has CKernels_winograd43_packed_count(K, C) floats; for a block, with width8 = count rounded up
+// to 8 and Kp = K rounded up to CKERNELS_WINOGRAD_PANEL_ROWS, V has 36 * C * width8 floats and M
+// 36 * Kp * width8.
+// Every stage has an AVX2 + FMA variant, used when the CPU has both and VGGCONV_SIMD is not "generic".
 
-/// U = G g G^T for every (k, c): U[xi * K * C + k * C + c].
+/// Output channels per panel of the multiply stage.
+#define CKERNELS_WINOGRAD_PANEL_ROWS 6
+
+/// Floats of the packed transformed kernel.
+size_t CKernels_winograd43_packed_count(size_t K, size_t C);
+
+/// U = G g G^T for every (k, c) of the (K, C, 3, 3) weights, packed for the multiply stage.
 void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, float *U);
 
-/// V[xi * C * count + c * count + (t - first)] for tiles [first, first + count) and channels [c0, c1)
-/// of the C x H x W input.
+/// Input transform of input channels [c0, c1) of the C x H x W input, for the block's tiles.
 void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                size_t c0, size_t c1, float *V);
 
-/// Writes output channels [k0, k1) of tiles [first, first + count) into the K x H x W output from
-/// M[xi * K * count + k * count + (t - first)], adding bias and applying ReLU when relu != 0.
+/// M = U V for the output channels of panels [p0, p1), all 36 coordinates.
+void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size_t C, size_t count, size_t p0, size_t p1,
+                                  float *M);
+
+/// Output transform of output channels [k0, k1) into the K x H x W output, adding bias and applying
+/// ReLU when relu != 0.
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
                                 size_t k0, size_t k1, const float *bias, int relu, float *output);
+
+/// 1 when the AVX2 + FMA variant runs.
+int CKernels_winograd43_uses_avx2(void);
+#endif

@@ -1,0 +1,206 @@
+// The Winograd F(4x4, 3x3) stages, written once and compiled by winograd43.c once per instruction set:
+// WG(name) names this variant's functions and WG_TARGET is its target attribute. Not a public header.
+//
+// Block layouts (count tiles, padded to width8 = a multiple of 8; Kp = K padded to PANEL_ROWS):
+//   U[xi][p][c][PANEL_ROWS]  packed at load: panels of output channels, zero rows past K
+//   V[xi][panel][c][pw]      tiles in panels of PANEL_COLUMNS (the last one may be 8 wide), pw = its width
+//   M[xi][k][width8]        the products, row-major per coordinate
+
+static inline WG_TARGET v4 WG(load4)(const float *p) { v4 r; memcpy(&r, p, sizeof r); return r; }
+
+static inline WG_TARGET v4 WG(load2x2)(const float *p, const float *q) {
+    v2 a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, q, sizeof b);
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3);
+}
+
+static inline WG_TARGET void WG(bt6)(const v8 x[6], v8 y[6]) {
+    const v8 a = x[4] - 2.0f * x[2], b = S2 * x[1] - 0.5f * S2 * x[3];
+    const v8 c = x[4] - 0.5f * x[2], d = 0.5f * S2 * x[1] - S2 * x[3];
+    y[0] = x[0] - 2.5f * x[2] + x[4];
+    y[1] = a - b;
+    y[2] = a + b;
+    y[3] = c - d;
+    y[4] = c + d;
+    y[5] = x[1] - 2.5f * x[3] + x[5];
+}
+
+static inline WG_TARGET void WG(at6)(const v8 m[6], v8 y[4]) {
+    const v8 p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
+    y[0] = m[0] + p12 + p34;
+    y[1] = 0.5f * S2 * m12 + S2 * m34;
+    y[2] = 0.5f * p12 + 2.0f * p34;
+    y[3] = 0.25f * S2 * m12 + 2.0f * S2 * m34 + m[5];
+}
+
+// Row i of eight 6x6 tiles, lane q from p[q][0..5]: d[j][q] = p[q][j]. Loads each lane's row as 4 + 2
+// contiguous floats and transposes with shuffles instead of 48 scalar loads.
+static inline WG_TARGET void WG(gather_row)(const float *const p[LANES], v8 d[6]) {
+    const v8 s0 = CONCAT4(WG(load4)(p[0]), WG(load4)(p[1])), s1 = CONCAT4(WG(load4)(p[2]), WG(load4)(p[3]));
+    const v8 s2 = CONCAT4(WG(load4)(p[4]), WG(load4)(p[5])), s3 = CONCAT4(WG(load4)(p[6]), WG(load4)(p[7]));
+    const v8 u0 = __builtin_shufflevector(s0, s1, 0, 4, 8, 12, 1, 5, 9, 13);
+    const v8 u1 = __builtin_shufflevector(s0, s1, 2, 6, 10, 14, 3, 7, 11, 15);
+    const v8 u2 = __builtin_shufflevector(s2, s3, 0, 4, 8, 12, 1, 5, 9, 13);
+    const v8 u3 = __builtin_shufflevector(s2, s3, 2, 6, 10, 14, 3, 7, 11, 15);
+    d[0] = __builtin_shufflevector(u0, u2, 0, 1, 2, 3, 8, 9, 10, 11);
+    d[1] = __builtin_shufflevector(u0, u2, 4, 5, 6, 7, 12, 13, 14, 15);
+    d[2] = __builtin_shufflevector(u1, u3, 0, 1, 2, 3, 8, 9, 10, 11);
+    d[3] = __builtin_shufflevector(u1, u3, 4, 5, 6, 7, 12, 13, 14, 15);
+    const v8 f0 = CONCAT4(WG(load2x2)(p[0] + 4, p[1] + 4), WG(load2x2)(p[2] + 4, p[3] + 4));
+    const v8 f1 = CONCAT4(WG(load2x2)(p[4] + 4, p[5] + 4), WG(load2x2)(p[6] + 4, p[7] + 4));
+    d[4] = __builtin_shufflevector(f0, f1, 0, 2, 4, 6, 8, 10, 12, 14);
+    d[5] = __builtin_shufflevector(f0, f1, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+static WG_TARGET void WG(input)(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
+                                size_t c0, size_t c1, float *V) {
+    static const float zeros[8] = {0};
+    const size_t tiles_w = (W + 3) / 4, width8 = ROUND_UP(count, LANES);
+    for (size_t g = 0; g < width8; g += LANES) {
+        long ys[LANES], xs[LANES];
+        int interior[LANES], valid[LANES];
+        for (size_t q = 0; q < LANES; q++) {
+            const size_t t = first + g + q;
+            valid[q] = g + q < count;
+            ys[q] = (long)(t / tiles_w) * 4 - 1;
+            xs[q] = (long)(t % tiles_w) * 4 - 1;
+            interior[q] = valid[q] && ys[q] >= 0 && xs[q] >= 0 && ys[q] + 6 <= (long)H && xs[q] + 6 <= (long)W;
+        }
+        const size_t panel = g / PANEL_COLUMNS;
+        const size_t pw = width8 - panel * PANEL_COLUMNS < PANEL_COLUMNS ? width8 - panel * PANEL_COLUMNS : PANEL_COLUMNS;
+        float *v = V + panel * PANEL_COLUMNS * C + g % PANEL_COLUMNS;
+        for (size_t c = c0; c < c1; c++) {
+            const float *x = input + c * H * W;
+            float edge[LANES][36];  // zero-padded copies of boundary tiles
+            for (size_t q = 0; q < LANES; q++) {
+                if (interior[q] || !valid[q]) continue;
+                for (long i = 0; i < 6; i++)
+                    for (long j = 0; j < 6; j++) {
+                        const long yy = ys[q] + i, xx = xs[q] + j;
+                        edge[q][i * 6 + j] = yy >= 0 && yy < (long)H && xx >= 0 && xx < (long)W ? x[yy * (long)W + xx] : 0.0f;
+                    }
+            }
+            v8 d[6][6], r[6][6];
+            for (int i = 0; i < 6; i++) {
+                const float *p[LANES];
+                for (size_t q = 0; q < LANES; q++)
+                    p[q] = interior[q] ? x + (ys[q] + i) * (long)W + xs[q] : valid[q] ? edge[q] + i * 6 : zeros;
+                WG(gather_row)(p, d[i]);
+            }
+            for (int j = 0; j < 6; j++) {
+                v8 col[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, out[6];
+                WG(bt6)(col, out);
+                for (int i = 0; i < 6; i++) r[i][j] = out[i];
+            }
+            for (int i = 0; i < 6; i++) {
+                v8 out[6];
+                WG(bt6)(r[i], out);
+                for (int j = 0; j < 6; j++) memcpy(v + (size_t)(i * 6 + j) * C * width8 + c * pw, &out[j], sizeof(v8));
+            }
+        }
+    }
+}
+
+// M[6 rows, 8 NV columns] = sum over c of u[c][row] * v[c][column]: 6 x NV accumulators, NV loads and
+// one broadcast at a time fit the 16 vector registers (named variables: clang spilled an indexed array).
+#define PANEL_KERNEL(NV, LOADS, FMAS, STORES)                                                               \
+    static WG_TARGET void WG(panel##NV)(const float *u, const float *v, size_t C, float *m, size_t ldm) { \
+        const v8 z = {0, 0, 0, 0, 0, 0, 0, 0};                                                           \
+        v8 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z, a40 = z, a41 = z,      \
+           a50 = z, a51 = z, x0, x1 = z;                                                                  \
+        for (size_t c = 0; c < C; c++, u += PANEL_ROWS, v += 8 * NV) {                                    \
+            LOADS                                                                                         \
+            FMAS(0) FMAS(1) FMAS(2) FMAS(3) FMAS(4) FMAS(5)                                               \
+        }                                                                                                 \
+        STORES(0) STORES(1) STORES(2) STORES(3) STORES(4) STORES(5)                                       \
+        (void)x1; (void)a01; (void)a11; (void)a21; (void)a31; (void)a41; (void)a51;                       \
+    }
+#define LOAD_1 memcpy(&x0, v, 32);
+#define LOAD_2 LOAD_1 memcpy(&x1, v + 8, 32);
+#define FMA_1(r) { const float w = u[r]; a##r##0 += w * x0; }
+#define FMA_2(r) { const float w = u[r]; a##r##0 += w * x0; a##r##1 += w * x1; }
+#define STORE_1(r) memcpy(m + r * ldm, &a##r##0, 32);
+#define STORE_2(r) STORE_1(r) memcpy(m + r * ldm + 8, &a##r##1, 32);
+PANEL_KERNEL(1, LOAD_1, FMA_1, STORE_1)
+PANEL_KERNEL(2, LOAD_2, FMA_2, STORE_2)
+#undef PANEL_KERNEL
+#undef LOAD_1
+#undef LOAD_2
+#undef FMA_1
+#undef FMA_2
+#undef STORE_1
+#undef STORE_2
+
+static WG_TARGET void WG(multiply)(const float *U, const float *V, size_t K, size_t C, size_t count, size_t p0, size_t p1,
+                                   float *M) {
+    const size_t Kp = ROUND_UP(K, PANEL_ROWS), width8 = ROUND_UP(count, LANES);
+    for (size_t xi = 0; xi < 36; xi++) {
+        const float *u_xi = U + xi * Kp * C, *v_xi = V + xi * C * width8;
+        float *m_xi = M + xi * Kp * width8;
+        for (size_t p = p0; p < p1; p++) {
+            const float *u = u_xi + p * PANEL_ROWS * C;
+            float *m = m_xi + p * PANEL_ROWS * width8;
+            for (size_t col = 0; col < width8; col += PANEL_COLUMNS) {
+                const float *v = v_xi + col * C;
+                if (width8 - col >= PANEL_COLUMNS) WG(panel2)(u, v, C, m + col, width8);
+                else WG(panel1)(u, v, C, m + col, width8);
+            }
+        }
+    }
+}
+
+static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count, size_t k0,
+                                 size_t k1, const float *bias, int relu, float *output) {
+    const size_t tiles_w = (W + 3) / 4, width8 = ROUND_UP(count, LANES), plane = ROUND_UP(K, PANEL_ROWS) * width8;
+    for (size_t g = 0; g < count; g += LANES) {
+        size_t ty[LANES], tx[LANES];
+        const size_t lanes = count - g < LANES ? count - g : LANES;
+        for (size_t q = 0; q < lanes; q++) {
+            ty[q] = (first + g + q) / tiles_w * 4;
+            tx[q] = (first + g + q) % tiles_w * 4;
+        }
+        for (size_t k = k0; k < k1; k++) {
+            float *y = output + k * H * W;
+            const v8 zero = {0, 0, 0, 0, 0, 0, 0, 0}, b = zero + (bias ? bias[k] : 0.0f);
+            const float *m = M + k * width8 + g;
+            v8 mm[6][6], r[4][6], o[4][4];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) memcpy(&mm[i][j], m + (size_t)(i * 6 + j) * plane, sizeof(v8));
+            for (int j = 0; j < 6; j++) {
+                v8 col[6] = {mm[0][j], mm[1][j], mm[2][j], mm[3][j], mm[4][j], mm[5][j]}, out[4];
+                WG(at6)(col, out);
+                for (int i = 0; i < 4; i++) r[i][j] = out[i];
+            }
+            for (int i = 0; i < 4; i++) {
+                WG(at6)(r[i], o[i]);
+                for (int j = 0; j < 4; j++) {
+                    o[i][j] += b;
+                    if (relu) o[i][j] = __builtin_elementwise_max(o[i][j], zero);
+                }
+            }
+            for (int i = 0; i < 4; i++) {
+                // Transpose so that each lane's 4 outputs of row i are contiguous: w[q/2] holds lanes q, q+1.
+                const v8 t0 = __builtin_shufflevector(o[i][0], o[i][1], 0, 8, 1, 9, 2, 10, 3, 11);
+                const v8 t1 = __builtin_shufflevector(o[i][0], o[i][1], 4, 12, 5, 13, 6, 14, 7, 15);
+                const v8 t2 = __builtin_shufflevector(o[i][2], o[i][3], 0, 8, 1, 9, 2, 10, 3, 11);
+                const v8 t3 = __builtin_shufflevector(o[i][2], o[i][3], 4, 12, 5, 13, 6, 14, 7, 15);
+                float w[LANES * 4];
+                const v8 w0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 2, 3, 10, 11);
+                const v8 w1 = __builtin_shufflevector(t0, t2, 4, 5, 12, 13, 6, 7, 14, 15);
+                const v8 w2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 2, 3, 10, 11);
+                const v8 w3 = __builtin_shufflevector(t1, t3, 4, 5, 12, 13, 6, 7, 14, 15);
+                memcpy(w, &w0, sizeof w0);
+                memcpy(w + 8, &w1, sizeof w1);
+                memcpy(w + 16, &w2, sizeof w2);
+                memcpy(w + 24, &w3, sizeof w3);
+                for (size_t q = 0; q < lanes; q++) {
+                    if (ty[q] + i >= H) continue;
+                    float *dst = y + (ty[q] + i) * W + tx[q];
+                    if (tx[q] + 4 <= W) memcpy(dst, w + q * 4, 4 * sizeof(float));
+                    else for (size_t j = 0; tx[q] + j < W; j++) dst[j] = w[q * 4 + j];
+                }
+            }
+        }
+    }
+}
