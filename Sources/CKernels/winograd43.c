@@ -1,17 +1,11 @@
 #include "CKernels.h"
-#include <stdlib.h>
-#include <string.h>
+#include "simd.h"
 
 #define S2 1.41421356237309504880f
 #define LANES 8
 #define PANEL_ROWS CKERNELS_WINOGRAD_PANEL_ROWS
 #define PANEL_COLUMNS 16
-#define ROUND_UP(n, m) (((n) + (m) - 1) / (m) * (m))
 #define CONCAT4(a, b) __builtin_shufflevector((a), (b), 0, 1, 2, 3, 4, 5, 6, 7)
-
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v4 __attribute__((vector_size(16)));
-typedef float v2 __attribute__((vector_size(8)));
 
 // G g for a 3-vector -> 6 values.
 static inline void g3(const float g[3], float y[6]) {
@@ -46,40 +40,8 @@ void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, float
 }
 
 // The stages, once for AVX2 + FMA (chosen at run time) and once for the baseline instruction set.
-#if defined(__x86_64__) || defined(__i386__)
-#define WG(name) name##_avx2
-#define WG_TARGET __attribute__((target("avx2,fma")))
-#include "winograd43_body.h"
-#undef WG
-#undef WG_TARGET
-#define HAVE_AVX2_VARIANT 1
-#endif
-#define WG(name) name##_generic
-#define WG_TARGET
-#include "winograd43_body.h"
-#undef WG
-#undef WG_TARGET
-
-/// 1 when the AVX2 variant runs: the CPU has AVX2 and FMA and VGGCONV_SIMD is not "generic".
-int CKernels_winograd43_uses_avx2(void) {
-#ifdef HAVE_AVX2_VARIANT
-    static int cached = -1;
-    if (cached < 0) {
-        const char *choice = getenv("VGGCONV_SIMD");
-        __builtin_cpu_init();
-        cached = !(choice && strcmp(choice, "generic") == 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
-
-#ifdef HAVE_AVX2_VARIANT
-#define DISPATCH(name, ...) (CKernels_winograd43_uses_avx2() ? name##_avx2(__VA_ARGS__) : name##_generic(__VA_ARGS__))
-#else
-#define DISPATCH(name, ...) name##_generic(__VA_ARGS__)
-#endif
+#define SIMD_BODY "winograd43_body.h"
+#include "simd_variants.h"
 
 void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                size_t c0, size_t c1, float *V) {

@@ -18,6 +18,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private enum Step {
         case convolution(Convolution, input: [Int], output: [Int])
         case winograd(WinogradConvolution, input: [Int], output: [Int])
+        case direct(DirectConvolution, input: [Int], output: [Int])
         case maxPool(MaxPool, input: [Int], output: [Int])
         case averagePool(input: [Int], output: [Int])
         case dense(Dense)
@@ -29,6 +30,7 @@ public final class InferenceEngine: @unchecked Sendable {
             switch self {
             case .convolution: "im2col + GEMM"
             case .winograd: "Winograd F(4x4,3x3)"
+            case .direct: "direct 3x3"
             case .maxPool: "max pool"
             case .averagePool: "average pool"
             case .dense: "GEMM"
@@ -43,8 +45,8 @@ public final class InferenceEngine: @unchecked Sendable {
     /// model runs on any size), else for the input size the file records.
     /// - Throws: `InferenceError` naming a layer the engine cannot run, or `VGGError.architecture`
     ///   when the input size does not fit the layers.
-    /// `winograd: false` runs every convolution as im2col + GEMM (for comparisons).
-    public init(file: NativeFile, inputShape requested: [Int]? = nil, winograd: Bool = true) throws {
+    /// `fastKernels: false` runs every convolution as im2col + GEMM (for comparisons).
+    public init(file: NativeFile, inputShape requested: [Int]? = nil, fastKernels: Bool = true) throws {
         Parallel.configureBLAS
         var architecture = file.header.architecture
         if let requested, requested != architecture.inputShape { architecture = try architecture.withInput(requested) }
@@ -119,7 +121,15 @@ public final class InferenceEngine: @unchecked Sendable {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a convolution")
                 }
                 let outShape = layers[index + consumed - 1].outputShape
-                if winograd, kh == 3, kw == 3, stride == [1, 1], layer.config.padding == .same, c >= 8, o >= 8 {
+                let sameThreeByThree = kh == 3 && kw == 3 && stride == [1, 1] && layer.config.padding == .same
+                if fastKernels, sameThreeByThree, c <= DirectConvolution.maximumInputChannels {
+                    let direct = DirectConvolution(weights: weights.pointer, bias: bias, inputChannels: c, outputChannels: o,
+                                                   activation: activationKind)
+                    scratch = max(scratch, direct.scratchCount(height: shape[1], width: shape[2]))
+                    steps.append(.direct(direct, input: shape, output: outShape))
+                    break
+                }
+                if fastKernels, sameThreeByThree, o >= 8 {
                     let fast = WinogradConvolution(weights: weights.pointer, bias: bias, inputChannels: c, outputChannels: o,
                                                    activation: activationKind)
                     file.file.release(offset: kernel.offset, length: kernel.nbytes)  // only the transformed copy is used
@@ -272,6 +282,8 @@ public final class InferenceEngine: @unchecked Sendable {
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1, scratch: scratch) }
             case .winograd(let conv, let i, let o):
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], output: $1, scratch: scratch) }
+            case .direct(let conv, let i, let o):
+                eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], output: $1, scratch: scratch) }
             case .maxPool(let pool, let i, let o):
                 eachSample(i, o) { pool.run(input: $0, channels: i[0], height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1) }
             case .averagePool(let i, let o):
@@ -292,7 +304,10 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     deinit {
-        for case .winograd(let conv, _, _) in steps { conv.transformed.deallocate() }
+        for step in steps {
+            if case .winograd(let conv, _, _) = step { conv.transformed.deallocate() }
+            if case .direct(let conv, _, _) = step { conv.packed.deallocate() }
+        }
     }
 
     static func softmax(_ values: UnsafeMutablePointer<Float>, _ width: Int) {

@@ -168,10 +168,10 @@ public enum Benchmark {
     static func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }
 
     /// Times `iterations` forward passes of a random batch after one warm-up pass; load time excluded.
-    /// `winograd: false` times the im2col + GEMM path for every convolution instead.
+    /// `fastKernels: false` times the im2col + GEMM path for every convolution instead.
     /// `perLayer` also times every step (a clock read per step, negligible next to a layer).
-    public static func run(model: String, batch: Int, iterations: Int, winograd: Bool = true, perLayer: Bool = false) throws -> Result {
-        let engine = try InferenceEngine(file: try NativeFile(path: model), winograd: winograd)
+    public static func run(model: String, batch: Int, iterations: Int, fastKernels: Bool = true, perLayer: Bool = false) throws -> Result {
+        let engine = try InferenceEngine(file: try NativeFile(path: model), fastKernels: fastKernels)
         var generator = SplitMix(seed: 42)
         let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
         _ = engine.run(input, batch: batch)

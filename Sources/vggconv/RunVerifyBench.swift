@@ -80,14 +80,14 @@ extension VGGConv {
         var layers = false
 
         @Flag(help: .hidden)
-        var direct = false
+        var im2col = false
 
         func validate() throws {
             guard batch > 0, iterations > 0 else { throw ValidationError("--batch and --iterations must be positive") }
         }
 
         func run() throws {
-            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations, winograd: !direct, perLayer: layers)
+            let result = try Benchmark.run(model: model, batch: batch, iterations: iterations, fastKernels: !im2col, perLayer: layers)
             for step in result.steps {
                 print(String(format: "%9.3f ms  %5.1f%%  ", step.median, 100 * step.median / result.median) + step.label)
             }

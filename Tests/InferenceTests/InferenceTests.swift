@@ -136,12 +136,12 @@ final class InferenceTests: XCTestCase {
 
     /// Winograd tiles that straddle the right and bottom edges, maps smaller than a tile, and output
     /// channel counts (8, 16) that do not fill whole multiply panels, against the im2col path.
-    func testWinogradMatchesDirectConvolutionAtEdgeSizes() throws {
+    func testFastKernelsMatchIm2colAtEdgeSizes() throws {
         let file = try NativeFile(path: try native("vgg_notop.pth"))
         var generator = SystemRandomNumberGenerator()
         for (height, width) in [(4, 4), (5, 7), (6, 6), (8, 8), (9, 9), (11, 13), (12, 12), (14, 14), (15, 15), (17, 17), (23, 29), (30, 30)] {
             let shape = [3, height, width]
-            let fast = try InferenceEngine(file: file, inputShape: shape), direct = try InferenceEngine(file: file, inputShape: shape, winograd: false)
+            let fast = try InferenceEngine(file: file, inputShape: shape), direct = try InferenceEngine(file: file, inputShape: shape, fastKernels: false)
             let input = (0..<(2 * 3 * height * width)).map { _ in Float.random(in: -1...1, using: &generator) }
             let (a, b) = (fast.run(input, batch: 2), direct.run(input, batch: 2))
             XCTAssertEqual(a.count, b.count)

@@ -18,7 +18,7 @@ void CKernels_interleaved_transpose32(const float *source, float *result, size_t
 // Sizes: U has CKernels_winograd43_packed_count(K, C) floats; for a block, with width8 = count rounded up
 // to 8 and Kp = K rounded up to CKERNELS_WINOGRAD_PANEL_ROWS, V has 36 * C * width8 floats and M
 // 36 * Kp * width8.
-// Every stage has an AVX2 + FMA variant, used when the CPU has both and VGGCONV_SIMD is not "generic".
+// Every stage has an AVX2 + FMA variant (see CKernels_uses_avx2).
 
 /// Output channels per panel of the multiply stage.
 #define CKERNELS_WINOGRAD_PANEL_ROWS 6
@@ -42,6 +42,24 @@ void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
                                 size_t k0, size_t k1, const float *bias, int relu, float *output);
 
-/// 1 when the AVX2 + FMA variant runs.
-int CKernels_winograd43_uses_avx2(void);
+/// 1 when the AVX2 + FMA variants of the kernels run: the CPU has both and VGGCONV_SIMD is not "generic".
+int CKernels_uses_avx2(void);
+
+// Direct 3x3, stride-1, 'same' convolution for few input channels (VGG's first layer), bias and ReLU fused.
+
+/// Floats of the packed weights: (K rounded up to 4) * C * 9.
+size_t CKernels_conv3x3_packed_count(size_t K, size_t C);
+
+/// Packs (K, C, 3, 3) weights in panels of 4 output channels.
+void CKernels_conv3x3_pack(const float *weights, size_t K, size_t C, float *packed);
+
+/// Floats of the zero-bordered copy of a C x H x W input.
+size_t CKernels_conv3x3_padded_count(size_t C, size_t H, size_t W);
+
+/// Copies the input into the zero-bordered buffer the row stage reads.
+void CKernels_conv3x3_pad(const float *input, size_t C, size_t H, size_t W, float *padded);
+
+/// Output rows [y0, y1) of all K channels of the K x H x W output.
+void CKernels_conv3x3_rows(const float *padded, size_t C, size_t H, size_t W, const float *packed, size_t K,
+                           const float *bias, int relu, size_t y0, size_t y1, float *output);
 #endif
