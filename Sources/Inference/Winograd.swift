@@ -36,7 +36,7 @@ struct WinogradConvolution: @unchecked Sendable {
         return (tiles + blocks - 1) / blocks
     }
 
-    static let sliceBytes = 192 << 10
+    static let sliceBytes = 96 << 10
 
     /// Scratch floats for V and M of one block.
     func scratchCount(height: Int, width: Int) -> Int {
