@@ -13,6 +13,7 @@ public final class OutputFile {
     private let temporaryPath: String
     private var fd: Int32
     private var committed = false
+    private var interruptSlot: Int?
 
     /// Creates the temporary file. Refuses an existing `path` unless `overwrite` is set.
     /// - Throws: `VGGError.outputExists`, or `.io` when the directory is not writable.
@@ -27,8 +28,10 @@ public final class OutputFile {
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
         temporaryPath = "\(directory.isEmpty ? "/" : directory)/.\(base).partial-\(getpid())"
+        interruptSlot = InterruptCleanup.register(temporaryPath)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
+            InterruptCleanup.unregister(interruptSlot)
             throw VGGError.io(path: directory.isEmpty ? "/" : directory, operation: "create the output file in this directory", errno: errno)
         }
     }
@@ -38,6 +41,7 @@ public final class OutputFile {
             if fd >= 0 { close(fd) }
             unlink(temporaryPath)
         }
+        InterruptCleanup.unregister(interruptSlot)
     }
 
     /// Writes all of `bytes` at `offset`.
