@@ -35,7 +35,9 @@ static WG_TARGET void WG(direct_rows)(const float *padded, size_t C, size_t H, s
                         if (relu) v = __builtin_elementwise_max(v, zero);
                         memcpy(values + 8 * j, &v, sizeof v);
                     }
-                    memcpy(output + ((k + r) * H + y) * W + x, values, (W - x < 16 ? W - x : 16) * sizeof(float));
+                    float *dst = output + ((k + r) * H + y) * W + x;
+                    if (W - x >= 16) memcpy(dst, values, sizeof values);
+                    else for (size_t j = 0; j < W - x; j++) dst[j] = values[j];
                 }
             }
         }

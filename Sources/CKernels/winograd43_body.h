@@ -197,8 +197,13 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
                 for (size_t q = 0; q < lanes; q++) {
                     if (ty[q] + i >= H) continue;
                     float *dst = y + (ty[q] + i) * W + tx[q];
-                    if (tx[q] + 4 <= W) memcpy(dst, w + q * 4, 4 * sizeof(float));
-                    else for (size_t j = 0; tx[q] + j < W; j++) dst[j] = w[q * 4 + j];
+                    if (tx[q] + 4 <= W) {
+                        memcpy(dst, w + q * 4, 4 * sizeof(float));
+                    } else {  // 1 to 3 columns; not a loop, which clang would merge with the line above into a memmove call
+                        dst[0] = w[q * 4];
+                        if (tx[q] + 1 < W) dst[1] = w[q * 4 + 1];
+                        if (tx[q] + 2 < W) dst[2] = w[q * 4 + 2];
+                    }
                 }
             }
         }
