@@ -17,7 +17,8 @@ let package = Package(
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
-        // The conversion's hot transpose loop (prefetch and SIMD shuffles Swift cannot express).
+        // Hot loops Swift cannot express well: the conversion's transpose (prefetch, SIMD shuffles) and the
+        // inference kernels (Winograd stages, direct 3x3 convolution; AVX2 + FMA variants chosen at run time).
         .target(name: "CKernels"),
 
         // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.

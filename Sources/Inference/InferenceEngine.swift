@@ -60,7 +60,7 @@ public final class InferenceEngine: @unchecked Sendable {
         func floats(_ t: NativeTensor?) -> [Float]? { t.map { Weights($0, in: file).array } }
         /// (scale, shift) of an inference-mode BatchNormalization.
         func normalization(_ layer: NativeLayer) throws -> ([Float], [Float]) {
-            let mean = try floats(try require(layer, "running_mean"))!, variance = try floats(try require(layer, "running_var"))!
+            let mean = floats(try require(layer, "running_mean"))!, variance = floats(try require(layer, "running_var"))!
             let gamma = floats(tensor(layer, "weight")) ?? [Float](repeating: 1, count: mean.count)
             let beta = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: mean.count)
             let epsilon = Float(layer.config.epsilon ?? 1e-3)

@@ -1,7 +1,9 @@
-// Why this target exists: Swift has no software-prefetch or SIMD-shuffle intrinsics, and the one
-// loop that dominates a VGG16 conversion (transposing the 411 MB fc1 kernel) is bound by memory
-// latency that prefetching hides. The functions here take plain pointers and sizes; callers in
-// VGGCore check every size before calling and never expose these pointers.
+// Why this target exists: Swift has no software-prefetch, SIMD-shuffle or per-function target
+// intrinsics. The loop that dominates a VGG16 conversion (transposing the 411 MB fc1 kernel) is bound
+// by memory latency that prefetching hides, and the inference kernels (Winograd transforms and FMA
+// micro-kernel, the direct first-layer convolution) need shuffles, register-resident accumulators and
+// an AVX2 build chosen at run time. The functions here take plain pointers and sizes; callers in
+// VGGCore and Inference check every size before calling and never expose these pointers.
 #ifndef CKERNELS_H
 #define CKERNELS_H
 #include <stddef.h>
