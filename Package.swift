@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "VGGCoreTests", dependencies: ["VGGCore", "TestSupport"]),
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "TestSupport"]),
     ]
 )

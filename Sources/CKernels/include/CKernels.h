@@ -64,4 +64,12 @@ void CKernels_conv3x3_pad(const float *input, size_t C, size_t H, size_t W, floa
 /// Output rows [y0, y1) of all K channels of the K x H x W output.
 void CKernels_conv3x3_rows(const float *padded, size_t C, size_t H, size_t W, const float *packed, size_t K,
                            const float *bias, int relu, size_t y0, size_t y1, float *output);
+
+/// Largest batch CKernels_dense_small_batch takes.
+#define CKERNELS_DENSE_MAX_BATCH 8
+
+/// Y[n * ldy + u] = sum over i of X[n * inputs + i] * W[u * inputs + i] for units [u0, u1) and
+/// 1 <= batch <= CKERNELS_DENSE_MAX_BATCH samples, reading each weight once (no packing).
+void CKernels_dense_small_batch(const float *x, size_t batch, size_t inputs, const float *w, size_t u0, size_t u1,
+                                float *y, size_t ldy);
 #endif

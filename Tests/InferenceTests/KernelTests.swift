@@ -1,0 +1,26 @@
+import CKernels
+import XCTest
+
+/// The C kernels on shapes the sample models do not reach, against sums in double precision.
+final class KernelTests: XCTestCase {
+    /// Weight rows longer than one input chunk (4096) and not a multiple of the vector width, every
+    /// batch size the kernel takes, and a unit range that starts past zero (as each core's share does).
+    func testSmallBatchDenseMatchesDoubleSums() {
+        var generator = SystemRandomNumberGenerator()
+        let (inputs, units) = (9_003, 21)
+        let w = (0..<(units * inputs)).map { _ in Float.random(in: -1...1, using: &generator) }
+        for batch in 1...Int(CKERNELS_DENSE_MAX_BATCH) {
+            let x = (0..<(batch * inputs)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var y = [Float](repeating: .nan, count: batch * units)
+            CKernels_dense_small_batch(x, batch, inputs, w, 5, units, &y, units)
+            for n in 0..<batch {
+                for u in 0..<units {
+                    if u < 5 { XCTAssertTrue(y[n * units + u].isNaN, "unit \(u) outside the range was written"); continue }
+                    var sum = 0.0
+                    for i in 0..<inputs { sum += Double(x[n * inputs + i]) * Double(w[u * inputs + i]) }
+                    XCTAssertEqual(Double(y[n * units + u]), sum, accuracy: 1e-3, "batch \(batch), sample \(n), unit \(u)")
+                }
+            }
+        }
+    }
+}
