@@ -19,9 +19,9 @@ static inline void g3(const float g[3], float y[6]) {
 
 size_t CKernels_winograd43_packed_count(size_t K, size_t C) { return 36 * ROUND_UP(K, PANEL_ROWS) * C; }
 
-void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, float *U) {
+void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, size_t p0, size_t p1, float *U) {
     const size_t Kp = ROUND_UP(K, PANEL_ROWS);
-    for (size_t k = 0; k < Kp; k++) {
+    for (size_t k = p0 * PANEL_ROWS; k < p1 * PANEL_ROWS && k < Kp; k++) {
         for (size_t c = 0; c < C; c++) {
             float u[6][6] = {{0}};
             if (k < K) {

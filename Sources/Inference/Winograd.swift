@@ -13,7 +13,10 @@ struct WinogradConvolution: @unchecked Sendable {
 
     init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
         transformed = .allocate(capacity: CKernels_winograd43_packed_count(outputChannels, inputChannels))
-        CKernels_winograd43_weights(weights, outputChannels, inputChannels, transformed)
+        let pointers = SendablePointers(input: weights, output: transformed)
+        Parallel.forEachChunk((outputChannels + Self.panelRows - 1) / Self.panelRows) { panels in
+            CKernels_winograd43_weights(pointers.input, outputChannels, inputChannels, panels.lowerBound, panels.upperBound, pointers.output)
+        }
         self.bias = bias
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels

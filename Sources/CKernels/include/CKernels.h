@@ -28,8 +28,9 @@ void CKernels_interleaved_transpose32(const float *source, float *result, size_t
 /// Floats of the packed transformed kernel.
 size_t CKernels_winograd43_packed_count(size_t K, size_t C);
 
-/// U = G g G^T for every (k, c) of the (K, C, 3, 3) weights, packed for the multiply stage.
-void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, float *U);
+/// U = G g G^T for every (k, c) of the (K, C, 3, 3) weights, packed for the multiply stage: the output
+/// channels of panels [p0, p1) (CKERNELS_WINOGRAD_PANEL_ROWS channels each; rows past K are zeros).
+void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, size_t p0, size_t p1, float *U);
 
 /// Input transform of input channels [c0, c1) of the C x H x W input, for the block's tiles.
 void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
