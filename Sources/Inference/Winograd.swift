@@ -14,7 +14,7 @@ struct WinogradConvolution: @unchecked Sendable {
     init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
         transformed = .allocate(capacity: CKernels_winograd43_packed_count(outputChannels, inputChannels))
         let pointers = SendablePointers(input: weights, output: transformed)
-        Parallel.forEachChunk((outputChannels + Self.panelRows - 1) / Self.panelRows) { panels in
+        Parallel.forEachChunk(Self.panelCount(outputChannels)) { panels in
             CKernels_winograd43_weights(pointers.input, outputChannels, inputChannels, panels.lowerBound, panels.upperBound, pointers.output)
         }
         self.bias = bias
@@ -25,7 +25,8 @@ struct WinogradConvolution: @unchecked Sendable {
 
     /// Output channels per panel of the multiply stage.
     private static let panelRows = Int(CKERNELS_WINOGRAD_PANEL_ROWS)
-    private var panels: Int { (outputChannels + Self.panelRows - 1) / Self.panelRows }
+    private static func panelCount(_ outputChannels: Int) -> Int { (outputChannels + panelRows - 1) / panelRows }
+    private var panels: Int { Self.panelCount(outputChannels) }
     /// Output channels rounded up to whole panels.
     private var paddedOutputChannels: Int { panels * Self.panelRows }
 
