@@ -125,6 +125,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 if fastKernels, sameThreeByThree, c <= DirectConvolution.maximumInputChannels {
                     let direct = DirectConvolution(weights: weights.pointer, bias: bias, inputChannels: c, outputChannels: o,
                                                    activation: activationKind)
+                    file.file.release(offset: kernel.offset, length: kernel.nbytes)  // only the packed copy is used
                     scratch = max(scratch, direct.scratchCount(height: shape[1], width: shape[2]))
                     steps.append(.direct(direct, input: shape, output: outShape))
                     break
@@ -217,18 +218,21 @@ public final class InferenceEngine: @unchecked Sendable {
     /// The convolutional part runs one sample at a time (its activations are the large ones); the
     /// dense tail runs on the whole batch, where batching turns matrix-vector products into GEMMs.
     public func run(_ input: [Float], batch: Int) -> [Float] {
-        var ignored: [Double] = []
-        return run(input, batch: batch, stepMilliseconds: &ignored, timed: false)
+        var untimed: [Double]? = nil
+        return run(input, batch: batch, times: &untimed)
     }
 
     /// Runs like `run(_:batch:)` and adds each step's wall-clock time (all samples) to
     /// `stepMilliseconds`, which must have one entry per `stepLabels` entry.
     public func run(_ input: [Float], batch: Int, stepMilliseconds: inout [Double]) -> [Float] {
         precondition(stepMilliseconds.count == steps.count, "one entry per step")
-        return run(input, batch: batch, stepMilliseconds: &stepMilliseconds, timed: true)
+        var times: [Double]? = stepMilliseconds
+        defer { stepMilliseconds = times! }
+        return run(input, batch: batch, times: &times)
     }
 
-    private func run(_ input: [Float], batch: Int, stepMilliseconds times: inout [Double], timed: Bool) -> [Float] {
+    /// `times`, when not nil, receives each step's milliseconds.
+    private func run(_ input: [Float], batch: Int, times: inout [Double]?) -> [Float] {
         let sampleIn = ShapeMath.elementCount(inputShape) ?? 0
         precondition(input.count == batch * sampleIn, "input size checked by the caller")
         let split = steps.firstIndex { if case .dense = $0 { return true } else { return false } } ?? steps.count
@@ -240,7 +244,7 @@ public final class InferenceEngine: @unchecked Sendable {
         for n in 0..<batch {
             input.withUnsafeBufferPointer { a.update(from: $0.baseAddress! + n * sampleIn, count: sampleIn) }
             let (result, size) = execute(steps[..<split], batch: 1, current: a, next: b, scratch: scratch, count: sampleIn,
-                                         times: &times, timed: timed)
+                                         times: &times)
             if n == 0 { perSample.reserveCapacity(batch * size); flatSize = size }
             perSample.append(contentsOf: UnsafeBufferPointer(start: result, count: size))
         }
@@ -250,7 +254,7 @@ public final class InferenceEngine: @unchecked Sendable {
         defer { c.deallocate(); d.deallocate() }
         perSample.withUnsafeBufferPointer { c.update(from: $0.baseAddress!, count: perSample.count) }
         let (result, size) = execute(steps[split...], batch: batch, current: c, next: d, scratch: scratch, count: flatSize,
-                                     times: &times, timed: timed)
+                                     times: &times)
         return Array(UnsafeBufferPointer(start: result, count: batch * size))
     }
 
@@ -265,7 +269,7 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Runs `steps` on `batch` samples in `current`; returns where the result is and its per-sample size.
     private func execute(_ steps: ArraySlice<Step>, batch: Int, current start: UnsafeMutablePointer<Float>,
                          next other: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                         count: Int, times: inout [Double], timed: Bool) -> (UnsafeMutablePointer<Float>, Int) {
+                         count: Int, times: inout [Double]?) -> (UnsafeMutablePointer<Float>, Int) {
         var current = start, next = other, size = count
         /// Runs a per-sample map from a `from`-shaped to a `to`-shaped activation on every sample.
         func eachSample(_ from: [Int], _ to: [Int], _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
@@ -275,8 +279,8 @@ public final class InferenceEngine: @unchecked Sendable {
             size = outSize
         }
         for (position, step) in zip(steps.indices, steps) {
-            let start = timed ? DispatchTime.now().uptimeNanoseconds : 0
-            defer { if timed { times[position] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 } }
+            let start = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            defer { times?[position] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
             switch step {
             case .convolution(let conv, let i, let o):
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1, scratch: scratch) }
