@@ -113,7 +113,7 @@ public final class InferenceEngine: @unchecked Sendable {
             case .conv2d:
                 let kernel = try require(layer, "weight")
                 let (o, c, kh, kw) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
-                let stride = layer.config.strides ?? [1, 1]
+                let stride = layer.config.strides ?? LayerSchema.Default.strides
                 var bias = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: o)
                 var act = layer.config.activation ?? "linear"
                 let weights = try fuse(kernel, perOutput: c * kh * kw, &bias, &act)
@@ -147,7 +147,8 @@ public final class InferenceEngine: @unchecked Sendable {
                 scratch = max(scratch, convolution.scratchCount(outWidth: output[2], outHeight: output[1]))
                 steps.append(.convolution(convolution, input: shape, output: outShape))
             case .maxPooling2d:
-                let pool = layer.config.poolSize ?? [2, 2], stride = layer.config.strides ?? pool
+                let window = try LayerSchema.poolingWindow(layer.config)
+                let pool = [window.height, window.width], stride = [window.strideY, window.strideX]
                 let pads = Self.padding(layer.config.padding ?? .valid, input: (shape[1], shape[2]), output: (output[1], output[2]),
                                         kernel: (pool[0], pool[1]), stride: (stride[0], stride[1]))
                 steps.append(.maxPool(MaxPool(pool: (pool[0], pool[1]), stride: (stride[0], stride[1]),

@@ -1,5 +1,7 @@
+import VGGCore
+
 /// Failures reading PyTorch files. Every message names the file and, for pickle problems, the byte
-/// offset and opcode.
+/// offset and opcode. File-provided names are escaped and cut by `SafeText`.
 public enum TorchFormatError: Error, CustomStringConvertible, Sendable {
     case refusedGlobal(path: String, global: String)
     case malformedPickle(path: String, offset: Int, reason: String)
@@ -12,7 +14,7 @@ public enum TorchFormatError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .refusedGlobal(let path, let global):
-            return "\(path): refusing to load global \(global) (not a tensor constructor); vggconv never executes code from a pickle"
+            return "\(path): refusing to load global \(SafeText.quote(global)) (not a tensor constructor); vggconv never executes code from a pickle"
         case .malformedPickle(let path, let offset, let reason):
             return "\(path): malformed pickle at byte \(offset): \(reason)"
         case .notPyTorch(let path, let reason):
@@ -20,7 +22,7 @@ public enum TorchFormatError: Error, CustomStringConvertible, Sendable {
         case .unsupported(let path, let reason):
             return "\(path): \(reason)"
         case .badTensor(let path, let name, let reason):
-            return "\(path): tensor '\(name)': \(reason)"
+            return "\(path): tensor '\(SafeText.quote(name))': \(reason)"
         case .noStateDict(let path, let reason):
             return "\(path): \(reason)"
         case .architecture(let path, let reason):

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import KerasFormat
 import TorchFormat
@@ -70,7 +73,7 @@ public enum Converter {
                                          found: otherReader.kinds.contains(kind) ? otherReader.phrase : kind.phrase)
         }
         let output = options.output ?? defaultOutput(for: input)
-        try checkOutput(output, input: input, overwrite: options.overwrite)
+        try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
         return output
     }
 
@@ -82,14 +85,20 @@ public enum Converter {
         return ConversionResult(outputPath: output, header: header)
     }
 
-    /// Refuses to clobber an existing output (without `--force`) or the input itself, before any work.
-    static func checkOutput(_ output: String, input: String, overwrite: Bool) throws {
-        let manager = FileManager.default
-        if manager.fileExists(atPath: output) {
-            let a = URL(fileURLWithPath: output).resolvingSymlinksInPath().path
-            let b = URL(fileURLWithPath: input).resolvingSymlinksInPath().path
-            if a == b { throw VGGError.sameInputAndOutput(path: output) }
-            if !overwrite { throw VGGError.outputExists(path: output) }
+    /// Refuses to clobber an existing output (without `--force`) or any of the command's inputs (the same
+    /// file by device and inode, so symlinks and hard links count), before any work.
+    public static func checkOutput(_ output: String, inputs: [String], overwrite: Bool) throws {
+        guard let target = identity(of: output) else { return }
+        if inputs.contains(where: { identity(of: $0).map { $0 == target } ?? false }) {
+            throw VGGError.sameInputAndOutput(path: output)
         }
+        if !overwrite { throw VGGError.outputExists(path: output) }
+    }
+
+    /// The (device, inode) of the file `path` names after following links; nil when it does not exist.
+    private static func identity(of path: String) -> [UInt64]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
     }
 }

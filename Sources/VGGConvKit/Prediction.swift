@@ -93,6 +93,8 @@ public struct Verification: Sendable {
         /// nil when the output is not a vector of scores.
         public var top1Agrees: Bool?
         public var top5Agrees: Bool?
+        /// NaN or infinite values in the output or the golden sample; any one fails the sample.
+        public var nonFiniteValues: Int
         public var withinTolerance: Bool
     }
 
@@ -102,7 +104,8 @@ public struct Verification: Sendable {
     public var passed: Bool { samples.allSatisfy { $0.withinTolerance && $0.top1Agrees != false && $0.top5Agrees != false } }
 
     /// Compares `output` with `golden` sample by sample: |error| ≤ atol + rtol·max|golden| and identical
-    /// top-1 and top-5 classes (top-k with k = min(5, classes)).
+    /// top-1 and top-5 classes (top-k with k = min(5, classes)). A NaN or infinity on either side fails
+    /// its sample (`max` would silently drop a NaN).
     public static func compare(output: NpyArray, golden: NpyArray, goldenPath: String, atol: Float, rtol: Float) throws -> Verification {
         guard output.shape == golden.shape else {
             throw VGGError.badNpy(path: goldenPath, reason: "golden has shape \(golden.shape) but the model's output has shape \(output.shape)")
@@ -116,20 +119,27 @@ public struct Verification: Sendable {
             let x = Array(a[(n * width)..<((n + 1) * width)]), y = Array(g[(n * width)..<((n + 1) * width)])
             // Sums in double precision: a float32 dot product of 1000 logits can round a perfect match past 1.
             var maxAbs: Float = 0, scale: Float = 0, dot = 0.0, nx = 0.0, ny = 0.0
+            var nonFinite = 0
             for i in 0..<width {
+                guard x[i].isFinite, y[i].isFinite else {
+                    nonFinite += 1
+                    continue
+                }
                 maxAbs = max(maxAbs, abs(x[i] - y[i]))
                 scale = max(scale, abs(y[i]))
                 let (xi, yi) = (Double(x[i]), Double(y[i]))
                 dot += xi * yi; nx += xi * xi; ny += yi * yi
             }
-            let cosine = nx > 0 && ny > 0 ? min(1, dot / (nx.squareRoot() * ny.squareRoot())) : (nx == ny ? 1 : 0)
+            if nonFinite > 0 { maxAbs = .nan }
+            let cosine = nonFinite > 0 ? .nan : nx > 0 && ny > 0 ? min(1, dot / (nx.squareRoot() * ny.squareRoot())) : (nx == ny ? 1 : 0)
             let k = min(5, width)
             func top(_ v: [Float]) -> [Int] { Array(v.indices.sorted { v[$0] > v[$1] }.prefix(k)) }
             samples.append(Sample(maxAbsoluteError: maxAbs, maxRelativeError: scale > 0 ? maxAbs / scale : maxAbs,
                                   cosineSimilarity: Float(cosine),
                                   top1Agrees: scores ? top(x).first == top(y).first : nil,
                                   top5Agrees: scores ? Set(top(x)) == Set(top(y)) : nil,
-                                  withinTolerance: maxAbs <= atol + rtol * scale))
+                                  nonFiniteValues: nonFinite,
+                                  withinTolerance: nonFinite == 0 && maxAbs <= atol + rtol * scale))
         }
         return Verification(samples: samples, atol: atol, rtol: rtol)
     }
@@ -143,15 +153,18 @@ public struct Verification: Sendable {
                                 s.cosineSimilarity, yes(s.top1Agrees), yes(s.top5Agrees)))
         }
         let worst = samples.map(\.maxRelativeError).max() ?? 0
+        let classes = samples.first?.top5Agrees != nil ? "top-5 identical" : "no class scores, so no top-k compared"
         lines.append(passed
-            ? String(format: "PASS: %d samples within |err| <= %g + %g x max|golden| (worst relative %.2e), top-5 identical", samples.count, atol, rtol, worst)
+            ? String(format: "PASS: %d samples within |err| <= %g + %g x max|golden| (worst relative %.2e), %@", samples.count, atol, rtol, worst, classes)
             : "FAIL: " + failures)
         return lines.joined(separator: "\n")
     }
 
     private var failures: String {
         let bad = samples.enumerated().filter { !$0.element.withinTolerance || $0.element.top1Agrees == false || $0.element.top5Agrees == false }
-        return "\(bad.count) of \(samples.count) samples differ (samples \(bad.prefix(8).map { String($0.offset) }.joined(separator: ", "))) beyond |err| <= \(atol) + \(rtol) x max|golden| or in their top-5"
+        let nonFinite = samples.map(\.nonFiniteValues).reduce(0, +)
+        let prefix = nonFinite > 0 ? "\(nonFinite) NaN or infinite values in the outputs or the golden; " : ""
+        return prefix + "\(bad.count) of \(samples.count) samples differ (samples \(bad.prefix(8).map { String($0.offset) }.joined(separator: ", "))) beyond |err| <= \(atol) + \(rtol) x max|golden| or in their top-5"
     }
 }
 

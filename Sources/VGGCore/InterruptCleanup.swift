@@ -6,8 +6,9 @@ import Musl
 import Darwin
 #endif
 
-/// Temporary output files to delete when the process is interrupted (SIGINT, SIGTERM, SIGHUP) before
-/// they are renamed into place, so Ctrl-C during a long conversion leaves nothing behind. The handler
+/// Temporary output files to delete when the process is ended by a catchable signal (interrupt,
+/// termination, hangup, quit, a broken pipe, alarms, user signals, CPU/file-size limits) before they
+/// are renamed into place, so Ctrl-C during a long conversion leaves nothing behind. The handler
 /// only calls `unlink`, `signal` and `raise`, which are async-signal-safe, then dies of the same signal.
 enum InterruptCleanup {
     private static let capacity = 16
@@ -27,6 +28,10 @@ enum InterruptCleanup {
         raise(number)
     }
 
+    /// Every signal whose default action ends the process and that a handler can catch.
+    static let terminatingSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2,
+                                              SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGPOLL]
+
     /// Remembers `path` for deletion on interrupt; returns its slot (nil when all slots are taken, in
     /// which case the file is only cleaned up on normal exit paths).
     static func register(_ path: String) -> Int? {
@@ -35,7 +40,12 @@ enum InterruptCleanup {
         guard let slot = (0..<capacity).first(where: { slots[$0] == nil }) else { return nil }
         slots[slot] = strdup(path)
         if !handlersInstalled {  // after `slots` exists, so the handler never initialises it
-            for number in [SIGINT, SIGTERM, SIGHUP] { _ = signal(number, handler) }
+            for number in terminatingSignals {
+                // A signal the parent chose to ignore (SIGPIPE under some shells) stays ignored.
+                if let previous = signal(number, handler), unsafeBitCast(previous, to: Int.self) == 1 {  // SIG_IGN
+                    _ = signal(number, previous)
+                }
+            }
             handlersInstalled = true
         }
         return slot

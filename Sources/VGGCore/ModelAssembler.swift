@@ -107,127 +107,85 @@ public enum ModelAssembler {
         var side = Int(Double(area).squareRoot().rounded())
         guard side * side == area else { return nil }
         for layer in model.layers[..<flattenIndex].reversed() {
-            let (kernelSide, stride, padding): (Int, Int, Padding)
+            let window: LayerSchema.Window
             switch layer.type {
-            case .conv2d:
-                (kernelSide, stride, padding) = (layer.config.kernelSize?.first ?? 3, layer.config.strides?.first ?? 1,
-                                                 layer.config.padding ?? .valid)
-            case .maxPooling2d:
-                let pool = layer.config.poolSize?.first ?? 2
-                (kernelSide, stride, padding) = (pool, layer.config.strides?.first ?? pool, layer.config.padding ?? .valid)
+            case .conv2d: guard let w = try? LayerSchema.convolutionWindow(layer.config) else { return nil }; window = w
+            case .maxPooling2d: guard let w = try? LayerSchema.poolingWindow(layer.config) else { return nil }; window = w
             default: continue
             }
-            side = padding == .same ? side * stride : (side - 1) * stride + kernelSide
+            let (grown, overflow) = (side - 1).multipliedReportingOverflow(by: window.strideY)
+            guard !overflow, grown < LayerSchema.Limit.spatialSide else { return nil }
+            side = window.padding == .same ? side * window.strideY : grown + window.height
         }
         return side
     }
 
-    /// The canonical shape, layout and conversion of one parameter, after checking its source shape.
+    /// The canonical shape, layout and conversion of one parameter, after checking its source shape
+    /// against the shape `LayerSchema` derives from the layer's config and input.
     private static func canonicalForm(of parameter: SourceParameter, layer: SourceLayer, layerName: String,
                                       before: ShapeState, flatten: (channels: Int, spatial: Int)?) throws
         -> ([Int], TensorLayout, LayoutConversion) {
         let tensor = parameter.tensor
-        func mismatch(_ expected: [Int]) -> VGGError {
-            .unexpectedShape(tensor: tensor.sourceName, layer: layer.name, expected: expected, actual: tensor.shape)
+        let expected: [Int]
+        do {
+            expected = try LayerSchema.parameterShape(parameter.role, of: layer.type, layer.config, input: before.canonicalShape)
+        } catch {
+            throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.name)) (type \(layer.type.rawValue)) \(error.reason)")
         }
-        switch (layer.type, parameter.role) {
-        case (.conv2d, .kernel):
-            let inputs = before.channels ?? 0
-            let filters = layer.config.filters ?? 0
-            let (kh, kw) = (layer.config.kernelSize?.first ?? 0, layer.config.kernelSize?.last ?? 0)
-            if tensor.layout == .hwio {
-                guard tensor.shape == [kh, kw, inputs, filters] else { throw mismatch([kh, kw, inputs, filters]) }
-                return ([filters, inputs, kh, kw], .oihw,
-                        .hwioToOIHW(kernelHeight: kh, kernelWidth: kw, inputs: inputs, outputs: filters))
-            }
-            guard tensor.shape == [filters, inputs, kh, kw] else { throw mismatch([filters, inputs, kh, kw]) }
-            return (tensor.shape, .oihw, .identity)
-        case (.dense, .kernel):
-            let inputs = before.flatCount ?? 0
-            let units = layer.config.units ?? 0
-            if tensor.layout == .inOut {
-                guard tensor.shape == [inputs, units] else { throw mismatch([inputs, units]) }
-                return ([units, inputs], .outIn,
-                        .inOutToOutIn(inputs: inputs, outputs: units, flattenedSpatial: flatten?.spatial ?? 1))
-            }
-            guard tensor.shape == [units, inputs] else { throw mismatch([units, inputs]) }
-            return (tensor.shape, .outIn, .identity)
+        func mismatch(_ shape: [Int]) -> VGGError {
+            .unexpectedShape(tensor: tensor.sourceName, layer: layer.name, expected: shape, actual: tensor.shape)
+        }
+        let layout = LayerSchema.layout(parameter.role, of: layer.type)
+        switch (layout, tensor.layout) {
+        case (.oihw, .hwio):
+            let (o, i, kh, kw) = (expected[0], expected[1], expected[2], expected[3])
+            guard tensor.shape == [kh, kw, i, o] else { throw mismatch([kh, kw, i, o]) }
+            return (expected, .oihw, .hwioToOIHW(kernelHeight: kh, kernelWidth: kw, inputs: i, outputs: o))
+        case (.outIn, .inOut):
+            let (units, inputs) = (expected[0], expected[1])
+            guard tensor.shape == [inputs, units] else { throw mismatch([inputs, units]) }
+            return (expected, .outIn, .inOutToOutIn(inputs: inputs, outputs: units, flattenedSpatial: flatten?.spatial ?? 1))
         default:
-            let width = layer.type == .batchNormalization ? (before.channels ?? before.flatCount ?? 0)
-                : (layer.config.filters ?? layer.config.units ?? 0)
-            guard tensor.shape == [width] else { throw mismatch([width]) }
-            return (tensor.shape, .vector, .identity)
+            guard tensor.shape == expected else { throw mismatch(expected) }
+            return (expected, layout, .identity)
         }
     }
 }
 
 /// The activation shape as it flows through the layers, channels first, without the batch axis.
+/// Each step asks `LayerSchema` and checks the result against its limits.
 struct ShapeState {
     enum Value { case spatial(Int, Int, Int), flat(Int) }
-    var value: Value
+    private(set) var canonicalShape: [Int]
 
     init(canonicalInput shape: [Int]) throws {
-        guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+        guard shape.count == 3 else {
             throw VGGError.architecture(reason: "input shape \(shape) is not a positive (C, H, W) shape")
         }
-        value = .spatial(shape[0], shape[1], shape[2])
-    }
-
-    var channels: Int? { if case .spatial(let c, _, _) = value { return c } else { return nil } }
-    var flatCount: Int? { if case .flat(let n) = value { return n } else { return nil } }
-    var canonicalShape: [Int] {
-        switch value {
-        case .spatial(let c, let h, let w): return [c, h, w]
-        case .flat(let n): return [n]
+        do {
+            try LayerSchema.checkActivation(shape)
+        } catch {
+            throw VGGError.architecture(reason: "input shape: \(error.reason)")
         }
+        canonicalShape = shape
     }
 
-    /// Follows `layer`; throws naming the layer when it cannot take the current shape.
+    var value: Value {
+        canonicalShape.count == 3 ? .spatial(canonicalShape[0], canonicalShape[1], canonicalShape[2]) : .flat(canonicalShape[0])
+    }
+    var channels: Int? { canonicalShape.count == 3 ? canonicalShape[0] : nil }
+    var flatCount: Int? { canonicalShape.count == 1 ? canonicalShape[0] : nil }
+
+    /// Follows `layer`; throws naming the layer when its config is out of range or it cannot take the
+    /// current shape.
     mutating func apply(_ layer: SourceLayer, position: Int) throws {
-        func fail(_ why: String) -> VGGError {
-            .architecture(reason: "layer \(layer.name) (type \(layer.type.rawValue)) at position \(position) \(why)")
+        do {
+            let next = try LayerSchema.outputShape(layer.type, layer.config, input: canonicalShape)
+            try LayerSchema.checkActivation(next)
+            canonicalShape = next
+        } catch {
+            throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.name)) (type \(layer.type.rawValue)) at position \(position) \(error.reason)")
         }
-        let config = layer.config
-        switch (layer.type, value) {
-        case (.input, _), (.activation, _), (.relu, _), (.dropout, _), (.softmax, _), (.batchNormalization, _):
-            return
-        case (.conv2d, .spatial(_, let h, let w)):
-            let k = config.kernelSize ?? [3, 3], s = config.strides ?? [1, 1]
-            let (oh, ow) = (Self.outputSide(h, k[0], s[0], config.padding ?? .valid),
-                            Self.outputSide(w, k[1], s[1], config.padding ?? .valid))
-            guard let filters = config.filters, oh > 0, ow > 0 else { throw fail("cannot take a \(h)x\(w) input") }
-            value = .spatial(filters, oh, ow)
-        case (.maxPooling2d, .spatial(let c, let h, let w)):
-            let k = config.poolSize ?? [2, 2], s = config.strides ?? k
-            let (oh, ow) = (Self.outputSide(h, k[0], s[0], config.padding ?? .valid),
-                            Self.outputSide(w, k[1], s[1], config.padding ?? .valid))
-            guard oh > 0, ow > 0 else { throw fail("cannot pool a \(h)x\(w) map") }
-            value = .spatial(c, oh, ow)
-        case (.adaptiveAvgPool2d, .spatial(let c, let h, let w)):
-            let size = config.outputSize ?? [h, w]
-            guard h % size[0] == 0, w % size[1] == 0 else {
-                throw fail("averages a \(h)x\(w) map to \(size[0])x\(size[1]), which is not an exact pooling")
-            }
-            value = .spatial(c, size[0], size[1])
-        case (.flatten, .spatial(let c, let h, let w)):
-            value = .flat(c * h * w)
-        case (.flatten, .flat):
-            return
-        case (.dense, .flat):
-            guard let units = config.units else { throw fail("has no unit count") }
-            value = .flat(units)
-        case (.dense, .spatial):
-            throw fail("receives a spatial map; a Flatten layer must come first")
-        default:
-            throw fail("cannot follow a flat input")
-        }
-    }
-
-    /// Keras's output size; 0 when the window does not fit (division must not truncate toward zero).
-    static func outputSide(_ input: Int, _ kernel: Int, _ stride: Int, _ padding: Padding) -> Int {
-        guard stride > 0, input > 0 else { return 0 }
-        if padding == .same { return (input + stride - 1) / stride }
-        return input >= kernel ? (input - kernel) / stride + 1 : 0
     }
 }
 

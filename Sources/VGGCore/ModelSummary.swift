@@ -50,27 +50,30 @@ public struct ModelSummary: Codable, Sendable {
         for layer in architecture.layers {
             let shapes = ParameterShapes.of(layer, input: previous)
             var params = 0, trainable = 0
+            // Totals saturate rather than trap: a bare architecture JSON may describe an absurd model.
+            let add = ShapeMath.saturatingSum
             for (role, shape) in shapes {
-                let count = ShapeMath.elementCount(shape) ?? 0
+                let count = ShapeMath.elementCount(shape) ?? .max
                 let dtype = dtypes["\(layer.name).\(role.canonicalSuffix)"] ?? .float32
-                params += count
-                byDType[dtype.rawValue, default: 0] += count * dtype.byteSize
-                totals.bytes += count * dtype.byteSize
+                let bytes = ShapeMath.saturatingProduct([count, dtype.byteSize])
+                params = add(params, count)
+                byDType[dtype.rawValue] = add(byDType[dtype.rawValue, default: 0], bytes)
+                totals.bytes = add(totals.bytes, bytes)
                 if role.isTrainable {
-                    trainable += count
-                    totals.trainableBytes += count * dtype.byteSize
+                    trainable = add(trainable, count)
+                    totals.trainableBytes = add(totals.trainableBytes, bytes)
                 }
             }
             let outputs = ShapeMath.elementCount(layer.outputShape) ?? 0
             let macs = Self.macs(layer, input: previous)
             rows.append(Row(name: canonicalRowNames ? layer.name : layer.sourceName, type: layer.type.rawValue,
                             outputShape: [nil] + Self.kerasShape(layer.outputShape, channelsFirst: channelsFirst).map { Optional($0) },
-                            params: params, trainableParams: trainable, macs: macs, activationBytes: outputs * 4,
+                            params: params, trainableParams: trainable, macs: macs, activationBytes: ShapeMath.saturatingProduct([outputs, 4]),
                             sourceName: layer.sourceName, canonicalName: layer.name))
-            totals.params += params
-            totals.trainable += trainable
-            totals.macs += macs
-            totals.activations += outputs * 4
+            totals.params = add(totals.params, params)
+            totals.trainable = add(totals.trainable, trainable)
+            totals.macs = add(totals.macs, macs)
+            totals.activations = add(totals.activations, ShapeMath.saturatingProduct([outputs, 4]))
             previous = layer.outputShape
         }
         return ModelSummary(modelName: modelName, format: format,
@@ -91,10 +94,11 @@ public struct ModelSummary: Codable, Sendable {
     static func macs(_ layer: NativeLayer, input: [Int]) -> Int {
         switch layer.type {
         case .conv2d:
-            let k = layer.config.kernelSize ?? [1, 1]
-            return (ShapeMath.elementCount(layer.outputShape) ?? 0) * k[0] * k[1] * (input.first ?? 0)
+            guard let window = try? LayerSchema.convolutionWindow(layer.config) else { return 0 }
+            return ShapeMath.saturatingProduct([ShapeMath.elementCount(layer.outputShape) ?? 0, window.height, window.width,
+                                                input.first ?? 0])
         case .dense:
-            return (ShapeMath.elementCount(input) ?? 0) * (layer.config.units ?? 0)
+            return ShapeMath.saturatingProduct([ShapeMath.elementCount(input) ?? 0, layer.config.units ?? 0])
         default:
             return 0
         }
@@ -103,21 +107,8 @@ public struct ModelSummary: Codable, Sendable {
 
 /// The canonical shapes of a layer's parameters, derived from its config and input shape.
 public enum ParameterShapes {
+    /// `LayerSchema.parameterShapes`, empty for a layer the schema refuses (checked models never have one).
     public static func of(_ layer: NativeLayer, input: [Int]) -> [(ParameterRole, [Int])] {
-        let config = layer.config
-        switch layer.type {
-        case .conv2d:
-            let k = config.kernelSize ?? [1, 1], filters = config.filters ?? 0
-            return [(.kernel, [filters, input.first ?? 0, k[0], k[1]])] + (config.useBias == false ? [] : [(.bias, [filters])])
-        case .dense:
-            let units = config.units ?? 0
-            return [(.kernel, [units, ShapeMath.elementCount(input) ?? 0])] + (config.useBias == false ? [] : [(.bias, [units])])
-        case .batchNormalization:
-            let width = input.first ?? 0
-            return (config.scale == false ? [] : [(.gamma, [width])]) + (config.center == false ? [] : [(.beta, [width])])
-                + [(.movingMean, [width]), (.movingVariance, [width])]
-        default:
-            return []
-        }
+        ((try? LayerSchema.parameterShapes(of: layer.type, layer.config, input: input)) ?? []).map { ($0.role, $0.shape) }
     }
 }

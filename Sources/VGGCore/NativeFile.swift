@@ -60,26 +60,36 @@ public final class NativeFile: @unchecked Sendable {
         var end = dataStart
         var names = Set<String>()
         for tensor in header.tensors {
-            guard names.insert(tensor.name).inserted else { throw corrupt("tensor name '\(tensor.name)' appears twice") }
+            guard names.insert(tensor.name).inserted else { throw corrupt("tensor name '\(SafeText.quote(tensor.name))' appears twice") }
             guard let nbytes = ShapeMath.byteCount(tensor.shape, dtype: tensor.dtype), nbytes == tensor.nbytes else {
-                throw corrupt("tensor '\(tensor.name)': nbytes \(tensor.nbytes) does not match shape \(tensor.shape) of \(tensor.dtype.rawValue)")
+                throw corrupt("tensor '\(SafeText.quote(tensor.name))': nbytes \(tensor.nbytes) does not match shape \(tensor.shape) of \(tensor.dtype.rawValue)")
             }
             guard tensor.offset % header.alignment == 0 else {
-                throw corrupt("tensor '\(tensor.name)': offset \(tensor.offset) is not \(header.alignment)-byte aligned")
+                throw corrupt("tensor '\(SafeText.quote(tensor.name))': offset \(tensor.offset) is not \(header.alignment)-byte aligned")
             }
-            guard tensor.offset >= end else {
-                throw corrupt("tensor '\(tensor.name)': offset \(tensor.offset) overlaps the header or the previous tensor (ends at \(end))")
+            // Tensors follow each other with only the zero padding that aligns the next one.
+            guard let next = ShapeMath.alignUp(end, to: header.alignment), tensor.offset == next else {
+                throw corrupt("tensor '\(SafeText.quote(tensor.name))': offset \(tensor.offset) is not where the previous data ends (\(end)) rounded up to \(header.alignment) bytes")
+            }
+            guard file.contains(offset: end, length: next - end),
+                  file.withBytes(offset: end, length: next - end, { $0.allSatisfy { $0 == 0 } }) else {
+                throw corrupt("padding before tensor '\(SafeText.quote(tensor.name))' is not zero bytes")
             }
             guard file.contains(offset: tensor.offset, length: tensor.nbytes) else {
-                throw corrupt("tensor '\(tensor.name)': bytes \(tensor.offset)..<\(tensor.offset + tensor.nbytes) run past the end of the \(file.count)-byte file (truncated?)")
+                throw corrupt("tensor '\(SafeText.quote(tensor.name))': bytes \(tensor.offset)..<\(tensor.offset + tensor.nbytes) run past the end of the \(file.count)-byte file (truncated?)")
             }
             guard tensor.crc32.count == 8, UInt32(tensor.crc32, radix: 16) != nil else {
-                throw corrupt("tensor '\(tensor.name)': crc32 '\(tensor.crc32)' is not 8 hex digits")
+                throw corrupt("tensor '\(SafeText.quote(tensor.name))': crc32 '\(SafeText.quote(tensor.crc32))' is not 8 hex digits")
             }
             end = tensor.offset + tensor.nbytes
         }
         guard end == file.count || header.tensors.isEmpty else {
             throw corrupt("\(file.count - end) unexpected bytes after the last tensor")
+        }
+        do {
+            try ModelCheck.validate(header)
+        } catch {
+            throw corrupt("architecture check failed: \(error.reason)")
         }
     }
 

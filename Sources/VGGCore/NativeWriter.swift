@@ -32,6 +32,12 @@ public enum NativeWriter {
                 },
                 notes: plan.notes))
         let dataStart = try layOut(&header)
+        // A file vggconv writes must be one vggconv runs: the same check as on open, before any data.
+        do {
+            try ModelCheck.validate(header)
+        } catch {
+            throw VGGError.architecture(reason: "refusing to write \(path): \(error.reason)")
+        }
         let total = header.tensors.reduce(0) { $0 + $1.nbytes }
         let sink = BlockSink(output: output, total: total, progress: progress)
         for (index, tensor) in plan.tensors.enumerated() {

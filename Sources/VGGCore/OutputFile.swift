@@ -11,7 +11,7 @@ import Darwin
 public final class OutputFile {
     public let path: String
     private let temporaryPath: String
-    private var fd: Int32
+    private var fd: Int32 = -1
     private var committed = false
     private var interruptSlot: Int?
 
@@ -27,14 +27,39 @@ public final class OutputFile {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        temporaryPath = "\(directory.isEmpty ? "/" : directory)/.\(base).partial-\(getpid())"
-        interruptSlot = InterruptCleanup.register(temporaryPath)
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            InterruptCleanup.unregister(interruptSlot)
-            throw VGGError.io(path: directory.isEmpty ? "/" : directory, operation: "create the output file in this directory", errno: errno)
+        let folder = directory.isEmpty ? "/" : directory
+        // A fresh name each try, created exclusively and never through a symlink: a file or link planted
+        // under the temporary name cannot redirect the write (O_EXCL | O_NOFOLLOW).
+        var created: (path: String, fd: Int32)?
+        var failure: Int32 = 0
+        for _ in 0..<16 {
+            let candidate = "\(folder)/.\(base).partial-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 36))"
+            let slot = InterruptCleanup.register(candidate)
+            let descriptor = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if descriptor >= 0 {
+                created = (candidate, descriptor)
+                interruptSlot = slot
+                break
+            }
+            failure = errno
+            InterruptCleanup.unregister(slot)
+            if failure != EEXIST && failure != ELOOP { break }
         }
+        guard let created else {
+            throw VGGError.io(path: folder, operation: "create the output file in this directory", errno: failure)
+        }
+        temporaryPath = created.path
+        fd = created.fd
+        // Created private (0600) so nobody reads a half-written file; finished files get the usual mode.
+        fchmod(fd, 0o666 & ~OutputFile.processUmask)
     }
+
+    /// The process's file-creation mask (read once; `umask` can only be read by setting it).
+    private static let processUmask: mode_t = {
+        let mask = umask(0o022)
+        umask(mask)
+        return mask
+    }()
 
     deinit {
         if !committed {
@@ -59,6 +84,7 @@ public final class OutputFile {
 
     /// Closes the file and renames it to its destination.
     public func commit() throws {
+        OutputFile.pauseForTests(temporaryPath)
         guard close(fd) == 0 else {
             fd = -1
             throw VGGError.io(path: path, operation: "close the output", errno: errno)
@@ -66,5 +92,14 @@ public final class OutputFile {
         fd = -1
         guard rename(temporaryPath, path) == 0 else { throw VGGError.io(path: path, operation: "move the finished output into place", errno: errno) }
         committed = true
+    }
+
+    /// Test hook: with `VGGCONV_TEST_PAUSE_BEFORE_RENAME=SECONDS` set, prints the temporary path on
+    /// stderr and sleeps before the rename, so tests can signal a process that holds a partial file.
+    private static func pauseForTests(_ temporaryPath: String) {
+        guard let value = getenv("VGGCONV_TEST_PAUSE_BEFORE_RENAME"), let seconds = UInt32(String(cString: value)) else { return }
+        let line = Array("paused before rename: \(temporaryPath)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        sleep(min(seconds, 60))
     }
 }

@@ -24,4 +24,21 @@ public enum ShapeMath {
         let (sum, overflow) = value.addingReportingOverflow(alignment - 1)
         return overflow ? nil : sum & ~(alignment - 1)
     }
+
+    /// The product of `factors`, clamped to `Int.max` (for reported totals such as MACs, never for sizes).
+    public static func saturatingProduct(_ factors: [Int]) -> Int {
+        var product = 1
+        for factor in factors {
+            let (next, overflow) = product.multipliedReportingOverflow(by: max(factor, 0))
+            if overflow { return .max }
+            product = next
+        }
+        return product
+    }
+
+    /// `a + b` clamped to `Int.max` (for reported totals, never for sizes).
+    public static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
+    }
 }

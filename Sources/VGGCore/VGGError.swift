@@ -34,21 +34,21 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
         case .corruptNative(let path, let reason):
             return "\(path): corrupt .vggw file: \(reason); convert the source file again"
         case .checksumMismatch(let path, let tensor, let expected, let actual):
-            return "\(path): tensor '\(tensor)' fails its checksum (header says crc32 \(expected), data has \(actual)); the file is damaged, convert the source again"
+            return "\(path): tensor '\(SafeText.quote(tensor))' fails its checksum (header says crc32 \(expected), data has \(actual)); the file is damaged, convert the source again"
         case .badZip(let path, let reason):
             return "\(path): unreadable zip archive: \(reason)"
         case .badNpy(let path, let reason):
             return "\(path): unreadable .npy file: \(reason)"
         case .unsupportedLayer(let name, let type, let position, let hint):
-            return "unsupported layer \(name) (type \(type)) at position \(position)" + (hint.isEmpty ? "" : "; \(hint)")
+            return "unsupported layer \(SafeText.quote(name)) (type \(SafeText.quote(type))) at position \(position)" + (hint.isEmpty ? "" : "; \(hint)")
         case .unexpectedShape(let tensor, let layer, let expected, let actual):
-            return "weight \(tensor) of layer \(layer) has shape \(actual) but the architecture needs \(expected); the weights do not belong to this architecture"
+            return "weight \(SafeText.quote(tensor)) of layer \(SafeText.quote(layer)) has shape \(actual) but the architecture needs \(expected); the weights do not belong to this architecture"
         case .architecture(let reason):
             return reason
         case .unsupportedDType(let tensor, let dtype, let reason):
-            return "tensor \(tensor): dtype \(dtype) \(reason)"
+            return "tensor \(SafeText.quote(tensor)): dtype \(dtype) \(reason)"
         case .tensorNotFound(let name, let path):
-            return "\(path): no tensor named '\(name)'"
+            return "\(path): no tensor named '\(SafeText.quote(name))'"
         }
     }
 }

@@ -32,6 +32,7 @@ extension VGGConv {
         var force = false
 
         func run() throws {
+            try Converter.checkOutput(output, inputs: [inputs.model, inputs.input], overwrite: force)
             let result = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout)
             try result.write(to: output, overwrite: force)
             print("wrote \(output): float32 \(result.shape)")
@@ -82,8 +83,13 @@ extension VGGConv {
         @Flag(help: .hidden)
         var im2col = false
 
+        static let maximumBatch = 256
+        static let maximumIterations = 100_000
+
         func validate() throws {
-            guard batch > 0, iterations > 0 else { throw ValidationError("--batch and --iterations must be positive") }
+            guard (1...Self.maximumBatch).contains(batch), (1...Self.maximumIterations).contains(iterations) else {
+                throw ValidationError("--batch must be 1 to \(Self.maximumBatch) and --iterations 1 to \(Self.maximumIterations)")
+            }
         }
 
         func run() throws {

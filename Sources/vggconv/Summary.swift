@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import VGGConvKit
+import VGGCore
 
 extension SummaryReport.Style: ExpressibleByArgument {}
 
@@ -24,8 +25,8 @@ extension VGGConv {
         @Option(help: "The input shape as H,W,C (default: the file's own, else derived from the first Dense after Flatten, else 224,224,3).",
                 transform: { text in
                     let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-                    guard parts.count == 3, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
-                        throw ValidationError("--input-shape needs three positive integers H,W,C, e.g. 224,224,3; got '\(text)'")
+                    guard parts.count == 3, parts.allSatisfy({ (1...LayerSchema.Limit.spatialSide).contains($0 ?? 0) }) else {
+                        throw ValidationError("--input-shape needs three integers H,W,C from 1 to \(LayerSchema.Limit.spatialSide), e.g. 224,224,3; got '\(text)'")
                     }
                     return parts.map { $0! }
                 })

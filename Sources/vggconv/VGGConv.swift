@@ -25,7 +25,8 @@ struct VGGConv: ParsableCommand {
                 Foundation.exit(0)
             }
             let message = fullMessage(for: error)
-            FileHandle.standardError.write(Data(((message.hasPrefix("Error:") ? "" : "error: ") + message + "\n").utf8))
+            let line = message.hasPrefix("Error:") ? message : "error: " + VGGConvKit.printableError(message)
+            FileHandle.standardError.write(Data((line + "\n").utf8))
             Foundation.exit(2)
         }
     }

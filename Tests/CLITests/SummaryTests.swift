@@ -91,6 +91,6 @@ final class SummaryTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("layer block4_pool (type MaxPooling2D) at position"), result.stderr)
         let bad = try vggconv("summary", Samples.path("vgg_small_keras3.keras"), "--input-shape", "8,8")
         XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("--input-shape needs three positive integers"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--input-shape needs three integers H,W,C from 1 to"), bad.stderr)
     }
 }

@@ -88,9 +88,11 @@ final class FloatConversionTests: XCTestCase {
         let t = SourceTensor(sourceName: "x", dtype: .float32, shape: [values.count], layout: .vector,
                              data: TensorData(bytes: values.withUnsafeBytes { Array($0) }), fileOffset: nil)
         let layer = SourceLayer(name: "bn", type: .batchNormalization, config: LayerConfig(epsilon: 1e-3),
-                                parameters: [SourceParameter(role: .movingMean, tensor: t)])
-        let conv = SourceLayer(name: "c", type: .conv2d, config: LayerConfig(filters: 6, kernelSize: [1, 1], strides: [1, 1], padding: .same),
-                               parameters: [])
+                                parameters: [SourceParameter(role: .movingMean, tensor: t), SourceParameter(role: .movingVariance, tensor: t)])
+        let kernel = SourceTensor(sourceName: "k", dtype: .float32, shape: [1, 1, 1, 6], layout: .hwio,
+                                  data: TensorData(bytes: [UInt8](repeating: 0, count: 24)), fileOffset: nil)
+        let conv = SourceLayer(name: "c", type: .conv2d, config: LayerConfig(filters: 6, kernelSize: [1, 1], strides: [1, 1], padding: .same, useBias: false),
+                               parameters: [SourceParameter(role: .kernel, tensor: kernel)])
         let model = SourceModel(format: "t", path: "m", layers: [conv, layer], inputShape: [1, 1, 1], dataFormat: .channelsLast,
                                 architectureInferred: false)
         let path = scratch.file("b.vggw")
