@@ -1,6 +1,7 @@
 // Why this shim exists: HDF5's constants (H5P_DEFAULT, H5T_NATIVE_FLOAT, H5F_ACC_RDONLY, ...) are
 // macros that call H5open(), which Swift's ClangImporter cannot import. Each one is exposed here as
-// a static inline getter with the CHDF5_ prefix. Nothing else lives in this header.
+// a static inline getter with the CHDF5_ prefix. The one other thing here is a trampoline for
+// H5Lvisit, whose callback's info struct changes between libhdf5 1.10 and 1.12+: C picks the right one.
 #ifndef CHDF5_H
 #define CHDF5_H
 
@@ -27,5 +28,23 @@ static inline unsigned CHDF5_LT_FILE_IMAGE_DONT_COPY_AND_RELEASE(void) {
 
 /// Silences libhdf5's default error printer; vggconv reports failures with its own messages.
 static inline void CHDF5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/// Called once per link (path relative to the file's root, H5L_type_t as int); non-zero stops the walk.
+typedef int (*CHDF5_link_visitor)(const char *name, int link_type, void *context);
+
+struct CHDF5_visit_context { CHDF5_link_visitor visitor; void *context; };
+
+static herr_t CHDF5_visit_trampoline(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)group;
+    struct CHDF5_visit_context *ctx = (struct CHDF5_visit_context *)data;
+    return ctx->visitor(name, (int)info->type, ctx->context);
+}
+
+/// Visits every link reachable from `file` through hard links (soft and external links are reported,
+/// never followed).
+static inline herr_t CHDF5_visit_links(hid_t file, CHDF5_link_visitor visitor, void *context) {
+    struct CHDF5_visit_context ctx = { visitor, context };
+    return H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, CHDF5_visit_trampoline, &ctx);
+}
 
 #endif

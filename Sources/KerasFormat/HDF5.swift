@@ -19,6 +19,8 @@ final class HDF5File {
     let image: TensorData
     let mapped: MappedFile?
     let imageOffset: Int
+    /// What decoding (chunked, compressed or byte-swapped datasets) may allocate for this file.
+    let budget: ByteBudget
 
     /// `\x89HDF\r\n\x1a\n`, found at offset 0 (or 512, 1024, … when a user block precedes it).
     static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -37,6 +39,7 @@ final class HDF5File {
         mapped = file
         imageOffset = offset
         image = TensorData(file: file, offset: offset, count: count)
+        budget = ByteBudget(fileBytes: count)
         let prefix = file.bytes(offset: offset, length: 8)
         guard HDF5File.hasSignature(prefix) else {
             throw HDF5Error(path: displayPath, object: "", reason: "not an HDF5 file (no HDF5 signature at its start); expected a Keras .h5 / .weights.h5 / .keras file")
@@ -49,6 +52,7 @@ final class HDF5File {
             throw HDF5Error(path: displayPath, object: "", reason: "HDF5 library cannot open it: the file is truncated or corrupt (\(count) bytes); copy or download it again")
         }
         id = opened
+        try HDF5Hygiene.check(self)
     }
 
     deinit { H5Fclose(id) }
@@ -72,6 +76,9 @@ class HDF5Object {
 
     func error(_ reason: String) -> HDF5Error { HDF5Error(path: file.path, object: path, reason: reason) }
 
+    /// The most strings one attribute may hold (`layer_names` of a large model: a few thousand).
+    static let maximumStringCount = 1 << 20
+
     /// True when an attribute `name` exists.
     func hasAttribute(_ name: String) -> Bool { H5Aexists(id, name) > 0 }
 
@@ -87,13 +94,19 @@ class HDF5Object {
         // h5py writes an empty list as an empty float array: no strings, whatever its type.
         if count == 0 { return [] }
         guard H5Tget_class(type) == H5T_STRING else { throw error("attribute \(name) is not a string") }
+        guard count <= Self.maximumStringCount else { throw error("attribute \(SafeText.quote(name)) holds \(count) strings; Keras writes at most a few thousand") }
         if H5Tis_variable_str(type) > 0 {
             let memory = H5Tcopy(CHDF5_T_C_S1())
             defer { H5Tclose(memory) }
             H5Tset_size(memory, Int(bitPattern: UInt(bitPattern: -1)))  // H5T_VARIABLE
             H5Tset_cset(memory, H5Tget_cset(type))
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            guard H5Aread(attribute, memory, &pointers) >= 0 else { throw error("cannot read attribute \(name)") }
+            // libhdf5 1.10 can crash following a corrupt variable-length string into its global heap, so
+            // the read is first tried in a child process; only one that survives is repeated here.
+            guard CrashIsolation.survives({ _ = pointers.withUnsafeMutableBytes { H5Aread(attribute, memory, $0.baseAddress) } }) else {
+                throw error("attribute \(SafeText.quote(name)) is corrupt (its variable-length strings cannot be read safely); copy or download the file again")
+            }
+            guard H5Aread(attribute, memory, &pointers) >= 0 else { throw error("cannot read attribute \(SafeText.quote(name))") }
             defer { for p in pointers { H5free_memory(p) } }
             return pointers.map { $0.map { String(cString: $0) } ?? "" }
         }
@@ -261,6 +274,7 @@ final class HDF5Dataset: HDF5Object {
         defer { H5Tclose(memory) }
         if H5Tget_class(type) != H5T_OPAQUE { H5Tset_order(memory, H5T_ORDER_LE) }
         guard H5Tget_size(memory) == dtype.byteSize else { throw error("element size does not match \(dtype.rawValue)") }
+        try file.budget.spend(nbytes, for: "decoding dataset \(SafeText.quote(path))", in: file.path)
         var bytes = [UInt8](repeating: 0, count: nbytes)
         let status = bytes.withUnsafeMutableBytes {
             H5Dread(id, memory, CHDF5_S_ALL(), CHDF5_S_ALL(), CHDF5_P_DEFAULT(), $0.baseAddress)

@@ -34,7 +34,7 @@ indirect enum PickleValue {
         case .tuple: return "tuple"
         case .list: return "list"
         case .dict: return "dict"
-        case .global(let module, let name): return "\(module).\(name)"
+        case .global(let module, let name): return SafeText.quote("\(module).\(name)")
         case .storage: return "storage"
         case .tensor: return "tensor"
         case .dtype: return "dtype"
@@ -42,18 +42,25 @@ indirect enum PickleValue {
         }
     }
 
-    /// A one-line rendering of a non-tensor value for `inspect`.
-    var summary: String {
+    /// A one-line rendering of a non-tensor value for `inspect` (strings escaped; containers shown
+    /// two levels deep and four items wide, so any value renders in bounded time and length).
+    var summary: String { summary(levels: 2) }
+
+    private func summary(levels: Int) -> String {
+        func inner(_ items: [PickleValue]) -> String {
+            guard levels > 0 else { return "…" }
+            return items.prefix(4).map { $0.summary(levels: levels - 1) }.joined(separator: ", ") + (items.count > 4 ? ", ..." : "")
+        }
         switch self {
         case .none: return "None"
         case .bool(let b): return b ? "True" : "False"
         case .int(let i): return String(i)
         case .bigInt: return "<big int>"
         case .float(let f): return String(f)
-        case .string(let s): return s.count > 60 ? "'\(s.prefix(57))...'" : "'\(s)'"
+        case .string(let s): return "'\(SafeText.quote(s, limit: 60))'"
         case .bytes(let b): return "<\(b.count) bytes>"
-        case .tuple(let items): return "(" + items.prefix(4).map(\.summary).joined(separator: ", ") + (items.count > 4 ? ", ..." : "") + ")"
-        case .list(let list): return "[" + list.items.prefix(4).map(\.summary).joined(separator: ", ") + (list.items.count > 4 ? ", ..." : "") + "]"
+        case .tuple(let items): return "(" + inner(items) + ")"
+        case .list(let list): return "[" + inner(list.items) + "]"
         case .dict(let dict): return "{\(dict.items.count) entries}"
         case .dtype(let d): return "torch.\(d.rawValue)"
         default: return "<\(kind)>"
@@ -61,41 +68,63 @@ indirect enum PickleValue {
     }
 }
 
+/// A pickle list (also sets). Releases its contents iteratively: a chain of 40,000 lists nested through
+/// the memo would otherwise recurse once per level in `deinit` and overflow the native stack.
 final class PickleList {
     var items: [PickleValue]
     init(_ items: [PickleValue] = []) { self.items = items }
+    deinit { PickleTeardown.release(&items) }
 }
 
+/// A pickle dict, in insertion order; torn down like `PickleList`.
 final class PickleDict {
     var items: [(key: PickleValue, value: PickleValue)]
     init(_ items: [(key: PickleValue, value: PickleValue)] = []) { self.items = items }
+    deinit {
+        var values = items.flatMap { [$0.key, $0.value] }
+        items = []
+        PickleTeardown.release(&values)
+    }
+}
+
+/// Releases nested containers one at a time from an explicit work list instead of by recursion.
+enum PickleTeardown {
+    static func release(_ items: inout [PickleValue]) {
+        var pending: [PickleValue] = []
+        swap(&pending, &items)
+        while !pending.isEmpty {
+            var value: PickleValue? = pending.removeLast()
+            // Take the container out of `value` first, so that a container nobody else holds is seen as unique.
+            var list: PickleList?, dict: PickleDict?
+            switch value {
+            case .list(let l)?: list = l
+            case .dict(let d)?: dict = d
+            case .tuple(let t)?: pending += t
+            default: break
+            }
+            value = nil
+            if var only = list {
+                list = nil
+                if isKnownUniquelyReferenced(&only) {
+                    pending += only.items
+                    only.items = []
+                }
+            }
+            if var only = dict {
+                dict = nil
+                if isKnownUniquelyReferenced(&only) {
+                    for item in only.items { pending += [item.key, item.value] }
+                    only.items = []
+                }
+            }
+        }
+    }
 }
 
 extension PickleValue {
-    /// Containers may nest at most this deep: deeper structures are refused before they could
-    /// exhaust the stack when walked or released. Real state_dicts nest a handful of levels.
+    /// Tuples may nest at most this deep (tracked by the unpickler as they are built). Lists and dicts
+    /// can be chained deeper through the memo; code that walks values bounds its own depth.
     static let maxNesting = 100
-
-    /// How deeply containers nest inside this value (a scalar is 0), counted no further than
-    /// `maxNesting + 1`, so that self-referencing containers (built through the memo) terminate.
-    var nesting: Int { nesting(budget: Self.maxNesting + 1) }
-
-    private func nesting(budget: Int) -> Int {
-        guard budget > 0 else { return 0 }
-        let children: [PickleValue]
-        switch self {
-        case .tuple(let items): children = items
-        case .list(let list): children = list.items
-        case .dict(let dict): children = dict.items.flatMap { [$0.key, $0.value] }
-        default: return 0
-        }
-        var deepest = 0
-        for child in children {
-            deepest = max(deepest, child.nesting(budget: budget - 1))
-            if deepest >= budget - 1 { break }
-        }
-        return 1 + deepest
-    }
 }
 
 /// A storage named by a persistent id: `('storage', type, key, location, numel[, view])`.

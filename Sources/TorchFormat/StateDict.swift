@@ -5,13 +5,20 @@ import VGGCore
 enum StateDict {
     static let maxDepth = 64
 
-    /// Tensors and non-tensor leaves under `value`, in pickle order, with dotted key paths.
-    static func flatten(_ value: PickleValue, path: String) throws
+    /// Tensors and non-tensor leaves under `value`, in pickle order, with dotted key paths. The walk
+    /// visits at most `budget` values: a tree has no more values than its pickle has bytes, so a larger
+    /// walk means containers shared through the memo (a DAG whose unfolding is exponential).
+    static func flatten(_ value: PickleValue, path: String, budget: Int) throws
         -> (tensors: [(String, TensorReference)], others: [(String, String)]) {
         var tensors: [(String, TensorReference)] = [], others: [(String, String)] = []
+        var visits = 0
         func walk(_ value: PickleValue, _ key: String, _ depth: Int) throws {
             guard depth < maxDepth else {
-                throw TorchFormatError.unsupported(path: path, reason: "objects nest deeper than \(maxDepth) levels at '\(key)'")
+                throw TorchFormatError.unsupported(path: path, reason: "objects nest deeper than \(maxDepth) levels at '\(SafeText.quote(key))'")
+            }
+            visits += 1
+            guard visits <= budget else {
+                throw TorchFormatError.unsupported(path: path, reason: "the pickle shares containers so often that listing it would visit more than \(budget) values (more than its own size); refusing to unfold it")
             }
             func child(_ name: String) -> String { key.isEmpty ? name : "\(key).\(name)" }
             switch value {

@@ -29,6 +29,12 @@ enum TorchArchitecture {
         }
     }
 
+    /// Module indices past this are not a VGG's (VGG19_bn's `features` ends at 52).
+    static let maximumModuleIndex = 100_000
+    /// Parameter-free modules that may sit between two weighted ones (ReLU, MaxPool, Dropout…); a larger
+    /// gap would mean thousands of assumed Dropout layers, which no VGG has.
+    static let maximumGap = 16
+
     static let parameterNames: Set<String> = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
 
     /// Groups keys into modules, in order of appearance.
@@ -37,8 +43,9 @@ enum TorchArchitecture {
         for entry in entries {
             let (key, tensor) = (entry.key, entry.tensor)
             let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 2, parameterNames.contains(parts.last!), let index = Int(parts[parts.count - 2]) else {
-                throw TorchFormatError.architecture(path: path, reason: "key '\(key)' is not part of a VGG-style nn.Sequential (expected features.N.weight, classifier.N.bias or N.weight); `inspect` lists any state_dict")
+            guard parts.count >= 2, parameterNames.contains(parts.last!), let index = Int(parts[parts.count - 2]),
+                  (0...maximumModuleIndex).contains(index) else {
+                throw TorchFormatError.architecture(path: path, reason: "key '\(SafeText.quote(key))' is not part of a VGG-style nn.Sequential (expected features.N.weight, classifier.N.bias or N.weight); `inspect` lists any state_dict")
             }
             let container = parts.dropLast(2).joined(separator: ".")
             if let i = modules.lastIndex(where: { $0.container == container && $0.index == index }) {
@@ -107,7 +114,10 @@ enum TorchArchitecture {
                 let previous = modules[position - 1]
                 let gap = previous.container == module.container ? module.index - previous.index - 1 : nil
                 if let gap, gap < 0 {
-                    throw TorchFormatError.architecture(path: path, reason: "module indices of \(module.container) are not increasing at \(module.path)")
+                    throw TorchFormatError.architecture(path: path, reason: "module indices of \(SafeText.quote(module.container)) are not increasing at \(SafeText.quote(module.path))")
+                }
+                if let gap, gap > maximumGap {
+                    throw TorchFormatError.architecture(path: path, reason: "\(gap) modules without weights between \(SafeText.quote(previous.path)) and \(SafeText.quote(module.path)); a VGG has at most \(maximumGap) (ReLU, MaxPool, Dropout) between weighted layers")
                 }
                 fillGap(after: previous, gap: gap, before: module)
             }

@@ -9,6 +9,8 @@ public final class TorchFile {
     /// `torch-zip` or `torch-legacy`.
     public let format: String
     let root: PickleValue
+    /// The size of the pickle stream(s), which bounds how many values a walk of `root` may visit.
+    let pickleBytes: Int
     private let file: MappedFile
     private let bigEndian: Bool
     private var storages: [String: StorageBytes] = [:]
@@ -16,6 +18,8 @@ public final class TorchFile {
     private let archive: ZipArchive?
     private let recordPrefix: String
     private let verifyRecords: Bool
+    /// What strided, byte-swapped and inflated copies of this file may allocate together.
+    private let budget: ByteBudget
 
     private enum StorageBytes {
         case mapped(offset: Int, length: Int)
@@ -33,6 +37,7 @@ public final class TorchFile {
         self.path = path
         verifyRecords = verifyRecordChecksums
         file = try MappedFile(path: path)
+        budget = ByteBudget(fileBytes: file.count)
         let prefix = file.bytes(offset: 0, length: 16)
         if ZipArchive.hasMagic(prefix) {
             let zip = try ZipArchive(file: file)
@@ -52,6 +57,7 @@ public final class TorchFile {
                 bigEndian = false
             }
             let pickleData = try zip.data(of: pickle)
+            pickleBytes = pickleData.count
             try Self.verifyCRC(zip, pickle, data: pickleData, path: path)
             let path = self.path
             root = try pickleData.withUnsafeBytes { bytes in
@@ -62,6 +68,7 @@ public final class TorchFile {
             archive = nil
             recordPrefix = ""
             format = "torch-legacy"
+            pickleBytes = file.count
             bigEndian = false  // legacy storages are always written little-endian
             var found: [String: (dtype: DType?, count: Int, type: String)] = [:]
             var storageOffsets: [String: StorageBytes] = [:]
@@ -180,6 +187,7 @@ public final class TorchFile {
             try Self.verifyCRC(archive, entry, data: data, path: path)
             checkedRecords.insert(entry.name)
         }
+        if entry.method != 0 { try budget.spend(data.count, for: "inflated record '\(SafeText.quote(entry.name))'", in: path) }
         let bytes: StorageBytes = entry.method == 0 ? .mapped(offset: entry.dataOffset, length: entry.compressedSize)
             : .owned(data.withUnsafeBytes { Array($0) })
         storages[storage.key] = bytes
@@ -212,8 +220,9 @@ public final class TorchFile {
         case .mapped(_, let length): available = length
         case .owned(let bytes): available = bytes.count
         }
-        let (end, o3) = (lastIndex + 1).multipliedReportingOverflow(by: itemSize)
-        guard !o3, end <= available else {
+        let (afterLast, o3) = lastIndex.addingReportingOverflow(1)
+        let (end, o4) = afterLast.multipliedReportingOverflow(by: itemSize)
+        guard !o3, !o4, end <= available else {
             throw bad("needs \(end) bytes of its storage but the stored record has only \(available) (storage shorter than the tensor claims)")
         }
         var contiguous = true, expected = 1
@@ -226,10 +235,9 @@ public final class TorchFile {
             return SourceTensor(sourceName: name, dtype: tensor.dtype, shape: tensor.shape, layout: layout,
                                 data: TensorData(file: file, offset: base + start, count: nbytes), fileOffset: base + start)
         }
-        // A strided view may repeat elements (stride 0); refuse to expand one beyond a sane size.
-        guard nbytes <= max(1 << 30, file.count * 16) else {
-            throw bad("a \(nbytes)-byte view of a \(available)-byte storage is too large to expand")
-        }
+        // A strided view may repeat elements (stride 0): every copy is paid from the file's budget, so
+        // many views of one small storage cannot add up to gigabytes.
+        try budget.spend(nbytes, for: "expanding tensor '\(SafeText.quote(name))' (a strided or byte-swapped view)", in: path)
         var out = [UInt8](repeating: 0, count: nbytes)
         let copy = { (storage: UnsafeRawBufferPointer) in
             out.withUnsafeMutableBytes { dst in

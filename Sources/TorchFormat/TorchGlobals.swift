@@ -59,8 +59,9 @@ enum TorchGlobals {
             if name.hasSuffix("_v3"), args.count >= 7, case .dtype(let explicit) = args[6] { dtype = explicit }
             guard let dtype else { throw TorchFormatError.unsupported(path: path, reason: "a tensor of storage type \(storage.typeName) has no dtype vggconv reads") }
             guard shape.count == stride.count, shape.count <= 16 else { throw bad("tensor size \(shape) and stride \(stride) disagree") }
-            return .tensor(TensorReference(storage: storage, dtype: dtype, offset: storageOffset + storage.viewOffset,
-                                           shape: shape, stride: stride))
+            let (offset, overflow) = storageOffset.addingReportingOverflow(storage.viewOffset)
+            guard !overflow, offset >= 0 else { throw bad("storage offset \(storageOffset) + view offset \(storage.viewOffset) is out of range") }
+            return .tensor(TensorReference(storage: storage, dtype: dtype, offset: offset, shape: shape, stride: stride))
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.nn.parameter.Parameter":
             guard let data = args.first else { throw bad("\(name) without data") }
             return data

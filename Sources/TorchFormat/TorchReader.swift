@@ -7,7 +7,7 @@ public enum TorchReader {
     /// - Throws: `TorchFormatError` or `VGGError`.
     public static func inventory(path: String) throws -> (format: String, tensors: [SourceTensor], others: [(String, String)]) {
         let file = try TorchFile(path: path)
-        let (references, others) = try StateDict.flatten(file.root, path: path)
+        let (references, others) = try StateDict.flatten(file.root, path: path, budget: file.pickleBytes + 1024)
         let tensors = try references.map { try file.materialize($0.1, name: $0.0) }
         return (file.format, tensors, others)
     }

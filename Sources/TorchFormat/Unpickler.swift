@@ -19,7 +19,10 @@ enum Opcode: UInt8 {
 /// A pickle interpreter that builds data only. Globals are resolved against an allow-list of
 /// PyTorch tensor constructors and containers; any other global stops the load by name. Nothing is
 /// ever called or imported: "calls" to allowed globals are interpreted by `TorchGlobals`.
-/// Memo, stack and data sizes are bounded; every error carries the byte offset.
+/// Memo, stack and data sizes are bounded; every error carries the byte offset. Work is linear in the
+/// stream: tuple nesting is tracked per stack entry (never recomputed by walking a value, which a DAG
+/// of shared tuples would make exponential), and lists and dicts tear down iteratively (`PickleList`),
+/// so no chain built through the memo can exhaust the native stack.
 struct Unpickler {
     static let maxMemo = 1 << 22
     static let maxStack = 1 << 22
@@ -27,9 +30,15 @@ struct Unpickler {
     let path: String
     let bytes: UnsafeRawBufferPointer
     var position: Int
-    private var stack: [PickleValue] = []
+    /// A stack or memo value with the depth of tuples nested in it (lists and dicts count 1: they are
+    /// mutable, so walkers bound their own depth, and they release their contents iteratively).
+    private struct Entry {
+        var value: PickleValue
+        var depth: Int
+    }
+    private var stack: [Entry] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: Entry] = [:]
     private let persistentLoad: (PickleValue, Int) throws -> PickleValue
 
     /// Starts at `offset` of `bytes`; `persistentLoad` turns persistent ids into storages.
@@ -84,33 +93,37 @@ struct Unpickler {
 
     // MARK: stack
 
-    private mutating func push(_ value: PickleValue) throws {
+    private mutating func push(_ value: PickleValue, depth: Int? = nil) throws {
         guard stack.count < Self.maxStack else { throw fail("stack exceeds \(Self.maxStack) entries") }
-        try checkNesting(value)
-        stack.append(value)
+        let depth = depth ?? Self.shallowDepth(value)
+        guard depth <= PickleValue.maxNesting else { throw fail("tuples nest deeper than \(PickleValue.maxNesting) levels") }
+        stack.append(Entry(value: value, depth: depth))
     }
 
-    /// Refuses containers nested deeper than `PickleValue.maxNesting`. Only the new container's
-    /// direct children are inspected deeply once; mutated lists/dicts are rechecked on append.
-    private func checkNesting(_ value: PickleValue) throws {
+    private static func shallowDepth(_ value: PickleValue) -> Int {
         switch value {
-        case .tuple, .list, .dict:
-            guard value.nesting <= PickleValue.maxNesting else {
-                throw fail("containers nest deeper than \(PickleValue.maxNesting) levels")
-            }
-        default: return
+        case .tuple(let items): return items.isEmpty ? 1 : 2  // only built here from scalars
+        case .list, .dict: return 1
+        default: return 0
         }
     }
 
-    private mutating func pop() throws -> PickleValue {
-        guard let value = stack.popLast(), marks.last.map({ stack.count >= $0 }) ?? true else {
+    /// Pushes a tuple of `items`, one level deeper than the deepest of them.
+    private mutating func pushTuple(_ items: [Entry]) throws {
+        try push(.tuple(items.map(\.value)), depth: 1 + (items.map(\.depth).max() ?? 0))
+    }
+
+    private mutating func popEntry() throws -> Entry {
+        guard let entry = stack.popLast(), marks.last.map({ stack.count >= $0 }) ?? true else {
             throw fail("stack underflow")
         }
-        if case .mark = value { throw fail("unexpected mark") }
-        return value
+        if case .mark = entry.value { throw fail("unexpected mark") }
+        return entry
     }
 
-    private mutating func popToMark() throws -> [PickleValue] {
+    private mutating func pop() throws -> PickleValue { try popEntry().value }
+
+    private mutating func popToMark() throws -> [Entry] {
         guard let mark = marks.popLast(), mark <= stack.count else { throw fail("no mark on the stack") }
         defer { stack.removeSubrange(mark...) }
         return Array(stack[mark...])
@@ -122,9 +135,9 @@ struct Unpickler {
         memo[index] = top
     }
 
-    private func recall(_ index: Int) throws -> PickleValue {
-        guard let value = memo[index] else { throw fail("memo index \(index) was never stored") }
-        return value
+    private mutating func recall(_ index: Int) throws {
+        guard let entry = memo[index] else { throw fail("memo index \(index) was never stored") }
+        try push(entry.value, depth: entry.depth)
     }
 
     // MARK: interpreter
@@ -139,7 +152,7 @@ struct Unpickler {
             }
             if op == .stop {
                 guard stack.count == 1, marks.isEmpty else { throw fail("STOP with \(stack.count) values on the stack", at: at) }
-                return stack[0]
+                return stack[0].value
             }
             try execute(op, at: at)
         }
@@ -156,7 +169,7 @@ struct Unpickler {
         case .popMark: _ = try popToMark()
         case .dup:
             guard let top = stack.last else { throw fail("DUP on an empty stack", at: at) }
-            try push(top)
+            try push(top.value, depth: top.depth)
         case .none: try push(.none)
         case .newtrue: try push(.bool(true))
         case .newfalse: try push(.bool(false))
@@ -203,44 +216,40 @@ struct Unpickler {
         case .shortBinbytes: try push(.bytes(Array(try take(Int(try byte())))))
         case .binbytes8, .bytearray8: try push(.bytes(Array(try take(try length(UInt64.self)))))
         case .emptyTuple: try push(.tuple([]))
-        case .tuple: try push(.tuple(try popToMark()))
-        case .tuple1: try push(.tuple([try pop()]))
+        case .tuple: try pushTuple(try popToMark())
+        case .tuple1: try pushTuple([try popEntry()])
         case .tuple2:
-            let b = try pop(), a = try pop()
-            try push(.tuple([a, b]))
+            let b = try popEntry(), a = try popEntry()
+            try pushTuple([a, b])
         case .tuple3:
-            let c = try pop(), b = try pop(), a = try pop()
-            try push(.tuple([a, b, c]))
+            let c = try popEntry(), b = try popEntry(), a = try popEntry()
+            try pushTuple([a, b, c])
         case .emptyList: try push(.list(PickleList()))
-        case .list: try push(.list(PickleList(try popToMark())))
+        case .list: try push(.list(PickleList(try popToMark().map(\.value))))
         case .append:
             let value = try pop()
-            guard case .list(let list)? = stack.last else { throw fail("APPEND to a non-list", at: at) }
-            try checkNesting(.tuple([value]))
+            guard case .list(let list)? = stack.last?.value else { throw fail("APPEND to a non-list", at: at) }
             list.items.append(value)
         case .appends:
-            let values = try popToMark()
-            guard case .list(let list)? = stack.last else { throw fail("APPENDS to a non-list", at: at) }
-            try checkNesting(.tuple(values))
+            let values = try popToMark().map(\.value)
+            guard case .list(let list)? = stack.last?.value else { throw fail("APPENDS to a non-list", at: at) }
             list.items += values
         case .emptyDict: try push(.dict(PickleDict()))
-        case .dict: try push(.dict(PickleDict(try pairs(try popToMark(), at: at))))
+        case .dict: try push(.dict(PickleDict(try pairs(try popToMark().map(\.value), at: at))))
         case .setitem:
             let value = try pop(), key = try pop()
-            guard case .dict(let dict)? = stack.last else { throw fail("SETITEM on a non-dict", at: at) }
-            try checkNesting(.tuple([key, value]))
+            guard case .dict(let dict)? = stack.last?.value else { throw fail("SETITEM on a non-dict", at: at) }
             dict.items.append((key, value))
         case .setitems:
-            let items = try pairs(try popToMark(), at: at)
-            guard case .dict(let dict)? = stack.last else { throw fail("SETITEMS on a non-dict", at: at) }
-            try checkNesting(.tuple(items.flatMap { [$0.key, $0.value] }))
+            let items = try pairs(try popToMark().map(\.value), at: at)
+            guard case .dict(let dict)? = stack.last?.value else { throw fail("SETITEMS on a non-dict", at: at) }
             dict.items += items
         case .emptySet: try push(.list(PickleList()))
         case .additems:
-            let values = try popToMark()
-            guard case .list(let set)? = stack.last else { throw fail("ADDITEMS to a non-set", at: at) }
+            let values = try popToMark().map(\.value)
+            guard case .list(let set)? = stack.last?.value else { throw fail("ADDITEMS to a non-set", at: at) }
             set.items += values
-        case .frozenset: try push(.list(PickleList(try popToMark())))
+        case .frozenset: try push(.list(PickleList(try popToMark().map(\.value))))
         case .put:
             guard let index = Int(try line()) else { throw fail("bad PUT index", at: at) }
             try remember(index)
@@ -249,9 +258,9 @@ struct Unpickler {
         case .memoize: try remember(memo.count)
         case .get:
             guard let index = Int(try line()) else { throw fail("bad GET index", at: at) }
-            try push(try recall(index))
-        case .binget: try push(try recall(Int(try byte())))
-        case .longBinget: try push(try recall(Int(try little(UInt32.self))))
+            try recall(index)
+        case .binget: try recall(Int(try byte()))
+        case .longBinget: try recall(Int(try little(UInt32.self)))
         case .global:
             let module = try line(), name = try line()
             try push(try TorchGlobals.resolve(module: module, name: name, path: path))
@@ -259,17 +268,16 @@ struct Unpickler {
             let name = try pop(), module = try pop()
             guard case .string(let n) = name, case .string(let m) = module else { throw fail("STACK_GLOBAL needs two strings", at: at) }
             try push(try TorchGlobals.resolve(module: m, name: n, path: path))
-        case .reduce:
-            let arguments = try pop(), callable = try pop()
-            guard case .tuple(let args) = arguments else { throw fail("REDUCE arguments are a \(arguments.kind), not a tuple", at: at) }
-            try push(try TorchGlobals.call(callable, args, path: path, offset: at))
-        case .newobj:
-            let arguments = try pop(), cls = try pop()
-            guard case .tuple(let args) = arguments else { throw fail("NEWOBJ arguments are not a tuple", at: at) }
-            try push(try TorchGlobals.call(cls, args, path: path, offset: at))
+        case .reduce, .newobj:
+            // A call's result is built from its arguments, so it nests no deeper than they do.
+            let arguments = try popEntry(), callable = try pop()
+            guard case .tuple(let args) = arguments.value else {
+                throw fail("\(op == .reduce ? "REDUCE" : "NEWOBJ") arguments are a \(arguments.value.kind), not a tuple", at: at)
+            }
+            try push(try TorchGlobals.call(callable, args, path: path, offset: at), depth: arguments.depth)
         case .build:
             let state = try pop()
-            guard let target = stack.last else { throw fail("BUILD with an empty stack", at: at) }
+            guard let target = stack.last?.value else { throw fail("BUILD with an empty stack", at: at) }
             try TorchGlobals.build(target, state: state, path: path, offset: at)
         case .binpersid:
             let id = try pop()

@@ -16,6 +16,7 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
     case architecture(reason: String)
     case unsupportedDType(tensor: String, dtype: String, reason: String)
     case tensorNotFound(name: String, path: String)
+    case resourceLimit(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -47,6 +48,8 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
             return reason
         case .unsupportedDType(let tensor, let dtype, let reason):
             return "tensor \(SafeText.quote(tensor)): dtype \(dtype) \(reason)"
+        case .resourceLimit(let path, let reason):
+            return "\(path): refused: \(reason)"
         case .tensorNotFound(let name, let path):
             return "\(path): no tensor named '\(SafeText.quote(name))'"
         }

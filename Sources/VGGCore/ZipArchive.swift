@@ -17,6 +17,10 @@ public struct ZipArchive: Sendable {
 
     public let file: MappedFile
     public let entries: [Entry]
+    /// Entry names → index of their first entry in `entries` (lookups must not be linear: 60,000 entries).
+    private let index: [String: Int]
+    /// Bytes all inflations of this archive may produce together.
+    public let budget: ByteBudget
 
     /// True when `prefix` starts with a local file header signature (`PK\3\4`), as torch checks.
     public static func hasMagic(_ prefix: [UInt8]) -> Bool { prefix.starts(with: [0x50, 0x4B, 0x03, 0x04]) }
@@ -85,21 +89,25 @@ public struct ZipArchive: Sendable {
             guard local < UInt64(file.count), compressed <= UInt64(file.count), uncompressed < UInt64(Int.max / 2),
                   let localName = reader.u16(Int(local) + 26), let localExtra = reader.u16(Int(local) + 28),
                   reader.u32(Int(local)) == 0x0403_4B50 else {
-                throw bad("entry '\(name)': local header at offset \(local) is missing or damaged")
+                throw bad("entry '\(SafeText.quote(name))': local header at offset \(local) is missing or damaged")
             }
             let dataOffset = Int(local) + 30 + Int(localName) + Int(localExtra)
             guard file.contains(offset: dataOffset, length: Int(compressed)) else {
-                throw bad("entry '\(name)': \(compressed) bytes of data at offset \(dataOffset) run past the end of the \(file.count)-byte file (truncated?)")
+                throw bad("entry '\(SafeText.quote(name))': \(compressed) bytes of data at offset \(dataOffset) run past the end of the \(file.count)-byte file (truncated?)")
             }
             entries.append(Entry(name: name, method: method, crc32: crc, compressedSize: Int(compressed),
                                  uncompressedSize: Int(uncompressed), dataOffset: dataOffset))
             position += 46 + Int(nameLength) + Int(extraLength) + Int(commentLength)
         }
         self.entries = entries
+        var index: [String: Int] = [:]
+        for (position, entry) in entries.enumerated() where index[entry.name] == nil { index[entry.name] = position }
+        self.index = index
+        budget = ByteBudget(fileBytes: file.count)
     }
 
     /// The entry named `name`, if any.
-    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+    public func entry(named name: String) -> Entry? { index[name].map { entries[$0] } }
 
     /// The entry's uncompressed bytes: in place for stored entries, inflated for deflated ones.
     /// - Throws: `VGGError.badZip` for other methods, size mismatches and corrupt deflate streams.
@@ -107,13 +115,13 @@ public struct ZipArchive: Sendable {
         switch entry.method {
         case 0:
             guard entry.compressedSize == entry.uncompressedSize else {
-                throw VGGError.badZip(path: file.path, reason: "stored entry '\(entry.name)' has different compressed and uncompressed sizes")
+                throw VGGError.badZip(path: file.path, reason: "stored entry '\(SafeText.quote(entry.name))' has different compressed and uncompressed sizes")
             }
             return TensorData(file: file, offset: entry.dataOffset, count: entry.compressedSize)
         case 8:
             return TensorData(bytes: try inflate(entry))
         default:
-            throw VGGError.badZip(path: file.path, reason: "entry '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflate (8) are supported")
+            throw VGGError.badZip(path: file.path, reason: "entry '\(SafeText.quote(entry.name))' uses compression method \(entry.method); only stored (0) and deflate (8) are supported")
         }
     }
 
@@ -123,11 +131,12 @@ public struct ZipArchive: Sendable {
     }
 
     private func inflate(_ entry: Entry) throws -> [UInt8] {
-        func bad(_ why: String) -> VGGError { .badZip(path: file.path, reason: "entry '\(entry.name)': \(why)") }
+        func bad(_ why: String) -> VGGError { .badZip(path: file.path, reason: "entry '\(SafeText.quote(entry.name))': \(why)") }
         // Deflate expands at most ~1032:1; a larger claim is a corrupt or hostile header.
         guard entry.uncompressedSize <= entry.compressedSize * 1032 + 1024 else {
             throw bad("claims \(entry.uncompressedSize) bytes uncompressed from \(entry.compressedSize) compressed")
         }
+        try budget.spend(entry.uncompressedSize, for: "inflating entry '\(SafeText.quote(entry.name))'", in: file.path)
         var output = [UInt8](repeating: 0, count: entry.uncompressedSize)
         var stream = z_stream()
         guard CZlib_inflateInit2(&stream, -15) == Z_OK else { throw bad("zlib could not start inflating") }
