@@ -22,10 +22,25 @@ public struct KerasArchitecture: Sendable {
     public var inputShape: [Int]?
     public var dataFormat: DataFormat
 
+    /// Model configs larger than this are refused before parsing.
+    public static let maximumJSONBytes = 16 << 20
+
+    /// The bytes of a config file, refused before reading when larger than `maximumJSONBytes`.
+    public static func readJSON(path: String) throws -> Data {
+        let file = try MappedFile(path: path)
+        guard file.count <= maximumJSONBytes else {
+            throw KerasFormatError.badConfig(origin: path, reason: "\(file.count) bytes of JSON, more than the \(maximumJSONBytes) a Keras model config needs (VGG16's is 16 KB)")
+        }
+        return file.contents()
+    }
+
     /// Parses the JSON text of a Keras model config.
     /// - Throws: `KerasFormatError` for malformed JSON and `VGGError.unsupportedLayer` for layers vggconv
     ///   cannot represent (naming the layer, its type and its position).
     public init(json: Data, origin: String) throws {
+        guard json.count <= Self.maximumJSONBytes else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "\(json.count) bytes of JSON, more than the \(Self.maximumJSONBytes) a Keras model config needs (VGG16's is 16 KB)")
+        }
         guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw KerasFormatError.badConfig(origin: origin, reason: "not a JSON object")
         }
@@ -44,6 +59,9 @@ public struct KerasArchitecture: Sendable {
             modelName = config["name"] as? String
         } else {
             throw KerasFormatError.badConfig(origin: origin, reason: "config has no layer list")
+        }
+        guard entries.count <= LayerSchema.Limit.layers else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "\(entries.count) layers, more than the \(LayerSchema.Limit.layers) vggconv accepts")
         }
         var layers: [Layer] = []
         var inputShape: [Int]?

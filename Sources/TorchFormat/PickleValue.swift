@@ -68,62 +68,50 @@ indirect enum PickleValue {
     }
 }
 
-/// A pickle list (also sets). Releases its contents iteratively: a chain of 40,000 lists nested through
-/// the memo would otherwise recurse once per level in `deinit` and overflow the native stack.
+/// A pickle list (also sets). Created only through a `PickleArena`.
 final class PickleList {
     var items: [PickleValue]
-    init(_ items: [PickleValue] = []) { self.items = items }
-    deinit { PickleTeardown.release(&items) }
+    fileprivate init(_ items: [PickleValue]) { self.items = items }
 }
 
-/// A pickle dict, in insertion order; torn down like `PickleList`.
+/// A pickle dict, in insertion order. Created only through a `PickleArena`.
 final class PickleDict {
     var items: [(key: PickleValue, value: PickleValue)]
-    init(_ items: [(key: PickleValue, value: PickleValue)] = []) { self.items = items }
-    deinit {
-        var values = items.flatMap { [$0.key, $0.value] }
-        items = []
-        PickleTeardown.release(&values)
-    }
+    fileprivate init(_ items: [(key: PickleValue, value: PickleValue)]) { self.items = items }
 }
 
-/// Releases nested containers one at a time from an explicit work list instead of by recursion.
-enum PickleTeardown {
-    static func release(_ items: inout [PickleValue]) {
-        var pending: [PickleValue] = []
-        swap(&pending, &items)
-        while !pending.isEmpty {
-            var value: PickleValue? = pending.removeLast()
-            // Take the container out of `value` first, so that a container nobody else holds is seen as unique.
-            var list: PickleList?, dict: PickleDict?
-            switch value {
-            case .list(let l)?: list = l
-            case .dict(let d)?: dict = d
-            case .tuple(let t)?: pending += t
-            default: break
-            }
-            value = nil
-            if var only = list {
-                list = nil
-                if isKnownUniquelyReferenced(&only) {
-                    pending += only.items
-                    only.items = []
-                }
-            }
-            if var only = dict {
-                dict = nil
-                if isKnownUniquelyReferenced(&only) {
-                    for item in only.items { pending += [item.key, item.value] }
-                    only.items = []
-                }
-            }
-        }
+/// Owns every list and dict one pickle creates and empties them all before any is freed. Pickles can
+/// chain containers through the memo (40,000 lists, each inside the next); freed naturally, each
+/// container's release would free the next from inside its own deinit, one native stack frame per
+/// level. Emptying them from here makes teardown a flat loop, linear in the number of containers.
+final class PickleArena {
+    private var lists: [PickleList] = []
+    private var dicts: [PickleDict] = []
+
+    func list(_ items: [PickleValue] = []) -> PickleValue {
+        let list = PickleList(items)
+        lists.append(list)
+        return .list(list)
+    }
+
+    func dict(_ items: [(key: PickleValue, value: PickleValue)] = []) -> PickleValue {
+        let dict = PickleDict(items)
+        dicts.append(dict)
+        return .dict(dict)
+    }
+
+    deinit {
+        // Every container is still held here, so clearing one frees no other container; tuples nest
+        // at most `PickleValue.maxNesting` deep between containers.
+        for list in lists { list.items = [] }
+        for dict in dicts { dict.items = [] }
     }
 }
 
 extension PickleValue {
     /// Tuples may nest at most this deep (tracked by the unpickler as they are built). Lists and dicts
-    /// can be chained deeper through the memo; code that walks values bounds its own depth.
+    /// can be chained deeper through the memo: `PickleArena` tears them down, and code that walks
+    /// values bounds its own depth.
     static let maxNesting = 100
 }
 

@@ -29,8 +29,8 @@ enum TorchArchitecture {
         }
     }
 
-    /// Module indices past this are not a VGG's (VGG19_bn's `features` ends at 52).
-    static let maximumModuleIndex = 100_000
+    /// Module indices must fit in 32 bits (VGG19_bn's `features` ends at 52).
+    static let maximumModuleIndex = Int(Int32.max)
     /// Parameter-free modules that may sit between two weighted ones (ReLU, MaxPool, Dropout…); a larger
     /// gap would mean thousands of assumed Dropout layers, which no VGG has.
     static let maximumGap = 16

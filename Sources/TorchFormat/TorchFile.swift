@@ -11,6 +11,8 @@ public final class TorchFile {
     let root: PickleValue
     /// The size of the pickle stream(s), which bounds how many values a walk of `root` may visit.
     let pickleBytes: Int
+    /// Owns the containers of `root` and tears them down without recursion.
+    private let arena = PickleArena()
     private let file: MappedFile
     private let bigEndian: Bool
     private var storages: [String: StorageBytes] = [:]
@@ -59,9 +61,9 @@ public final class TorchFile {
             let pickleData = try zip.data(of: pickle)
             pickleBytes = pickleData.count
             try Self.verifyCRC(zip, pickle, data: pickleData, path: path)
-            let path = self.path
+            let path = self.path, arena = self.arena
             root = try pickleData.withUnsafeBytes { bytes in
-                var unpickler = Unpickler(path: path, bytes: bytes) { id, offset in try Self.zipStorage(id, path: path, offset: offset) }
+                var unpickler = Unpickler(path: path, bytes: bytes, arena: arena) { id, offset in try Self.zipStorage(id, path: path, offset: offset) }
                 return try unpickler.load()
             }
         } else if prefix.starts(with: [0x80, 0x02, 0x8A, 0x0A] + Self.legacyMagic) {
@@ -72,10 +74,10 @@ public final class TorchFile {
             bigEndian = false  // legacy storages are always written little-endian
             var found: [String: (dtype: DType?, count: Int, type: String)] = [:]
             var storageOffsets: [String: StorageBytes] = [:]
-            let path = self.path
+            let path = self.path, arena = self.arena
             root = try file.withBytes(offset: 0, length: file.count) { bytes in
                 func next(_ offset: Int) throws -> (PickleValue, Int) {
-                    var unpickler = Unpickler(path: path, bytes: bytes, offset: offset) { id, at in
+                    var unpickler = Unpickler(path: path, bytes: bytes, offset: offset, arena: arena) { id, at in
                         let storage = try Self.legacyStorage(id, path: path, offset: at)
                         found[storage.key] = (storage.dtype, storage.count, storage.typeName)
                         return .storage(storage)
@@ -222,7 +224,8 @@ public final class TorchFile {
         }
         let (afterLast, o3) = lastIndex.addingReportingOverflow(1)
         let (end, o4) = afterLast.multipliedReportingOverflow(by: itemSize)
-        guard !o3, !o4, end <= available else {
+        guard !o3, !o4 else { throw bad("offset \(tensor.offset) with shape \(tensor.shape) and stride \(tensor.stride) overflows") }
+        guard end <= available else {
             throw bad("needs \(end) bytes of its storage but the stored record has only \(available) (storage shorter than the tensor claims)")
         }
         var contiguous = true, expected = 1
@@ -237,7 +240,7 @@ public final class TorchFile {
         }
         // A strided view may repeat elements (stride 0): every copy is paid from the file's budget, so
         // many views of one small storage cannot add up to gigabytes.
-        try budget.spend(nbytes, for: "expanding tensor '\(SafeText.quote(name))' (a strided or byte-swapped view)", in: path)
+        try budget.spend(nbytes, for: "materialising tensor '\(SafeText.quote(name))' (a strided, byte-swapped or compressed record)", in: path)
         var out = [UInt8](repeating: 0, count: nbytes)
         let copy = { (storage: UnsafeRawBufferPointer) in
             out.withUnsafeMutableBytes { dst in

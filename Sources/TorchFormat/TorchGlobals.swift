@@ -36,7 +36,7 @@ enum TorchGlobals {
     }
 
     /// Interprets REDUCE / NEWOBJ of an allowed global on `args`.
-    static func call(_ callable: PickleValue, _ args: [PickleValue], path: String, offset: Int) throws -> PickleValue {
+    static func call(_ callable: PickleValue, _ args: [PickleValue], arena: PickleArena, path: String, offset: Int) throws -> PickleValue {
         func bad(_ why: String) -> TorchFormatError { .malformedPickle(path: path, offset: offset, reason: why) }
         guard case .global(let module, let name) = callable else {
             throw bad("REDUCE calls a \(callable.kind), not an allowed global")
@@ -44,12 +44,12 @@ enum TorchGlobals {
         switch "\(module).\(name)" {
         case "collections.OrderedDict", "collections.Counter":
             if case .list(let list)? = args.first {
-                return .dict(PickleDict(try list.items.map { item in
+                return arena.dict(try list.items.map { item in
                     guard case .tuple(let pair) = item, pair.count == 2 else { throw bad("OrderedDict items must be pairs") }
                     return (pair[0], pair[1])
-                }))
+                })
             }
-            return .dict(PickleDict())
+            return arena.dict()
         case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3":
             guard args.count >= 4, case .storage(let storage) = args[0], case .int(let storageOffset) = args[1],
                   let shape = ints(args[2]), let stride = ints(args[3]) else {
@@ -67,16 +67,16 @@ enum TorchGlobals {
             return data
         case "torch._tensor._rebuild_from_type_v2":
             guard args.count >= 3, case .tuple(let inner) = args[2] else { throw bad("_rebuild_from_type_v2 expects (func, type, args, state)") }
-            return try call(args[0], inner, path: path, offset: offset)
+            return try call(args[0], inner, arena: arena, path: path, offset: offset)
         case "torch.Size":
             guard case .tuple(let dims)? = args.first else { return .tuple([]) }
             return .tuple(dims)
         case "torch.device":
             return .string(args.map(\.summary).joined(separator: ":"))
         case "builtins.set", "builtins.frozenset":
-            if case .list(let list)? = args.first { return .list(PickleList(list.items)) }
-            if case .tuple(let items)? = args.first { return .list(PickleList(items)) }
-            return .list(PickleList())
+            if case .list(let list)? = args.first { return arena.list(list.items) }
+            if case .tuple(let items)? = args.first { return arena.list(items) }
+            return arena.list()
         case "builtins.bytearray":
             if case .bytes(let b)? = args.first { return .bytes(b) }
             return .bytes([])

@@ -21,8 +21,8 @@ enum Opcode: UInt8 {
 /// ever called or imported: "calls" to allowed globals are interpreted by `TorchGlobals`.
 /// Memo, stack and data sizes are bounded; every error carries the byte offset. Work is linear in the
 /// stream: tuple nesting is tracked per stack entry (never recomputed by walking a value, which a DAG
-/// of shared tuples would make exponential), and lists and dicts tear down iteratively (`PickleList`),
-/// so no chain built through the memo can exhaust the native stack.
+/// of shared tuples would make exponential), and lists and dicts live in a `PickleArena` that tears
+/// them down flat, so no chain built through the memo can exhaust the native stack.
 struct Unpickler {
     static let maxMemo = 1 << 22
     static let maxStack = 1 << 22
@@ -40,10 +40,12 @@ struct Unpickler {
     private var marks: [Int] = []
     private var memo: [Int: Entry] = [:]
     private let persistentLoad: (PickleValue, Int) throws -> PickleValue
+    private let arena: PickleArena
 
     /// Starts at `offset` of `bytes`; `persistentLoad` turns persistent ids into storages.
-    init(path: String, bytes: UnsafeRawBufferPointer, offset: Int = 0,
+    init(path: String, bytes: UnsafeRawBufferPointer, offset: Int = 0, arena: PickleArena,
          persistentLoad: @escaping (PickleValue, Int) throws -> PickleValue) {
+        self.arena = arena
         self.path = path
         self.bytes = bytes
         self.position = offset
@@ -224,8 +226,8 @@ struct Unpickler {
         case .tuple3:
             let c = try popEntry(), b = try popEntry(), a = try popEntry()
             try pushTuple([a, b, c])
-        case .emptyList: try push(.list(PickleList()))
-        case .list: try push(.list(PickleList(try popToMark().map(\.value))))
+        case .emptyList: try push(arena.list())
+        case .list: try push(arena.list(try popToMark().map(\.value)))
         case .append:
             let value = try pop()
             guard case .list(let list)? = stack.last?.value else { throw fail("APPEND to a non-list", at: at) }
@@ -234,8 +236,8 @@ struct Unpickler {
             let values = try popToMark().map(\.value)
             guard case .list(let list)? = stack.last?.value else { throw fail("APPENDS to a non-list", at: at) }
             list.items += values
-        case .emptyDict: try push(.dict(PickleDict()))
-        case .dict: try push(.dict(PickleDict(try pairs(try popToMark().map(\.value), at: at))))
+        case .emptyDict: try push(arena.dict())
+        case .dict: try push(arena.dict(try pairs(try popToMark().map(\.value), at: at)))
         case .setitem:
             let value = try pop(), key = try pop()
             guard case .dict(let dict)? = stack.last?.value else { throw fail("SETITEM on a non-dict", at: at) }
@@ -244,12 +246,12 @@ struct Unpickler {
             let items = try pairs(try popToMark().map(\.value), at: at)
             guard case .dict(let dict)? = stack.last?.value else { throw fail("SETITEMS on a non-dict", at: at) }
             dict.items += items
-        case .emptySet: try push(.list(PickleList()))
+        case .emptySet: try push(arena.list())
         case .additems:
             let values = try popToMark().map(\.value)
             guard case .list(let set)? = stack.last?.value else { throw fail("ADDITEMS to a non-set", at: at) }
             set.items += values
-        case .frozenset: try push(.list(PickleList(try popToMark().map(\.value))))
+        case .frozenset: try push(arena.list(try popToMark().map(\.value)))
         case .put:
             guard let index = Int(try line()) else { throw fail("bad PUT index", at: at) }
             try remember(index)
@@ -274,7 +276,7 @@ struct Unpickler {
             guard case .tuple(let args) = arguments.value else {
                 throw fail("\(op == .reduce ? "REDUCE" : "NEWOBJ") arguments are a \(arguments.value.kind), not a tuple", at: at)
             }
-            try push(try TorchGlobals.call(callable, args, path: path, offset: at), depth: arguments.depth)
+            try push(try TorchGlobals.call(callable, args, arena: arena, path: path, offset: at), depth: arguments.depth)
         case .build:
             let state = try pop()
             guard let target = stack.last?.value else { throw fail("BUILD with an empty stack", at: at) }

@@ -47,7 +47,7 @@ public enum Converter {
         let output = try prepare(input, options: options, accepted: [.hdf5, .kerasArchive],
                                  expected: "a Keras .h5, .weights.h5 or .keras file",
                                  otherReader: ([.torchZip, .torchLegacy], "a PyTorch file (use torch2native)"))
-        let config = try options.configPath.map { try MappedFile(path: $0).contents() }
+        let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
         let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
         return try write(model, to: output, options: options, progress: progress)
     }

@@ -21,9 +21,9 @@ public enum Summarizer {
         var model: SourceModel
         switch kind {
         case .json:
-            model = try KerasReader.architecture(json: try MappedFile(path: path).contents(), origin: path)
+            model = try KerasReader.architecture(json: try KerasArchitecture.readJSON(path: path), origin: path)
         case .hdf5, .kerasArchive:
-            let config = try configPath.map { try MappedFile(path: $0).contents() }
+            let config = try configPath.map { try KerasArchitecture.readJSON(path: $0) }
             model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
         case .torchZip, .torchLegacy:
             model = try TorchReader.read(path: path, metadataOnly: true)

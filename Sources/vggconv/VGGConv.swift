@@ -14,19 +14,22 @@ struct VGGConv: ParsableCommand {
 
     /// Runs the command; every failure prints one clear line on stderr and exits with status 2.
     static func main() {
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            // Help and version print and succeed; usage errors keep ArgumentParser's text, with status 2.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+        do {
             try command.run()
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
         } catch {
-            if exitCode(for: error) == .success {
-                print(fullMessage(for: error))
-                Foundation.exit(0)
-            }
-            let message = fullMessage(for: error)
-            let line = message.hasPrefix("Error:") ? message : "error: " + VGGConvKit.printableError(message)
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            // Failures of the work itself: one line (file text escaped), bounded length, exit status 2.
+            FileHandle.standardError.write(Data(("error: " + VGGConvKit.printableError("\(error)") + "\n").utf8))
             Foundation.exit(2)
         }
     }

@@ -12,7 +12,7 @@ final class ErrorTests: XCTestCase {
     private func assertRefused(_ input: String, extra: [String] = [], message: String,
                                file: StaticString = #filePath, line: UInt = #line) throws {
         let before = Set(scratch.contents())
-        let result = try runProcess(Samples.repositoryRoot + "/.build/debug/vggconv",
+        let result = try runProcess(vggconvExecutable,
                                     ["keras2native", input, "-o", scratch.file("out.vggw")] + extra)
         XCTAssertEqual(result.status, 2, result.stderr, file: file, line: line)
         XCTAssertTrue(result.stderr.contains(message), "stderr was: \(result.stderr)", file: file, line: line)

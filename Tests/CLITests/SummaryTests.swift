@@ -12,7 +12,7 @@ final class SummaryTests: XCTestCase {
     }
 
     private func assertSummary(_ arguments: [String], equals capture: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let result = try runProcess(Samples.repositoryRoot + "/.build/debug/vggconv", ["summary"] + arguments)
+        let result = try runProcess(vggconvExecutable, ["summary"] + arguments)
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         XCTAssertEqual(result.stdout, try keras(capture), "summary \(arguments.joined(separator: " "))", file: file, line: line)
     }

@@ -156,7 +156,7 @@ final class InferenceTests: XCTestCase {
     /// reproduces the frameworks' outputs too.
     func testPortableKernelsReproduceGoldens() throws {
         let model = try native("vgg_bn.pth")
-        let result = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", Samples.repositoryRoot + "/.build/debug/vggconv", "verify", model,
+        let result = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "verify", model,
                                                      "--input", golden("vgg_bn_input_nchw"), "--golden", golden("vgg_bn_torch_logits")])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains("PASS"), result.stdout)

@@ -99,9 +99,24 @@ public func runProcess(_ executable: String, _ arguments: [String]) throws -> Pr
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Runs the `vggconv` binary built by `swift build` (debug).
+/// The `vggconv` executable built with these tests: `$VGGCONV_BIN` when set, else the one beside the
+/// test bundle (SwiftPM puts both in the same products directory, whatever the triple or
+/// configuration), else `.build/debug/vggconv`.
+public let vggconvExecutable: String = {
+    if let override = ProcessInfo.processInfo.environment["VGGCONV_BIN"] { return override }
+    var candidates: [String] = []
+    var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+    for _ in 0..<3 {  // the bundle may be a directory (Contents/MacOS/…) or a single file
+        directory.deleteLastPathComponent()
+        candidates.append(directory.appendingPathComponent("vggconv").path)
+    }
+    candidates.append(Samples.repositoryRoot + "/.build/debug/vggconv")
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
+}()
+
+/// Runs the `vggconv` binary built by `swift build`.
 public func vggconv(_ arguments: String...) throws -> ProcessResult {
-    try runProcess(Samples.repositoryRoot + "/.build/debug/vggconv", arguments)
+    try runProcess(vggconvExecutable, arguments)
 }
 
 /// Runs `python3` (the tests use it for numpy and jsonschema checks that do not go through our code).

@@ -1,0 +1,132 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Every hostile file in samples/hostile (written by samples/hostile/generate.py as the attacks describe)
+/// is refused by every command its manifest names: exit status 2, one line on stderr naming the
+/// problem, nothing written, within a time limit and an address-space limit far below what the
+/// attacks asked for (so an allocation bomb ends in a crash, which fails the test).
+final class HostileFileTests: XCTestCase {
+    struct Case: Decodable {
+        struct Run: Decodable {
+            let args: [String]
+            let message: String
+        }
+        let file: String
+        let runs: [Run]
+    }
+
+    static let memoryLimitKiB = 1_500_000
+    static let secondsLimit = 20
+
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    /// Runs vggconv under `ulimit -v` and `timeout`.
+    static func runBounded(_ arguments: [String], environment: [String] = []) throws -> (ProcessResult, TimeInterval) {
+        let start = Date()
+        let script = "ulimit -v \(memoryLimitKiB) && exec timeout -s KILL \(secondsLimit) \"$@\""
+        let result = try runProcess("/usr/bin/env", environment + ["bash", "-c", script, "bash", vggconvExecutable] + arguments)
+        return (result, Date().timeIntervalSince(start))
+    }
+
+    /// Checks the refusal contract for one command line.
+    func assertRefused(_ arguments: [String], message: String, environment: [String] = [],
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = Set(scratch.contents())
+        let (result, seconds) = try Self.runBounded(arguments, environment: environment)
+        let label = arguments.joined(separator: " ")
+        XCTAssertEqual(result.status, 2, "\(label): \(result.stderr.prefix(500))", file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(message), "\(label): stderr was \(result.stderr.prefix(500))", file: file, line: line)
+        XCTAssertEqual(result.stderr.split(separator: "\n", omittingEmptySubsequences: false).count, 2,
+                       "\(label): exactly one line: \(result.stderr.prefix(500))", file: file, line: line)
+        XCTAssertLessThan(result.stderr.utf8.count, 1_400, "\(label): the message is bounded", file: file, line: line)
+        XCTAssertFalse(result.stderr.unicodeScalars.dropLast().contains { $0.value < 0x20 && $0 != "\t" },
+                       "\(label): no control characters reach the terminal", file: file, line: line)
+        XCTAssertLessThan(seconds, Double(Self.secondsLimit), "\(label): bounded time", file: file, line: line)
+        XCTAssertEqual(Set(scratch.contents()), before, "\(label): no output or temporary file", file: file, line: line)
+    }
+
+    func testEveryHostileFileIsRefusedByEveryCommand() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Samples.path("hostile/manifest.json")))
+        let cases = try JSONDecoder().decode([String: [Case]].self, from: data)["cases"] ?? []
+        XCTAssertGreaterThanOrEqual(cases.count, 20)
+        for hostile in cases {
+            for run in hostile.runs {
+                let arguments = run.args.map {
+                    $0.replacingOccurrences(of: "{file}", with: Samples.path("hostile/\(hostile.file)"))
+                        .replacingOccurrences(of: "{out}", with: scratch.file("out.vggw"))
+                }
+                try assertRefused(arguments, message: run.message)
+            }
+        }
+    }
+
+    /// The other file's bytes must not reach any output: nothing is written, and the refusal happens
+    /// before libhdf5 is asked for the data (the message names the external storage, not a read error).
+    func testExternalStorageNeverReadsTheOtherFile() throws {
+        let (result, _) = try Self.runBounded(["inspect", Samples.path("hostile/external_storage.h5"), "--json"])
+        XCTAssertEqual(result.status, 2)
+        XCTAssertFalse(result.stdout.contains("root"), "no /etc/passwd bytes on stdout")
+        XCTAssertTrue(result.stderr.contains("external file"), result.stderr)
+    }
+
+    /// A zip with 60,000 entries is listed in linear time (lookups are by dictionary).
+    func testZipWithManyEntriesIsFast() throws {
+        let path = scratch.file("many.pth")
+        let script = """
+        import sys, zipfile
+        with zipfile.ZipFile(sys.argv[1], "w") as z:
+            for i in range(60000):
+                z.writestr(f"archive/data/{i}", b"")
+            z.writestr("archive/data.pkl", b"\\x80\\x02}.")
+            z.writestr("archive/byteorder", "little")
+        """
+        XCTAssertEqual(try python(["-c", script, path]).status, 0)
+        let (result, seconds) = try Self.runBounded(["inspect", path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertLessThan(seconds, 5, "60,000 entries must not take quadratic time")
+    }
+
+    /// A zip64 archive (what Python writes with force_zip64) reads like any other.
+    func testRealZip64ArchiveReads() throws {
+        let path = scratch.file("zip64.pth")
+        let script = """
+        import sys, zipfile
+        with zipfile.ZipFile(sys.argv[2]) as src, zipfile.ZipFile(sys.argv[1], "w") as dst:
+            for info in src.infolist():
+                with dst.open(info.filename, "w", force_zip64=True) as out:
+                    out.write(src.read(info.filename))
+        """
+        XCTAssertEqual(try python(["-c", script, path, Samples.path("vgg_small.pth")]).status, 0)
+        let zip64 = try runProcess(vggconvExecutable, ["inspect", path])
+        let plain = try runProcess(vggconvExecutable, ["inspect", Samples.path("vgg_small.pth")])
+        XCTAssertEqual(zip64.status, 0, zip64.stderr)
+        let crcs = { (text: String) in text.split(separator: "\n").dropFirst(2).map { $0.split(separator: " ").filter { $0.count == 8 } } }
+        XCTAssertEqual(crcs(zip64.stdout), crcs(plain.stdout))
+        XCTAssertEqual(crcs(plain.stdout).count, 28)
+    }
+
+    /// A Keras JSON of 10,000 layers is refused by its layer count, quickly.
+    func testHugeArchitectureJSONIsRefused() throws {
+        let layer = #"{"class_name": "Dropout", "config": {"name": "d%d", "rate": 0.5}}"#
+        let layers = (0..<10_000).map { layer.replacingOccurrences(of: "%d", with: String($0)) }
+        let json = #"{"class_name": "Sequential", "config": {"name": "m", "layers": ["# + layers.joined(separator: ",") + "]}}"
+        let path = scratch.file("huge.json")
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        try assertRefused(["summary", path], message: "layers")
+    }
+
+    /// keras2native with a config whose pool size is negative writes nothing (a file vggconv writes
+    /// must be one it can run).
+    func testNegativePoolSizeInConfigIsRefusedBeforeWriting() throws {
+        var config = try String(contentsOfFile: Samples.path("vgg_small_tfkeras_config.json"), encoding: .utf8)
+        let range = try XCTUnwrap(config.range(of: #""pool_size": [2, 2]"#))
+        config.replaceSubrange(range, with: #""pool_size": [-2, -2]"#)
+        let path = scratch.file("negative_pool.json")
+        try Data(config.utf8).write(to: URL(fileURLWithPath: path))
+        try assertRefused(["keras2native", Samples.path("vgg_small_tfkeras_weights.h5"), "--config", path, "-o", scratch.file("out.vggw")],
+                          message: "pool_size [-2, -2]")
+    }
+}

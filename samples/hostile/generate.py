@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""Writes samples/hostile/: files built the way an attacker builds them, one per class of attack that
+an adversarial review of vggconv found (issue 13), and manifest.json saying which vggconv commands
+each must be refused by and with what message. The tests (Tests/CLITests/HostileFileTests.swift) run
+every command on every file and require exit status 2, one line on stderr, no output file, and a
+bounded time and address space.
+
+HDF5 files start from a sample written by tf-keras (samples/vgg_small_tfkeras_model.h5) and are
+edited with h5py exactly as the attack describes (external storage, links, virtual datasets, filters,
+unwritten chunks). PyTorch files are written byte by byte: pickle opcodes (CPython's
+Lib/pickletools.py) in the zip layout torch.save uses (archive/data.pkl, archive/data/<key>,
+archive/byteorder, archive/version) or the legacy stream. Nothing here needs torch or Keras: only
+numpy and h5py (`pip install numpy h5py`).
+
+Run: python3 samples/hostile/generate.py [--out DIR]
+"""
+import argparse
+import io
+import json
+import os
+import pickle
+import shutil
+import struct
+import sys
+import zipfile
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLES = os.path.dirname(HERE)
+KERAS_MODEL = os.path.join(SAMPLES, "vgg_small_tfkeras_model.h5")
+BIAS = "model_weights/block1_conv1/block1_conv1/bias:0"
+
+CASES = []
+
+
+def case(name, commands, message):
+    """Registers a generator for `name`; `commands` are vggconv argument lists ({file}, {out}).
+    `message` is what stderr must contain: one text, or a dict from subcommand to text."""
+    def register(function):
+        CASES.append((name, commands, message, function))
+        return function
+    return register
+
+
+KERAS_COMMANDS = [["keras2native", "{file}", "-o", "{out}"], ["summary", "{file}"], ["inspect", "{file}"]]
+TORCH_COMMANDS = [["torch2native", "{file}", "-o", "{out}"], ["inspect", "{file}"]]
+TORCH_ALL = TORCH_COMMANDS + [["summary", "{file}"]]
+# Files `inspect` may list (their tensors are sound) but no command may build a model from.
+TORCH_ARCHITECTURE = [TORCH_COMMANDS[0], ["summary", "{file}"]]
+
+
+def keras_copy(path):
+    shutil.copyfile(KERAS_MODEL, path)
+    return h5py.File(path, "r+")
+
+
+# ---- 1. other files' bytes ----------------------------------------------------------------------
+
+@case("external_storage.h5", KERAS_COMMANDS, "stores its data in an external file")
+def external_storage(path):
+    with keras_copy(path) as f:
+        del f[BIAS]
+        f.create_dataset(BIAS, shape=(8,), dtype="<f4", external=[("/etc/passwd", 0, 32)])
+
+
+@case("external_link.h5", KERAS_COMMANDS, "is an external link")
+def external_link(path):
+    other = os.path.join(os.path.dirname(path), "external_link_target.h5")
+    with h5py.File(other, "w") as g:
+        g["bias"] = np.arange(8, dtype="<f4")
+    with keras_copy(path) as f:
+        del f[BIAS]
+        f[BIAS] = h5py.ExternalLink("external_link_target.h5", "/bias")
+
+
+@case("soft_link.h5", KERAS_COMMANDS, "is a soft link")
+def soft_link(path):
+    with keras_copy(path) as f:
+        del f[BIAS]
+        f[BIAS] = h5py.SoftLink("/model_weights/block1_conv2/block1_conv2/bias:0")
+
+
+@case("virtual_dataset.h5", KERAS_COMMANDS, "is a virtual dataset")
+def virtual_dataset(path):
+    other = os.path.join(os.path.dirname(path), "virtual_source.h5")
+    with h5py.File(other, "w") as g:
+        g["bias"] = np.arange(8, dtype="<f4")
+    layout = h5py.VirtualLayout(shape=(8,), dtype="<f4")
+    layout[:] = h5py.VirtualSource("virtual_source.h5", "bias", shape=(8,))
+    with keras_copy(path) as f:
+        del f[BIAS]
+        f.create_virtual_dataset(BIAS, layout)
+
+
+# ---- 6. memory far beyond the file ---------------------------------------------------------------
+
+@case("unwritten_chunks.h5", KERAS_COMMANDS, "chunks written")
+def unwritten_chunks(path):
+    # 8 GiB declared, not one chunk written: a few KB of file.
+    with keras_copy(path) as f:
+        f.create_dataset("model_weights/block1_conv1/block1_conv1/huge:0", shape=(1 << 15, 1 << 16), dtype="<f4",
+                         chunks=(1024, 1024))
+
+
+@case("lzf_filter.h5", KERAS_COMMANDS, "HDF5 filter 32000")
+def lzf_filter(path):
+    with keras_copy(path) as f:
+        data = f[BIAS][()]
+        del f[BIAS]
+        f.create_dataset(BIAS, data=data, compression="lzf")
+
+
+@case("string_dataset.h5", KERAS_COMMANDS, "Keras weights are numbers")
+def string_dataset(path):
+    with keras_copy(path) as f:
+        del f[BIAS]
+        f.create_dataset(BIAS, data=np.array([b"x" * 16] * 8))
+
+
+@case("layer_names_not_strings.h5", KERAS_COMMANDS[:2], "is not a string")
+def layer_names_not_strings(path):
+    with keras_copy(path) as f:
+        f["model_weights"].attrs["layer_names"] = np.arange(5, dtype="<i8")
+
+
+# ---- PyTorch: pickles written opcode by opcode ----------------------------------------------------
+
+def torch_zip(path, pickle_bytes, records=(), compress=False):
+    """The zip layout of torch.save: archive/data.pkl, archive/data/<key>, byteorder, version."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pickle_bytes)
+        z.writestr("archive/byteorder", "little")
+        for key, data in records:
+            z.writestr(zipfile.ZipInfo(f"archive/data/{key}"), data, compress_type=method)
+        z.writestr("archive/version", "3\n")
+
+
+def op_unicode(text):
+    raw = text.encode("utf-8")
+    return b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def op_int(value):
+    if 0 <= value < 256:
+        return b"K" + bytes([value])
+    if -(1 << 31) <= value < (1 << 31):
+        return b"J" + struct.pack("<i", value)
+    raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8a" + bytes([len(raw)]) + raw
+
+
+def op_global(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def tensor_ops(key, numel, offset, size, stride, storage="FloatStorage", view=b""):
+    """torch._utils._rebuild_tensor_v2((storage pid), offset, size, stride, False, OrderedDict())."""
+    pid = (b"(" + op_unicode("storage") + op_global("torch", storage) + op_unicode(key) + op_unicode("cpu") + op_int(numel)
+           + view + b"tQ")
+    size_t = b"(" + b"".join(op_int(v) for v in size) + b"t"
+    stride_t = b"(" + b"".join(op_int(v) for v in stride) + b"t"
+    return (op_global("torch._utils", "_rebuild_tensor_v2") + b"(" + pid + op_int(offset) + size_t + stride_t
+            + b"\x89" + op_global("collections", "OrderedDict") + b")R" + b"tR")
+
+
+def state_dict(entries):
+    """A protocol-2 pickle of a dict {key: tensor ops}."""
+    body = b"".join(op_unicode(k) + v for k, v in entries)
+    return b"\x80\x02}(" + body + b"u."
+
+
+@case("deep_list_chain.pth", TORCH_ALL, {"inspect": "nest deeper than", "torch2native": "no state_dict found",
+                                         "summary": "no state_dict found"})
+def deep_list_chain(path):
+    # 40,000 lists built separately through the memo, then each appended into the previous one.
+    n = 40_000
+    ops = [b"\x80\x02}" + op_unicode("chain")]
+    for i in range(n):
+        ops.append(b"]r" + struct.pack("<I", i + 1) + b"0")
+    for i in range(n - 1):
+        ops.append(b"j" + struct.pack("<I", i + 1) + b"j" + struct.pack("<I", i + 2) + b"a0")
+    ops.append(b"j" + struct.pack("<I", 1) + b"s.")
+    torch_zip(path, b"".join(ops))
+
+
+@case("shared_tuple_dag.pth", [["inspect", "{file}"]], "refusing to unfold it")
+def shared_tuple_dag(path):
+    # (t, t) of (t, t) of ... 60 levels: 2**60 leaves when unfolded, 130 bytes of pickle.
+    dag = b")" + b"2\x86" * 60
+    torch_zip(path, b"\x80\x02}" + op_unicode("dag") + dag + b"s.")
+
+
+@case("storage_offset_max.pth", TORCH_COMMANDS, "overflows")
+def storage_offset_max(path):
+    # A well-formed 3x3 convolution (so every command gets as far as its bytes) at offset 2**63 - 1.
+    torch_zip(path, state_dict([("0.weight", tensor_ops("0", 27, (1 << 63) - 1, [1, 3, 3, 3], [27, 9, 3, 1]))]),
+              [("0", b"\0" * 108)])
+
+
+@case("stride_max.pth", TORCH_COMMANDS, "overflows")
+def stride_max(path):
+    torch_zip(path, state_dict([("0.weight", tensor_ops("0", 27, 0, [2, 3, 3, 3], [(1 << 63) - 1, 9, 3, 1]))]),
+              [("0", b"\0" * 108)])
+
+
+@case("module_index_extremes.pth", TORCH_ARCHITECTURE, "is not part of a VGG-style")
+def module_index_extremes(path):
+    entries = [(f"features.{-(1 << 63)}.weight", tensor_ops("0", 4, 0, [1, 1, 1, 1], [1, 1, 1, 1])),
+               (f"features.{(1 << 63) - 1}.weight", tensor_ops("0", 4, 0, [1, 1, 1, 1], [1, 1, 1, 1]))]
+    torch_zip(path, state_dict(entries), [("0", b"\0" * 16)])
+
+
+@case("module_index_gap.pth", TORCH_ARCHITECTURE, "modules without weights between")
+def module_index_gap(path):
+    # A conv at index 0 and a linear at 10**9: a billion Dropout layers if taken at its word.
+    entries = [("0.weight", tensor_ops("0", 27, 0, [1, 3, 3, 3], [27, 9, 3, 1])),
+               ("1000000000.weight", tensor_ops("1", 2, 0, [2, 1], [1, 1]))]
+    torch_zip(path, state_dict(entries), [("0", b"\0" * 108), ("1", b"\0" * 8)])
+
+
+def conv_stack(big, stride_zero):
+    """features.0 (3 -> C) then features.2, .4, .6 (C -> C), all 3x3: a valid VGG-style stack whose
+    three C x C kernels are the oversized tensors."""
+    c = big
+    first = ("features.0.weight", tensor_ops("first", 1 if stride_zero else c * 27, 0, [c, 3, 3, 3],
+                                             [0, 0, 0, 0] if stride_zero else [27, 9, 3, 1]))
+    shape = [c, c, 3, 3]
+    stride = [0, 0, 0, 0] if stride_zero else [c * 9, 9, 3, 1]
+    numel = 1 if stride_zero else c * c * 9
+    rest = [(f"features.{i}.weight", tensor_ops(f"k{i}", numel, 0, shape, stride)) for i in (2, 4, 6)]
+    return [first] + rest
+
+
+@case("stride_zero_views.pth", TORCH_COMMANDS, "budget")
+def stride_zero_views(path):
+    # Three 2.4 GB kernels that are stride-0 views of one 4-byte storage each: 7 GB from ~1.5 KB.
+    records = [("first", b"\0" * 4)] + [(f"k{i}", b"\0" * 4) for i in (2, 4, 6)]
+    torch_zip(path, state_dict(conv_stack(8192, stride_zero=True)), records)
+
+
+@case("deflate_bomb.pth", TORCH_COMMANDS, "budget")
+def deflate_bomb(path):
+    # Three 36 MiB kernels of zeros, deflated to ~36 KB each: 108 MiB from a ~150 KB file.
+    c = 1024
+    records = [("first", b"\0" * (c * 27 * 4))] + [(f"k{i}", b"\0" * (c * c * 36)) for i in (2, 4, 6)]
+    torch_zip(path, state_dict(conv_stack(c, stride_zero=False)), records, compress=True)
+
+
+@case("legacy_view_offset.pth", TORCH_COMMANDS, "overflows")
+def legacy_view_offset(path):
+    # The pre-1.6 stream: magic, protocol 1001, sys_info, the state_dict whose storage id carries a
+    # view (root key, offset, size) with an offset at the top of int64, the storage keys, the storages.
+    out = io.BytesIO()
+    for obj in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True,
+                                                  "type_sizes": {"short": 2, "int": 4, "long": 8}}):
+        pickle.dump(obj, out, protocol=2)
+    view = b"(" + op_unicode("0") + op_int((1 << 63) - 1) + op_int(4) + b"t"
+    out.write(b"\x80\x02}" + op_unicode("0.weight") + tensor_ops("0", 27, 0, [1, 3, 3, 3], [27, 9, 3, 1], view=view) + b"s.")
+    pickle.dump(["0"], out, protocol=2)
+    out.write(struct.pack("<q", 27) + b"\0" * 108)
+    with open(path, "wb") as f:
+        f.write(out.getvalue())
+
+
+# ---- 8. errors echo raw file bytes --------------------------------------------------------------
+
+@case("ansi_global.pth", TORCH_COMMANDS, "refusing to load global")
+def ansi_global(path):
+    fake = "\x1b[2K\x1b[1Gwrote model.vggw: 19 layers, all checks passed\n\x1b[8m"
+    torch_zip(path, b"\x80\x02" + op_global("posix", "system" + fake.replace("\n", "\r")) + b")R.")
+
+
+@case("long_global.pth", TORCH_COMMANDS, "refusing to load global")
+def long_global(path):
+    torch_zip(path, b"\x80\x02" + op_global("posix", "A" * (1 << 20)) + b")R.")
+
+
+# ---- other refusals the review asked to be tested -------------------------------------------------
+
+@case("torchscript.pt", TORCH_COMMANDS, "TorchScript archive")
+def torchscript(path):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("model/data.pkl", b"\x80\x02}.")
+        z.writestr("model/constants.pkl", b"\x80\x02).")
+        z.writestr("model/code/__torch__.py", "def forward(self): pass\n")
+        z.writestr("model/version", "3\n")
+
+
+@case("legacy_tar.pth", [["torch2native", "{file}", "-o", "{out}"]], "tar-based PyTorch format")
+def legacy_tar(path):
+    import tarfile
+    with tarfile.open(path, "w") as t:
+        for name, data in (("sys_info", b"\x80\x02}."), ("pickle", b"\x80\x02}."), ("storages", b"\x80\x02K\x00.")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+
+@case("compressed_inner_h5.keras", KERAS_COMMANDS, "model.weights.h5")
+def compressed_inner_h5(path):
+    source = os.path.join(SAMPLES, "vgg_small_keras3.keras")
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as z:
+        for item in src.infolist():
+            z.writestr(item.filename, src.read(item.filename), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=HERE)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    manifest = []
+    for name, commands, message, function in CASES:
+        path = os.path.join(args.out, name)
+        if os.path.exists(path):
+            os.remove(path)
+        function(path)
+        runs = [{"args": c, "message": message if isinstance(message, str) else message[c[0]]} for c in commands]
+        manifest.append({"file": name, "runs": runs, "bytes": os.path.getsize(path)})
+        print(f"{name}: {os.path.getsize(path):,} bytes")
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump({"cases": manifest}, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
