@@ -43,6 +43,6 @@ let package = Package(
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "Inference", "TestSupport"]),
     ]
 )

@@ -50,8 +50,6 @@ public final class OutputFile {
         }
         temporaryPath = created.path
         fd = created.fd
-        // Created private (0600) so nobody reads a half-written file; finished files get the usual mode.
-        fchmod(fd, 0o666 & ~OutputFile.processUmask)
     }
 
     /// The process's file-creation mask (read once; `umask` can only be read by setting it).
@@ -85,6 +83,8 @@ public final class OutputFile {
     /// Closes the file and renames it to its destination.
     public func commit() throws {
         OutputFile.pauseForTests(temporaryPath)
+        // Created private (0600) so nobody reads a half-written file; the finished file gets the usual mode.
+        fchmod(fd, 0o666 & ~OutputFile.processUmask)
         guard close(fd) == 0 else {
             fd = -1
             throw VGGError.io(path: path, operation: "close the output", errno: errno)
