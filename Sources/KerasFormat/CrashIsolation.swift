@@ -2,18 +2,37 @@
 import Glibc
 #endif
 
-/// Runs a read that a third-party library might crash on (libhdf5 1.10 on a corrupt variable-length
-/// string) in a forked child first, so that a crash there becomes an error here.
+/// Keeps libhdf5 away from what it cannot read safely. libhdf5 1.10 parses a file's metadata trusting
+/// it, and corrupt files crash it (a variable-length string attribute whose global-heap entry was
+/// damaged, a byte-flipped object header). So every read that goes through libhdf5 runs first in a
+/// forked child; only when the child finishes normally is the same read done here. A crash, hang or
+/// runaway in the child becomes one clear error.
 enum CrashIsolation {
-    /// True when `body`, run in a child process, returns normally within `seconds`; false when the
-    /// child dies of a signal, hangs or exits otherwise. The child runs only `body` and `_exit`.
-    static func survives(seconds: Int32 = 10, _ body: () -> Void) -> Bool {
+    /// How long the probe may take; reads of metadata take milliseconds.
+    static let probeSeconds: UInt32 = 60
+
+    /// Runs `body` in a child process first (its result discarded), then here.
+    /// - Throws: `HDF5Error` when the child did not exit normally; otherwise what `body` throws.
+    static func probed<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        guard survives({ _ = try? body() }) else {
+            throw HDF5Error(path: path, object: "", reason: "the HDF5 library crashed reading this file in an isolated probe: the file is corrupt or hostile; copy or download it again")
+        }
+        return try body()
+    }
+
+    /// True when `body`, run in a child process, returns within `probeSeconds`; false when the child
+    /// dies of a signal, hangs or exits otherwise. The child runs only `body` and `_exit`.
+    static func survives(_ body: () -> Void) -> Bool {
         let child = fork()
         if child == 0 {
             // A hang in the child ends it (SIGALRM, default action), never the parent; the parent's
             // cleanup handler must not run in the child, where it would delete the parent's temp files.
             _ = signal(SIGALRM, SIG_DFL)
-            alarm(UInt32(seconds))
+            alarm(probeSeconds)
+            // The child's crash report (libhdf5's or the Swift runtime's) must not reach the user's
+            // terminal: the parent prints the one-line error.
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 { dup2(null, 1); dup2(null, 2) }
             body()
             _exit(0)
         }

@@ -101,11 +101,6 @@ class HDF5Object {
             H5Tset_size(memory, Int(bitPattern: UInt(bitPattern: -1)))  // H5T_VARIABLE
             H5Tset_cset(memory, H5Tget_cset(type))
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            // libhdf5 1.10 can crash following a corrupt variable-length string into its global heap, so
-            // the read is first tried in a child process; only one that survives is repeated here.
-            guard CrashIsolation.survives({ _ = pointers.withUnsafeMutableBytes { H5Aread(attribute, memory, $0.baseAddress) } }) else {
-                throw error("attribute \(SafeText.quote(name)) is corrupt (its variable-length strings cannot be read safely); copy or download the file again")
-            }
             guard H5Aread(attribute, memory, &pointers) >= 0 else { throw error("cannot read attribute \(SafeText.quote(name))") }
             defer { for p in pointers { H5free_memory(p) } }
             return pointers.map { $0.map { String(cString: $0) } ?? "" }

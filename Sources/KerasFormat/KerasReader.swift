@@ -11,6 +11,10 @@ public enum KerasReader {
     /// Reads `path`, taking the architecture from `configJSON` when given.
     /// - Throws: `KerasFormatError`, `HDF5Error` or `VGGError`, each naming the file and the layer.
     public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config") throws -> SourceModel {
+        try CrashIsolation.probed(path) { try readUnprobed(path: path, configJSON: configJSON, configOrigin: configOrigin) }
+    }
+
+    private static func readUnprobed(path: String, configJSON: Data?, configOrigin: String) throws -> SourceModel {
         let mapped = try MappedFile(path: path)
         let prefix = mapped.bytes(offset: 0, length: 8)
         var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }

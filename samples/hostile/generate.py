@@ -125,6 +125,17 @@ def layer_names_not_strings(path):
         f["model_weights"].attrs["layer_names"] = np.arange(5, dtype="<i8")
 
 
+@case("libhdf5_crash.h5", KERAS_COMMANDS[:2], "crashed reading this file in an isolated probe")
+def libhdf5_crash(path):
+    # One flipped byte in the root group's metadata of a tf-keras file (byte 2133 set to 0x22), found by
+    # a seeded search of single-byte flips: libhdf5 1.10.8 (Debian bookworm's) dereferences a bad
+    # pointer opening it. vggconv must report it, not die with it.
+    data = bytearray(open(os.path.join(SAMPLES, "vgg_bn_tfkeras_model.h5"), "rb").read())
+    data[2133] = 0x22
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 # ---- PyTorch: pickles written opcode by opcode ----------------------------------------------------
 
 def torch_zip(path, pickle_bytes, records=(), compress=False):
