@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert clean
+.PHONY: deps pydeps build run test samples bench-convert fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -49,5 +49,9 @@ samples:
 bench-convert: build
 	bash scripts/bench-convert.sh
 
+## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
+fuzz: deps
+	bash scripts/fuzz.sh
+
 clean:
-	rm -rf .build out
+	rm -rf .build out .build-fuzz

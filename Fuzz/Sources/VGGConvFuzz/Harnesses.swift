@@ -1,0 +1,93 @@
+import Foundation
+import Inference
+import KerasFormat
+import TorchFormat
+import VGGConvKit
+import VGGCore
+
+/// The readers under fuzzing, one per input format. Each takes the fuzzer's bytes, presents them as a
+/// file the way vggconv's commands receive files, and runs what `inspect`, `summary` and the converters
+/// run. Errors are the expected outcome; crashes, leaks, hangs and huge allocations are findings.
+enum Harness: String, CaseIterable {
+    /// The restricted unpickler and the state_dict walk: the bytes are `data.pkl` of a torch zip
+    /// (built here, with a few storage records), so mutations land in the pickle, not the container.
+    case pickle
+    /// The zip container (and whatever torch file it holds).
+    case zip
+    /// The `.vggw` reader, its schema check, the engine's compilation, the summary.
+    case vggw
+    /// `.npy` input files.
+    case npy
+    /// Keras architecture JSON (`model.to_json()`), summarised.
+    case json
+    /// Keras HDF5 through libhdf5's in-memory file image (every read probed in a child process).
+    case hdf5
+
+    /// The file extension each format is presented with.
+    var fileExtension: String {
+        switch self {
+        case .pickle, .zip: return "pth"
+        case .vggw: return "vggw"
+        case .npy: return "npy"
+        case .json: return "json"
+        case .hdf5: return "h5"
+        }
+    }
+
+    /// Runs one input; returns normally whatever the reader decided.
+    func run(_ bytes: [UInt8], scratch: String) {
+        let path = "\(scratch).\(fileExtension)"
+        let contents = self == .pickle ? Self.torchZip(pickle: bytes) : bytes
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == contents.count else { return }
+        defer { unlink(path) }
+        switch self {
+        case .pickle, .zip:
+            // inventory materialises every tensor; read builds the architecture (what summary needs too).
+            _ = try? TorchReader.inventory(path: path)
+            _ = try? TorchReader.read(path: path)
+        case .vggw:
+            _ = try? TensorInventory.of(path: path)
+            _ = try? Summarizer.summary(path: path)
+            if let file = try? NativeFile(path: path) { _ = try? InferenceEngine(file: file) }
+        case .npy:
+            _ = try? NpyArray.read(path: path)
+        case .json:
+            _ = try? Summarizer.summary(path: path)
+        case .hdf5:
+            _ = try? TensorInventory.of(path: path)
+            _ = try? KerasReader.read(path: path)
+        }
+    }
+
+    /// A stored zip in torch.save's layout around `pickle`: `archive/data.pkl`, four 64-byte storage
+    /// records `archive/data/0…3`, `byteorder`, `version`. Written here so the fuzzer need not keep a
+    /// valid container (central directory, CRCs) intact.
+    static func torchZip(pickle: [UInt8]) -> [UInt8] {
+        var members: [(String, [UInt8])] = [("archive/data.pkl", pickle), ("archive/byteorder", Array("little".utf8))]
+        for key in 0..<4 { members.append(("archive/data/\(key)", [UInt8](repeating: UInt8(key), count: 64))) }
+        members.append(("archive/version", Array("3\n".utf8)))
+        var out: [UInt8] = [], directory: [UInt8] = []
+        func u16(_ v: Int, _ to: inout [UInt8]) { to += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+        func u32(_ v: UInt32, _ to: inout [UInt8]) { for i in 0..<4 { to.append(UInt8(v >> (8 * UInt32(i)) & 0xFF)) } }
+        for (name, data) in members {
+            let offset = UInt32(out.count), crc = data.withUnsafeBytes { CRC32.of($0) }, nameBytes = Array(name.utf8)
+            u32(0x0403_4B50, &out); u16(20, &out); u16(0, &out); u16(0, &out); u16(0, &out); u16(0, &out)
+            u32(crc, &out); u32(UInt32(data.count), &out); u32(UInt32(data.count), &out); u16(nameBytes.count, &out); u16(0, &out)
+            out += nameBytes + data
+            u32(0x0201_4B50, &directory); u16(20, &directory); u16(20, &directory); u16(0, &directory); u16(0, &directory)
+            u16(0, &directory); u16(0, &directory); u32(crc, &directory); u32(UInt32(data.count), &directory)
+            u32(UInt32(data.count), &directory); u16(nameBytes.count, &directory); u16(0, &directory); u16(0, &directory)
+            u16(0, &directory); u16(0, &directory); u32(0, &directory); u32(offset, &directory)
+            directory += nameBytes
+        }
+        let directoryOffset = UInt32(out.count)
+        out += directory
+        u32(0x0605_4B50, &out); u16(0, &out); u16(0, &out); u16(members.count, &out); u16(members.count, &out)
+        u32(UInt32(directory.count), &out); u32(directoryOffset, &out); u16(0, &out)
+        return out
+    }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses (Fuzz/, with -sanitize=fuzzer,address) and runs each for a set time
+# or a set number of executions, seeded from samples/. `make fuzz` calls this.
+#   FUZZ_SECONDS=60   seconds per harness (default), or
+#   FUZZ_RUNS=1000000 executions per harness (overrides FUZZ_SECONDS)
+#   FUZZ_TARGETS="pickle zip vggw npy json hdf5"   which harnesses
+#   FUZZ_JOBS=2       harnesses run side by side
+# Corpora grow in .fuzz/corpus/<harness>; crashes, leaks and timeouts land in .fuzz/crashes/<harness>
+# (reproduce one: VGGCONV_FUZZ_TARGET=<harness> .build-fuzz/release/VGGConvFuzz FILE) and turn the
+# exit status non-zero. A summary line per harness gives executions, edges, features and corpus size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5"}
+JOBS=${FUZZ_JOBS:-2}
+BIN=.build-fuzz/release/VGGConvFuzz
+
+(cd Fuzz && swift build -c release --build-path ../.build-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
+[ -x .build/release/vggconv ] || swift build -c release --product vggconv
+
+# Seeds: real files from samples/ (the pickle harness gets the data.pkl records of the .pth samples).
+seed() {
+  local target=$1 dir=.fuzz/corpus/$1
+  mkdir -p "$dir" ".fuzz/crashes/$target"
+  [ -n "$(ls -A "$dir")" ] && return 0
+  case $target in
+    pickle) python3 - "$dir" <<'EOF'
+import glob, os, sys, zipfile
+for path in glob.glob("samples/*.pth") + glob.glob("samples/torch/*.pth"):
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.endswith("data.pkl"):
+                    open(os.path.join(sys.argv[1], os.path.basename(path) + ".pkl"), "wb").write(z.read(name))
+EOF
+      ;;
+    zip) cp samples/*.pth samples/torch/*.pth samples/*.keras "$dir"/ ;;
+    vggw) for f in samples/vgg_small_tfkeras_model.h5 samples/vgg_bn_keras3.keras samples/vgg_notop.pth; do
+            n=$(basename "$f"); .build/release/vggconv "$( [[ $f == *.pth ]] && echo torch2native || echo keras2native)" "$f" -o "$dir/$n.vggw" --force >/dev/null
+          done ;;
+    npy) cp samples/golden/vgg_small_input_nchw.npy samples/golden/vgg_bn_torch_logits.npy samples/expected/vgg_bn/fc1.weight.npy "$dir"/ ;;
+    json) cp samples/*_config.json "$dir"/ ;;
+    hdf5) cp samples/vgg_notop_tfkeras_model.h5 samples/vgg_notop_keras3.weights.h5 samples/vgg_notop_keras1_style.h5 \
+             samples/bn_variants_tfkeras_weights.h5 "$dir"/ ;;
+  esac
+}
+
+run_one() {
+  local target=$1 limit extra=()
+  if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=${FUZZ_SECONDS:-60}"; fi
+  [ "$target" = pickle ] && extra+=(-dict=Fuzz/pickle.dict)
+  LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0" VGGCONV_FUZZ_TARGET=$target "$BIN" ".fuzz/corpus/$target" "$limit" -timeout=10 -rss_limit_mb=2560 \
+      -max_len=262144 -print_final_stats=1 -artifact_prefix=".fuzz/crashes/$target/" "${extra[@]}" \
+      > ".fuzz/$target.log" 2>&1
+}
+
+for target in $TARGETS; do seed "$target"; done
+status=0
+running=0
+for target in $TARGETS; do
+  run_one "$target" &
+  running=$((running + 1))
+  if [ "$running" -ge "$JOBS" ]; then wait -n || status=1; running=$((running - 1)); fi
+done
+while [ "$running" -gt 0 ]; do wait -n || status=1; running=$((running - 1)); done
+
+printf '%-8s %12s %8s %8s %10s %s\n' harness executions edges features corpus findings
+for target in $TARGETS; do
+  log=.fuzz/$target.log
+  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
+  edges=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo "?")
+  features=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo "?")
+  corpus=$(ls ".fuzz/corpus/$target" | wc -l)
+  findings=$(ls ".fuzz/crashes/$target" | wc -l)
+  printf '%-8s %12s %8s %8s %10s %s\n' "$target" "$runs" "$edges" "$features" "$corpus" "$findings"
+  [ "$findings" = 0 ] || status=1
+done
+exit $status
