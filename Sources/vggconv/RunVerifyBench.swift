@@ -55,6 +55,12 @@ extension VGGConv {
         @Option(help: "Tolerance relative to each sample's largest |golden| value.")
         var rtol: Float = 1e-4
 
+        func validate() throws {
+            guard atol.isFinite, rtol.isFinite, atol >= 0, rtol >= 0 else {
+                throw ValidationError("--atol and --rtol must be finite and not negative")
+            }
+        }
+
         func run() throws {
             let output = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout)
             let golden = try VGGConvKit.readNpy(golden)

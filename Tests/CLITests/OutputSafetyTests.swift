@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import VGGCore
 import XCTest
 
 /// The temporary output is private to vggconv: removed when a catchable signal ends the process, never
@@ -73,5 +74,32 @@ final class OutputSafetyTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains("is both the input and the output"), result.stderr)
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model)), before)
+    }
+}
+
+/// `verify` never passes on a NaN or an infinity, for class scores and for 4-D feature maps alike, and
+/// does not claim a top-5 comparison it did not make.
+final class VerifyNonFiniteTests: XCTestCase {
+    func testNaNGoldenOnAFeatureMapFails() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let model = scratch.file("notop.vggw")
+        XCTAssertEqual(try vggconv("torch2native", Samples.path("vgg_notop.pth"), "-o", model).status, 0)
+        let input = Samples.path("golden/vgg_notop_input_nchw.npy")
+        let honest = try vggconv("verify", model, "--input", input, "--golden", Samples.path("golden/vgg_notop_torch_output.npy"))
+        XCTAssertEqual(honest.status, 0, honest.stdout + honest.stderr)
+        XCTAssertTrue(honest.stdout.contains("no class scores, so no top-k compared"), honest.stdout)
+        XCTAssertFalse(honest.stdout.contains("top-5 identical"), honest.stdout)
+
+        let golden = try NpyArray.read(path: Samples.path("golden/vgg_notop_torch_output.npy"))
+        for (name, value) in [("nan", Float.nan), ("inf", Float.infinity)] {
+            var bad = golden
+            bad.bytes = [Float](repeating: value, count: golden.bytes.count / 4).withUnsafeBytes { Array($0) }
+            let path = scratch.file("\(name).npy")
+            try bad.write(to: path)
+            let result = try vggconv("verify", model, "--input", input, "--golden", path)
+            XCTAssertEqual(result.status, 1, "\(name): \(result.stdout)")
+            XCTAssertTrue(result.stdout.contains("NaN or infinite values"), result.stdout)
+        }
     }
 }
