@@ -27,7 +27,7 @@ seed() {
   case $target in
     pickle) python3 - "$dir" <<'EOF'
 import glob, os, sys, zipfile
-for path in glob.glob("samples/*.pth") + glob.glob("samples/torch/*.pth"):
+for path in glob.glob("samples/*.pth") + glob.glob("samples/torch/*.pth") + glob.glob("samples/hostile/*.pth"):
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             for name in z.namelist():

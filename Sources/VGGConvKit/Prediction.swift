@@ -203,11 +203,11 @@ public enum Benchmark {
     }
 }
 
-/// A tiny deterministic generator for benchmark inputs.
-struct SplitMix: RandomNumberGenerator {
+/// A tiny deterministic generator (SplitMix64) for benchmark inputs and seeded test mutations.
+public struct SplitMix: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

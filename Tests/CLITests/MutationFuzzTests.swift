@@ -14,14 +14,9 @@ import XCTest
 /// so a failure reproduces. The libFuzzer harnesses (`make fuzz`) search far deeper.
 final class MutationFuzzTests: XCTestCase {
     struct Mutator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random: SplitMix
+        init(seed: UInt64) { random = SplitMix(seed: seed) }
+        mutating func next() -> UInt64 { random.next() }
         mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
 
         /// One of three mutations of `data`; `hot` bytes at the start hold the metadata.
@@ -53,7 +48,7 @@ final class MutationFuzzTests: XCTestCase {
         let path = scratch.file("fuzz.\(ext)")
         try original.write(to: URL(fileURLWithPath: path))
         XCTAssertNoThrow(try read(path), "the unmutated \(sample) must read")
-        var mutator = Mutator(state: seed)
+        var mutator = Mutator(seed: seed)
         var opened = 0, refused = 0
         for iteration in 0..<iterations {
             try mutator.mutate(original, hot: hot).write(to: URL(fileURLWithPath: path))

@@ -104,50 +104,32 @@ final class TamperedNativeTests: XCTestCase {
         try assertEveryCommandRefuses(path, "input shape [] is not a (C, H, W) shape")
     }
 
-    func testHugeUnits() throws {
-        let path = try tampered("units.vggw") { header in
+    /// `model` with `key` of the config of the first layer of `type` (any layer when nil) set to `value`.
+    func withConfig(_ name: String, layerType type: String?, _ key: String, _ value: Any) throws -> String {
+        try tampered(name) { header in
             var layers = self.layers(header)
-            let dense = try XCTUnwrap(layers.firstIndex { $0["type"] as? String == "Dense" })
-            var config = layers[dense]["config"] as! [String: Any]
-            config["units"] = 1 << 62
-            layers[dense]["config"] = config
+            let index = try XCTUnwrap(layers.firstIndex { type == nil || $0["type"] as? String == type })
+            var config = layers[index]["config"] as! [String: Any]
+            config[key] = value
+            layers[index]["config"] = config
             self.setLayers(&header, layers)
         }
-        try assertEveryCommandRefuses(path, "has units 4611686018427387904")
+    }
+
+    func testHugeUnits() throws {
+        try assertEveryCommandRefuses(try withConfig("units.vggw", layerType: "Dense", "units", 1 << 62), "has units 4611686018427387904")
     }
 
     func testNegativePoolSize() throws {
-        let path = try tampered("pool.vggw") { header in
-            var layers = self.layers(header)
-            let pool = try XCTUnwrap(layers.firstIndex { $0["type"] as? String == "MaxPooling2D" })
-            var config = layers[pool]["config"] as! [String: Any]
-            config["pool_size"] = [-2, -2]
-            layers[pool]["config"] = config
-            self.setLayers(&header, layers)
-        }
-        try assertEveryCommandRefuses(path, "pool_size [-2, -2]")
+        try assertEveryCommandRefuses(try withConfig("pool.vggw", layerType: "MaxPooling2D", "pool_size", [-2, -2]), "pool_size [-2, -2]")
     }
 
     func testEmptyKernelSize() throws {
-        let path = try tampered("kernel.vggw") { header in
-            var layers = self.layers(header)
-            var config = layers[0]["config"] as! [String: Any]
-            config["kernel_size"] = []
-            layers[0]["config"] = config
-            self.setLayers(&header, layers)
-        }
-        try assertEveryCommandRefuses(path, "kernel_size []")
+        try assertEveryCommandRefuses(try withConfig("kernel.vggw", layerType: nil, "kernel_size", [Int]()), "kernel_size []")
     }
 
     func testHugeStrides() throws {
-        let path = try tampered("strides.vggw") { header in
-            var layers = self.layers(header)
-            var config = layers[0]["config"] as! [String: Any]
-            config["strides"] = [Int.max, Int.max]
-            layers[0]["config"] = config
-            self.setLayers(&header, layers)
-        }
-        try assertEveryCommandRefuses(path, "strides")
+        try assertEveryCommandRefuses(try withConfig("strides.vggw", layerType: nil, "strides", [Int.max, Int.max]), "strides")
     }
 
     func testLayoutFieldCrossChecked() throws {
