@@ -42,7 +42,7 @@ public struct NpyArray: Sendable {
         let descr = try field("descr", in: header, path: path)
         guard let dtype = descrs[descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))] else {
             let hint = descr.contains(">") ? " (big-endian data; save it little-endian with arr.astype(arr.dtype.newbyteorder('<')))" : ""
-            throw bad("dtype \(descr) is not supported\(hint)")
+            throw bad("dtype \(SafeText.quote(descr)) is not supported\(hint)")
         }
         if try field("fortran_order", in: header, path: path) != "False" {
             throw bad("array is stored in Fortran order; save it with np.ascontiguousarray first")
@@ -51,7 +51,7 @@ public struct NpyArray: Sendable {
         let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             .compactMap { Int($0) }
-        guard let nbytes = ShapeMath.byteCount(shape, dtype: dtype) else { throw bad("shape \(shapeText) overflows") }
+        guard let nbytes = ShapeMath.byteCount(shape, dtype: dtype) else { throw bad("shape \(SafeText.quote(shapeText)) overflows") }
         let dataStart = headerStart + headerLength
         guard file.count - dataStart == nbytes else {
             throw bad("holds \(file.count - dataStart) data bytes but shape \(shape) of \(dtype.rawValue) needs \(nbytes)")
