@@ -129,4 +129,25 @@ final class HostileFileTests: XCTestCase {
         try assertRefused(["keras2native", Samples.path("vgg_small_tfkeras_weights.h5"), "--config", path, "-o", scratch.file("out.vggw")],
                           message: "pool_size [-2, -2]")
     }
+
+    /// Numbers out of range, from a config or the command line: one line and status 2, never a trap.
+    func testOutOfRangeNumbersAreRefused() throws {
+        var config = try String(contentsOfFile: Samples.path("vgg_small_tfkeras_config.json"), encoding: .utf8)
+        let range = try XCTUnwrap(config.range(of: #""units": 32"#))
+        config.replaceSubrange(range, with: #""units": 4611686018427387904"#)
+        let path = scratch.file("units.json")
+        try Data(config.utf8).write(to: URL(fileURLWithPath: path))
+        try assertRefused(["summary", path], message: "has units 4611686018427387904")
+        // Usage errors keep ArgumentParser's own text (message, help line, usage), still status 2.
+        let (shape, _) = try Self.runBounded(["summary", Samples.path("vgg_small_keras3.keras"), "--input-shape", "99999999999,32,3"])
+        XCTAssertEqual(shape.status, 2, shape.stderr)
+        XCTAssertTrue(shape.stderr.contains("--input-shape needs three integers H,W,C from 1 to 32768"), shape.stderr)
+        let model = scratch.file("m.vggw")
+        XCTAssertEqual(try vggconv("keras2native", Samples.path("vgg_small_tfkeras_model.h5"), "-o", model).status, 0)
+        let before = Set(scratch.contents())
+        let (bench, _) = try Self.runBounded(["bench", model, "--batch", "9223372036854775807"])
+        XCTAssertEqual(bench.status, 2, bench.stderr)
+        XCTAssertTrue(bench.stderr.contains("--batch must be 1 to 256"), bench.stderr)
+        XCTAssertEqual(Set(scratch.contents()), before)
+    }
 }

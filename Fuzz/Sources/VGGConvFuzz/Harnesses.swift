@@ -50,9 +50,10 @@ enum Harness: String, CaseIterable {
             _ = try? TorchReader.inventory(path: path)
             _ = try? TorchReader.read(path: path)
         case .vggw:
-            _ = try? TensorInventory.of(path: path)
-            _ = try? Summarizer.summary(path: path)
+            // NativeFile is what `inspect` opens (checksums and ModelCheck included); the engine compiles
+            // from it as `run` and `bench` do; the summary opens it again without checksums.
             if let file = try? NativeFile(path: path) { _ = try? InferenceEngine(file: file) }
+            _ = try? Summarizer.summary(path: path)
         case .npy:
             _ = try? NpyArray.read(path: path)
         case .json:
