@@ -3,6 +3,7 @@
 # or a set number of executions, seeded from samples/. `make fuzz` calls this.
 #   FUZZ_SECONDS=60   seconds per harness (default), or
 #   FUZZ_RUNS=1000000 executions per harness (overrides FUZZ_SECONDS)
+#   FUZZ_LIMIT_<harness>="-max_total_time=600"   a libFuzzer limit for one harness (overrides both)
 #   FUZZ_TARGETS="pickle zip vggw npy json hdf5"   which harnesses
 #   FUZZ_JOBS=2       harnesses run side by side
 # Corpora grow in .fuzz/corpus/<harness>; crashes, leaks and timeouts land in .fuzz/crashes/<harness>
@@ -42,13 +43,15 @@ EOF
     npy) cp samples/golden/vgg_small_input_nchw.npy samples/golden/vgg_bn_torch_logits.npy samples/expected/vgg_bn/fc1.weight.npy "$dir"/ ;;
     json) cp samples/*_config.json "$dir"/ ;;
     hdf5) cp samples/vgg_notop_tfkeras_model.h5 samples/vgg_notop_keras3.weights.h5 samples/vgg_notop_keras1_style.h5 \
-             samples/bn_variants_tfkeras_weights.h5 "$dir"/ ;;
+             samples/bn_variants_tfkeras_weights.h5 samples/vgg_notop_keras3.keras "$dir"/ ;;
   esac
 }
 
 run_one() {
   local target=$1 limit extra=()
   if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=${FUZZ_SECONDS:-60}"; fi
+  local override="FUZZ_LIMIT_$target"
+  [ -n "${!override:-}" ] && limit=${!override}
   [ "$target" = pickle ] && extra+=(-dict=Fuzz/pickle.dict)
   LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0" VGGCONV_FUZZ_TARGET=$target "$BIN" ".fuzz/corpus/$target" "$limit" -timeout=10 -rss_limit_mb=2560 \
       -max_len=262144 -print_final_stats=1 -artifact_prefix=".fuzz/crashes/$target/" "${extra[@]}" \
