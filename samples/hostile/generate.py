@@ -104,6 +104,15 @@ def unwritten_chunks(path):
                          chunks=(1024, 1024))
 
 
+@case("shape_bomb.h5", KERAS_COMMANDS, "budget")
+def shape_bomb(path):
+    # A contiguous dataset declaring 8 GiB that was never written (HDF5 allocates its storage late):
+    # libhdf5 would hand back 8 GiB of fill values for a file of a few hundred KB.
+    with keras_copy(path) as f:
+        del f[BIAS]
+        f.create_dataset(BIAS, shape=(1 << 31,), dtype="<f4")
+
+
 @case("lzf_filter.h5", KERAS_COMMANDS, "HDF5 filter 32000")
 def lzf_filter(path):
     with keras_copy(path) as f:
