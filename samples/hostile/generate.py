@@ -134,13 +134,15 @@ def layer_names_not_strings(path):
         f["model_weights"].attrs["layer_names"] = np.arange(5, dtype="<i8")
 
 
-@case("libhdf5_crash.h5", KERAS_COMMANDS[:2], "crashed reading this file in an isolated probe")
-def libhdf5_crash(path):
-    # One flipped byte in the root group's metadata of a tf-keras file (byte 2133 set to 0x22), found by
-    # a seeded search of single-byte flips: libhdf5 1.10.8 (Debian bookworm's) dereferences a bad
-    # pointer opening it. vggconv must report it, not die with it.
+@case("corrupt_vlen_attribute.h5", KERAS_COMMANDS[:2], "crashed reading this file in an isolated probe")
+def corrupt_vlen_attribute(path):
+    # A byte-flipped tf-keras file: the first object of its global heap collection ("GCOL" at byte 2048;
+    # object header at 2064, its size at 2072) is the variable-length string of the root's
+    # `keras_version` attribute, "2.21.0", 6 bytes. Byte 2073 set to 0x7f makes it claim 32,518 bytes, and
+    # libhdf5 1.10.8 (Debian bookworm's) segfaults reading the attribute. vggconv must report it, not die.
     data = bytearray(open(os.path.join(SAMPLES, "vgg_bn_tfkeras_model.h5"), "rb").read())
-    data[2133] = 0x22
+    assert data[2048:2052] == b"GCOL"
+    data[2073] = 0x7F
     with open(path, "wb") as f:
         f.write(data)
 
