@@ -64,6 +64,83 @@ public enum Converter {
         return try write(model, to: output, options: options, progress: progress)
     }
 
+    /// The formats `convert` writes, chosen by the output's extension.
+    public enum OutputFormat: String, CaseIterable, Sendable {
+        case native = "vggw", pytorch = "pth"
+
+        /// The format `path`'s extension names.
+        /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
+        public static func of(_ path: String) throws -> OutputFormat {
+            let lower = path.lowercased()
+            if lower.hasSuffix(".vggw") { return .native }
+            if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") { return .pytorch }
+            let planned = [".safetensors", ".onnx", ".h5", ".keras"].first { lower.hasSuffix($0) }
+            throw CommandError.unsupported(path: path, reason: planned.map { "writing \($0) is not implemented yet; vggconv writes .vggw and .pth (.pt)" }
+                ?? "the output's extension picks its format: .vggw or .pth (.pt)")
+        }
+    }
+
+    /// What `convert` wrote: the output, its format, what PyTorch needs to know.
+    public struct ExportResult: Sendable {
+        public var outputPath: String
+        public var format: OutputFormat
+        public var tensorCount: Int
+        public var bytes: Int
+        /// `vgg16_bn`, … when torchvision builds a module the `.pth` loads into.
+        public var torchvisionName: String?
+        /// The Python module file written beside a `.pth` whose keys torchvision cannot load.
+        public var modulePath: String?
+        public var notes: [String]
+    }
+
+    /// Converts any readable file (every Keras flavour, PyTorch files, `.vggw`) to the format `output`'s
+    /// extension names. `architecture` asserts a torchvision model for PyTorch inputs.
+    /// - Throws: the reader's or writer's error; nothing is left at the output paths on failure.
+    public static func convert(input: String, output: String, options: ConversionOptions, architecture: String? = nil,
+                               progress: NativeWriter.Progress? = nil) throws -> ExportResult {
+        let format = try OutputFormat.of(output)
+        let modulePath = format == .pytorch ? String(output[..<(output.lastIndex(of: ".") ?? output.endIndex)]) + ".py" : nil
+        try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
+        let model = try readModel(input, options: options, architecture: architecture)
+        switch format {
+        case .native:
+            let result = try write(model, to: output, options: options, progress: progress)
+            return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
+                                bytes: result.header.tensors.reduce(0) { $0 + $1.nbytes }, torchvisionName: nil, modulePath: nil, notes: [])
+        case .pytorch:
+            let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
+            let layout = try TorchModuleLayout.of(plan.architecture)
+            if layout.moduleSource != nil, let modulePath {
+                try checkOutput(modulePath, inputs: [input], overwrite: options.overwrite)
+            }
+            let written = try PthWriter.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            var moduleFile: String?
+            if let source = layout.moduleSource, let modulePath {
+                let file = try OutputFile(path: modulePath, overwrite: options.overwrite)
+                try Array(source.utf8).withUnsafeBytes { try file.write($0, at: 0) }
+                try file.commit()
+                moduleFile = modulePath
+            }
+            return ExportResult(outputPath: output, format: format, tensorCount: written.tensorCount, bytes: written.bytes,
+                                torchvisionName: layout.torchvisionName, modulePath: moduleFile, notes: layout.notes)
+        }
+    }
+
+    /// Reads any model file vggconv understands into a `SourceModel`.
+    static func readModel(_ input: String, options: ConversionOptions, architecture: String?) throws -> SourceModel {
+        switch try FileKind.detect(path: input) {
+        case .hdf5, .kerasArchive:
+            let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
+            return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
+        case .torchZip, .torchLegacy:
+            return try TorchReader.read(path: input, expectedArchitecture: architecture)
+        case .native:
+            return try NativeFile(path: input).sourceModel()
+        case let kind:
+            throw CommandError.wrongKind(path: input, expected: "a model file (Keras .h5/.keras, PyTorch .pth/.pt or .vggw)", found: kind.phrase)
+        }
+    }
+
     /// Checks the input's kind and the output path before any work; returns the output path.
     private static func prepare(_ input: String, options: ConversionOptions, accepted: Set<FileKind>, expected: String,
                                 otherReader: (kinds: Set<FileKind>, phrase: String)) throws -> String {

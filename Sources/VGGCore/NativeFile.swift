@@ -135,3 +135,27 @@ public final class NativeFile: @unchecked Sendable {
         }
     }
 }
+
+extension NativeFile {
+    /// The checked model as a reader's `SourceModel` (canonical layouts, tensors in place in the map),
+    /// so a `.vggw` converts to any other format through the same pipeline as a framework file.
+    public func sourceModel() -> SourceModel {
+        let tensors = Dictionary(header.tensors.map { ($0.name, $0) }) { first, _ in first }
+        let layers = header.architecture.layers.map { layer -> SourceLayer in
+            let roles = LayerSchema.roles(layer.type, layer.config).map(\.role)
+            let parameters = layer.parameters.compactMap { name -> SourceParameter? in
+                guard let tensor = tensors[name],
+                      let role = roles.first(where: { "\(layer.name).\($0.canonicalSuffix)" == name }) else { return nil }
+                return SourceParameter(role: role, tensor: SourceTensor(
+                    sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape, layout: tensor.layout,
+                    data: TensorData(file: file, offset: tensor.offset, count: tensor.nbytes), fileOffset: tensor.offset))
+            }
+            return SourceLayer(name: layer.sourceName, type: layer.type, config: layer.config, parameters: parameters)
+        }
+        var model = SourceModel(format: "vggw", path: path, layers: layers, inputShape: header.architecture.inputShape,
+                                dataFormat: .channelsFirst, architectureInferred: header.architecture.inferred,
+                                notes: header.provenance.notes)
+        model.modelName = nil
+        return model
+    }
+}

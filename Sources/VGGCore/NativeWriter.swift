@@ -38,12 +38,8 @@ public enum NativeWriter {
         } catch {
             throw VGGError.architecture(reason: "refusing to write \(path): \(error.reason)")
         }
-        let total = header.tensors.reduce(0) { $0 + $1.nbytes }
-        let sink = BlockSink(output: output, total: total, progress: progress)
-        for (index, tensor) in plan.tensors.enumerated() {
-            let crc = try TensorStreamer.stream(tensor, to: sink, at: header.tensors[index].offset)
-            header.tensors[index].crc32 = CRC32.hex(crc)
-        }
+        let crcs = try TensorStreamer.write(plan.tensors, at: header.tensors.map(\.offset), to: output, progress: progress)
+        for (index, crc) in crcs.enumerated() { header.tensors[index].crc32 = CRC32.hex(crc) }
         try writeHeader(header, dataStart: dataStart, to: output)
         try output.commit()
         return header
@@ -142,8 +138,18 @@ final class BlockSink: @unchecked Sendable {
 }
 
 /// Produces a planned tensor's converted bytes in blocks of bounded size and hands them to a sink.
-enum TensorStreamer {
+/// Streams planned tensors into an output file, converting layouts and dtypes block by block on the way
+/// (the source is read once; nothing holds a whole converted model in memory).
+public enum TensorStreamer {
     static let blockBytes = 32 << 20
+
+    /// Writes each tensor of `tensors`, converted, at the matching offset of `offsets`; returns each
+    /// tensor's CRC-32. Every writer (`.vggw`, `.pth`, …) goes through here.
+    public static func write(_ tensors: [PlannedTensor], at offsets: [Int], to output: OutputFile,
+                             progress: NativeWriter.Progress? = nil) throws -> [UInt32] {
+        let sink = BlockSink(output: output, total: tensors.reduce(0) { $0 + $1.nbytes }, progress: progress)
+        return try zip(tensors, offsets).map { try stream($0, to: sink, at: $1) }
+    }
 
     /// Streams `tensor` to `sink` starting at file offset `offset`; returns its CRC-32.
     static func stream(_ tensor: PlannedTensor, to sink: BlockSink, at offset: Int) throws -> UInt32 {

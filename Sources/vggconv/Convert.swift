@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import VGGConvKit
+
+extension VGGConv {
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert any model file vggconv reads to the format the output's extension names.",
+            discussion: """
+            Inputs: every Keras flavour (.h5, .weights.h5 with --config, .keras), PyTorch .pth/.pt (zip, \
+            legacy, checkpoints) and .vggw. Outputs: .vggw, and .pth/.pt as torch.save(model.state_dict()) \
+            writes it (loads with torch.load(path, weights_only=True)): torchvision's keys when the model is \
+            a torchvision VGG, otherwise nn.Sequential keys plus OUT.py, the Python that builds the module.
+            """)
+
+        @Argument(help: "The model file to convert.", completion: .file())
+        var input: String
+
+        @Option(name: .shortAndLong, help: "The output file; its extension (.vggw, .pth, .pt) picks the format.")
+        var output: String
+
+        @Option(help: "Store floating-point tensors in this type (default: as stored in the source).")
+        var dtype: DTypeChoice?
+
+        @Option(help: "A Keras architecture JSON giving the layers of a weights-only Keras file.", completion: .file(extensions: ["json"]))
+        var config: String?
+
+        @Option(help: "Fail unless a PyTorch input holds this torchvision architecture (vgg11 … vgg19, with _bn).")
+        var arch: String?
+
+        @Flag(help: "Overwrite the output file(s) if they exist.")
+        var force = false
+
+        func run() throws {
+            let progress = ProgressBar(label: "converting")
+            let result = try Converter.convert(
+                input: input, output: output,
+                options: ConversionOptions(output: output, dtype: dtype?.dtype, overwrite: force, configPath: config),
+                architecture: arch, progress: progress.update)
+            progress.finish()
+            for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+            print("wrote \(result.outputPath): \(result.tensorCount) tensors, \(result.bytes.formatted()) bytes (\(result.format.rawValue))")
+            if let name = result.torchvisionName {
+                print("load it with: torchvision.models.\(name.replacingOccurrences(of: "_bn", with: "_bn"))(num_classes=K).load_state_dict(torch.load(PATH, weights_only=True))")
+            }
+            if let module = result.modulePath {
+                FileHandle.standardError.write(Data("note: torchvision has no module for these keys; wrote \(module), whose build() makes the nn.Sequential they load into\n".utf8))
+            }
+        }
+    }
+}
