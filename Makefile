@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert fuzz clean
+.PHONY: deps pydeps build run test samples bench-convert check-exports fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -48,6 +48,16 @@ samples:
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build
 	bash scripts/bench-convert.sh
+
+## Load every export in the real framework and compare with its own outputs (needs the samples venv;
+## writes full-size VGG16 from tf-keras and torchvision into $(EXPORT_WORK) first).
+EXPORT_WORK ?= /dev/shm/vggconv-exports
+check-exports: build
+	@[ -x $(VENV)/bin/python ] || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q -r samples/requirements.txt; }
+	@mkdir -p $(EXPORT_WORK)
+	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
+	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_exports.py .build/release/vggconv $(EXPORT_WORK)
 
 ## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps

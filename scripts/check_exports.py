@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Proves vggconv's PyTorch exports with PyTorch itself (run in the samples venv: `make check-exports`).
+
+For every sample model, from every input flavour (tf-keras and Keras 3 files, torch.save files), and for
+full-size VGG16 written by tf-keras and by torchvision: `vggconv convert IN -o OUT.pth`, then
+- torch.load(OUT.pth, weights_only=True), with and without mmap=True;
+- load_state_dict(strict=True) into torchvision's constructor when vggconv names one, else into the
+  module that vggconv's OUT.py builds;
+- run the framework's golden inputs and compare with the framework's own golden outputs:
+  max |err| <= 1e-4 x max|golden| and identical top-5 for class scores.
+Prints one line per case and a verdict; exits 1 on any failure.
+usage: check_exports.py VGGCONV_BINARY WORK_DIR
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torchvision
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLES = os.path.join(os.path.dirname(HERE), "samples")
+GOLDEN = os.path.join(SAMPLES, "golden")
+TOLERANCE = 1e-4
+
+FLAVOURS = {
+    "vgg_small": ["vgg_small_tfkeras_model.h5", "vgg_small_keras3.keras", "vgg_small_keras3_model.h5",
+                  "vgg_small_keras1_style.h5", "vgg_small.pth", "torch/vgg_small_legacy.pth"],
+    "vgg_bn": ["vgg_bn_tfkeras_model.h5", "vgg_bn_keras3.keras", "vgg_bn.pth", "torch/vgg_bn_legacy.pth"],
+    "vgg_dropout": ["vgg_dropout_tfkeras_model.h5", "vgg_dropout_keras3.keras", "vgg_dropout.pth"],
+    "vgg_notop": ["vgg_notop_tfkeras_model.h5", "vgg_notop_keras3.keras", "vgg_notop.pth"],
+}
+
+
+def convert(binary, source, output):
+    subprocess.run([binary, "convert", source, "-o", output, "--force"], check=True, capture_output=True, text=True)
+
+
+def load_module(pth, classes):
+    """The module the export loads into: torchvision's (named on vggconv's stdout) or OUT.py's."""
+    module_file = os.path.splitext(pth)[0] + ".py"
+    if os.path.exists(module_file):
+        spec = importlib.util.spec_from_file_location("exported", module_file)
+        exported = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(exported)
+        return exported.build(), "OUT.py"
+    return None, None
+
+
+def compare(output, golden):
+    scale = float(np.abs(golden).max())
+    err = float(np.abs(output - golden).max())
+    ok = np.isfinite(output).all() and err <= TOLERANCE * scale
+    if output.ndim == 2:
+        k = min(5, output.shape[1])
+        top = lambda a: [set(np.argsort(-row)[:k]) for row in a]
+        ok = ok and top(output) == top(golden)
+    return ok, err, scale
+
+
+def check(binary, work, source, golden_for, torchvision_name=None, classes=None, x=None):
+    pth = os.path.join(work, os.path.basename(source).replace(".", "_") + ".pth")
+    convert(binary, source, pth)
+    results = []
+    for mmap in (False, True):
+        state = torch.load(pth, weights_only=True, mmap=mmap)
+        if torchvision_name:
+            model, how = getattr(torchvision.models, torchvision_name)(weights=None, num_classes=classes), torchvision_name
+        else:
+            model, how = load_module(pth, classes)
+        model.load_state_dict(state, strict=True)
+        model.eval()
+        with torch.no_grad():
+            y = model(torch.from_numpy(x)).numpy()
+        softmax = isinstance(list(model.modules())[-1], torch.nn.Softmax)
+        ok, err, scale = compare(y, golden_for(softmax))
+        results.append((ok, err, scale, how, mmap))
+    return results
+
+
+def main():
+    binary, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    failures = 0
+    for model, sources in FLAVOURS.items():
+        x = np.load(os.path.join(GOLDEN, f"{model}_input_nchw.npy"))
+        golden = lambda softmax, m=model: np.load(os.path.join(GOLDEN, f"{m}_torch_{'output' if softmax else 'logits'}.npy"))
+        for source in sources:
+            for ok, err, scale, how, mmap in check(binary, work, os.path.join(SAMPLES, source), golden, x=x):
+                failures += not ok
+                print(f"{'PASS' if ok else 'FAIL'}  {source:34s} -> .pth  strict load into {how:9s} mmap={mmap!s:5s} "
+                      f"max|err| {err:.3e} (scale {scale:.3e})")
+    # Full-size VGG16 from both frameworks (written by scripts/make_vgg16_*.py into WORK).
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1, (2, 3, 224, 224)).astype("float32")
+    keras_file = os.path.join(work, "vgg16_tfkeras_model.h5")
+    torch_file = os.path.join(work, "vgg16_torchvision.pth")
+    if os.path.exists(torch_file):
+        reference = torchvision.models.vgg16(weights=None)
+        reference.load_state_dict(torch.load(torch_file, weights_only=True))
+        reference.eval()
+        with torch.no_grad():
+            logits = reference(torch.from_numpy(x)).numpy()
+        for ok, err, scale, how, mmap in check(binary, work, torch_file, lambda _: logits, "vgg16", 1000, x):
+            failures += not ok
+            print(f"{'PASS' if ok else 'FAIL'}  full-size torchvision VGG16 -> .pth  strict load into {how} mmap={mmap} "
+                  f"max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
+    if os.path.exists(keras_file):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tf_keras
+        keras_model = tf_keras.models.load_model(keras_file, compile=False)
+        # Keras's logits: the same network with the last Dense's softmax removed.
+        keras_model.layers[-1].activation = tf_keras.activations.linear
+        keras_logits = keras_model.predict(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), verbose=0)
+        for ok, err, scale, how, mmap in check(binary, work, keras_file, lambda _: keras_logits, "vgg16", 1000, x):
+            failures += not ok
+            print(f"{'PASS' if ok else 'FAIL'}  full-size tf-keras VGG16 -> .pth  strict load into {how} mmap={mmap} "
+                  f"PyTorch logits vs Keras logits max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
+    print("all exports reproduce their framework's outputs" if failures == 0 else f"{failures} FAILED")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
