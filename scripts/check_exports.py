@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Proves vggconv's PyTorch exports with PyTorch itself (run in the samples venv: `make check-exports`).
+"""Proves vggconv's PyTorch-side exports with the real loaders (run in the samples venv: `make check-exports`).
 
 For every sample model, from every input flavour (tf-keras and Keras 3 files, torch.save files), and for
 full-size VGG16 written by tf-keras and by torchvision: `vggconv convert IN -o OUT.pth`, then
-- torch.load(OUT.pth, weights_only=True), with and without mmap=True;
+- torch.load(OUT.pth, weights_only=True), with and without mmap=True, and safetensors.torch.load_file(OUT.safetensors);
 - load_state_dict(strict=True) into torchvision's constructor when vggconv names one, else into the
   module that vggconv's OUT.py builds;
 - run the framework's golden inputs and compare with the framework's own golden outputs:
   max |err| <= 1e-4 x max|golden| and identical top-5 for class scores.
+Also: torchvision's VGG16 saved by safetensors.torch.save_file (no vggconv metadata) converts with vggconv,
+and vggconv's own engine reproduces PyTorch's logits from it (`vggconv verify`).
 Prints one line per case and a verdict; exits 1 on any failure.
 usage: check_exports.py VGGCONV_BINARY WORK_DIR
 """
@@ -17,6 +19,7 @@ import subprocess
 import sys
 
 import numpy as np
+import safetensors.torch
 import torch
 import torchvision
 
@@ -60,23 +63,33 @@ def compare(output, golden):
     return ok, err, scale
 
 
+LOADERS = {
+    ".pth (mmap=False)": (".pth", lambda path: torch.load(path, weights_only=True)),
+    ".pth (mmap=True)": (".pth", lambda path: torch.load(path, weights_only=True, mmap=True)),
+    ".safetensors": (".safetensors", safetensors.torch.load_file),
+}
+
+
 def check(binary, work, source, golden_for, torchvision_name=None, classes=None, x=None):
-    pth = os.path.join(work, os.path.basename(source).replace(".", "_") + ".pth")
-    convert(binary, source, pth)
+    stem = os.path.join(work, os.path.basename(source).replace(".", "_"))
     results = []
-    for mmap in (False, True):
-        state = torch.load(pth, weights_only=True, mmap=mmap)
+    for label, (extension, load) in LOADERS.items():
+        # The safetensors file gets its own stem: each export writes its module file beside it.
+        path = stem + (".pth" if extension == ".pth" else "_st.safetensors")
+        if label != ".pth (mmap=True)":  # the mmap load reads the file the previous pass wrote
+            convert(binary, source, path)
+        state = load(path)
         if torchvision_name:
             model, how = getattr(torchvision.models, torchvision_name)(weights=None, num_classes=classes), torchvision_name
         else:
-            model, how = load_module(pth, classes)
+            model, how = load_module(path, classes)
         model.load_state_dict(state, strict=True)
         model.eval()
         with torch.no_grad():
             y = model(torch.from_numpy(x)).numpy()
         softmax = isinstance(list(model.modules())[-1], torch.nn.Softmax)
         ok, err, scale = compare(y, golden_for(softmax))
-        results.append((ok, err, scale, how, mmap))
+        results.append((ok, err, scale, how, label))
     return results
 
 
@@ -88,9 +101,9 @@ def main():
         x = np.load(os.path.join(GOLDEN, f"{model}_input_nchw.npy"))
         golden = lambda softmax, m=model: np.load(os.path.join(GOLDEN, f"{m}_torch_{'output' if softmax else 'logits'}.npy"))
         for source in sources:
-            for ok, err, scale, how, mmap in check(binary, work, os.path.join(SAMPLES, source), golden, x=x):
+            for ok, err, scale, how, label in check(binary, work, os.path.join(SAMPLES, source), golden, x=x):
                 failures += not ok
-                print(f"{'PASS' if ok else 'FAIL'}  {source:34s} -> .pth  strict load into {how:9s} mmap={mmap!s:5s} "
+                print(f"{'PASS' if ok else 'FAIL'}  {source:30s} -> {label:17s} strict load into {how:6s} "
                       f"max|err| {err:.3e} (scale {scale:.3e})")
     # Full-size VGG16 from both frameworks (written by scripts/make_vgg16_*.py into WORK).
     rng = np.random.default_rng(7)
@@ -103,10 +116,21 @@ def main():
         reference.eval()
         with torch.no_grad():
             logits = reference(torch.from_numpy(x)).numpy()
-        for ok, err, scale, how, mmap in check(binary, work, torch_file, lambda _: logits, "vgg16", 1000, x):
+        for ok, err, scale, how, label in check(binary, work, torch_file, lambda _: logits, "vgg16", 1000, x):
             failures += not ok
-            print(f"{'PASS' if ok else 'FAIL'}  full-size torchvision VGG16 -> .pth  strict load into {how} mmap={mmap} "
+            print(f"{'PASS' if ok else 'FAIL'}  full-size torchvision VGG16 -> {label} strict load into {how} "
                   f"max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
+        # A safetensors file from elsewhere: torchvision's own state_dict saved by safetensors.
+        foreign = os.path.join(work, "vgg16_foreign.safetensors")
+        safetensors.torch.save_file(reference.state_dict(), foreign)
+        np.save(os.path.join(work, "x.npy"), x)
+        np.save(os.path.join(work, "logits.npy"), logits)
+        convert(binary, foreign, os.path.join(work, "vgg16_foreign.vggw"))
+        verdict = subprocess.run([binary, "verify", os.path.join(work, "vgg16_foreign.vggw"), "--input", os.path.join(work, "x.npy"),
+                                  "--golden", os.path.join(work, "logits.npy")], capture_output=True, text=True)
+        failures += verdict.returncode != 0
+        print(f"{'PASS' if verdict.returncode == 0 else 'FAIL'}  safetensors.torch.save_file(torchvision vgg16) -> vggconv "
+              f"-> vggconv verify: {verdict.stdout.strip().splitlines()[-1]}")
     if os.path.exists(keras_file):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tf_keras
@@ -114,9 +138,9 @@ def main():
         # Keras's logits: the same network with the last Dense's softmax removed.
         keras_model.layers[-1].activation = tf_keras.activations.linear
         keras_logits = keras_model.predict(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), verbose=0)
-        for ok, err, scale, how, mmap in check(binary, work, keras_file, lambda _: keras_logits, "vgg16", 1000, x):
+        for ok, err, scale, how, label in check(binary, work, keras_file, lambda _: keras_logits, "vgg16", 1000, x):
             failures += not ok
-            print(f"{'PASS' if ok else 'FAIL'}  full-size tf-keras VGG16 -> .pth  strict load into {how} mmap={mmap} "
+            print(f"{'PASS' if ok else 'FAIL'}  full-size tf-keras VGG16 -> {label} strict load into {how} "
                   f"PyTorch logits vs Keras logits max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
     print("all exports reproduce their framework's outputs" if failures == 0 else f"{failures} FAILED")
     return 1 if failures else 0

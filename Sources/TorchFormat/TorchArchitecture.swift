@@ -11,12 +11,23 @@ import VGGCore
 /// - torchvision's `features` always ends in ReLU + MaxPool, then `avgpool` (AdaptiveAvgPool2d) + flatten.
 /// What cannot be read (3×3 padding 1 convs, 2×2 pools, BatchNorm epsilon 1e-5) is assumed as
 /// torchvision builds it and recorded in the notes.
+/// A state_dict entry as the architecture reader needs it: its keys, its shape, and how to get its bytes
+/// (from a pickle's storages, or in place from a safetensors file).
+struct KeyedTensor {
+    /// The module key, prefixes removed (`features.0.weight`).
+    var key: String
+    /// The full key path in the file (`state_dict.module.features.0.weight`).
+    let fullPath: String
+    let shape: [Int]
+    let load: () throws -> SourceTensor
+}
+
 enum TorchArchitecture {
     struct Module {
         let container: String
         let index: Int
         /// Parameter name → the tensor and its full key path in the file.
-        var tensors: [String: (key: String, tensor: TensorReference)]
+        var tensors: [String: (key: String, tensor: KeyedTensor)]
         var path: String { container.isEmpty ? String(index) : "\(container).\(index)" }
 
         var kind: LayerType? {
@@ -38,10 +49,10 @@ enum TorchArchitecture {
     static let parameterNames: Set<String> = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
 
     /// Groups keys into modules, in order of appearance.
-    static func modules(_ entries: [StateDict.Entry], path: String) throws -> [Module] {
+    static func modules(_ entries: [KeyedTensor], path: String) throws -> [Module] {
         var modules: [Module] = []
         for entry in entries {
-            let (key, tensor) = (entry.key, entry.tensor)
+            let (key, tensor) = (entry.key, entry)
             let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard parts.count >= 2, parameterNames.contains(parts.last!), let index = Int(parts[parts.count - 2]),
                   (0...maximumModuleIndex).contains(index) else {
@@ -58,9 +69,8 @@ enum TorchArchitecture {
     }
 
     /// The layers, a torchvision model name when the structure is one (`vgg16_bn`), and notes.
-    static func layers(_ tensors: [StateDict.Entry], file: TorchFile) throws
+    static func layers(_ tensors: [KeyedTensor], path: String) throws
         -> (layers: [SourceLayer], name: String?, notes: [String]) {
-        let path = file.path
         let modules = try modules(tensors, path: path)
         var layers: [SourceLayer] = []
         var notes: [String] = []
@@ -128,7 +138,7 @@ enum TorchArchitecture {
             var layer = SourceLayer(name: module.path, type: kind, config: LayerConfig())
             func parameter(_ name: String, _ role: ParameterRole, _ layout: TensorLayout) throws {
                 guard let entry = module.tensors[name] else { return }
-                var tensor = try file.materialize(entry.tensor, name: entry.key)
+                var tensor = try entry.tensor.load()
                 tensor.layout = layout
                 layer.parameters.append(SourceParameter(role: role, tensor: tensor))
             }

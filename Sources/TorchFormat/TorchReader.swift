@@ -21,7 +21,12 @@ public enum TorchReader {
     public static func read(path: String, expectedArchitecture: String? = nil, metadataOnly: Bool = false) throws -> SourceModel {
         let file = try TorchFile(path: path, verifyRecordChecksums: !metadataOnly)
         let (tensors, container) = try StateDict.locate(file.root, path: path)
-        var (layers, name, notes) = try TorchArchitecture.layers(tensors, file: file)
+        let keyed = tensors.map { entry in
+            KeyedTensor(key: entry.key, fullPath: entry.fullPath, shape: entry.tensor.shape) {
+                try file.materialize(entry.tensor, name: entry.fullPath)
+            }
+        }
+        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path)
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
             throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
         }

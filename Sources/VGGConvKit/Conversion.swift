@@ -66,7 +66,7 @@ public enum Converter {
 
     /// The formats `convert` writes, chosen by the output's extension.
     public enum OutputFormat: String, CaseIterable, Sendable {
-        case native = "vggw", pytorch = "pth"
+        case native = "vggw", pytorch = "pth", safetensors
 
         /// The format `path`'s extension names.
         /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
@@ -74,9 +74,10 @@ public enum Converter {
             let lower = path.lowercased()
             if lower.hasSuffix(".vggw") { return .native }
             if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") { return .pytorch }
-            let planned = [".safetensors", ".onnx", ".h5", ".keras"].first { lower.hasSuffix($0) }
-            throw CommandError.unsupported(path: path, reason: planned.map { "writing \($0) is not implemented yet; vggconv writes .vggw and .pth (.pt)" }
-                ?? "the output's extension picks its format: .vggw or .pth (.pt)")
+            if lower.hasSuffix(".safetensors") { return .safetensors }
+            let planned = [".onnx", ".h5", ".keras"].first { lower.hasSuffix($0) }
+            throw CommandError.unsupported(path: path, reason: planned.map { "writing \($0) is not implemented yet; vggconv writes .vggw, .pth (.pt) and .safetensors" }
+                ?? "the output's extension picks its format: .vggw, .pth (.pt) or .safetensors")
         }
     }
 
@@ -99,31 +100,35 @@ public enum Converter {
     public static func convert(input: String, output: String, options: ConversionOptions, architecture: String? = nil,
                                progress: NativeWriter.Progress? = nil) throws -> ExportResult {
         let format = try OutputFormat.of(output)
-        let modulePath = format == .pytorch ? String(output[..<(output.lastIndex(of: ".") ?? output.endIndex)]) + ".py" : nil
         try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
         let model = try readModel(input, options: options, architecture: architecture)
-        switch format {
-        case .native:
+        if format == .native {
             let result = try write(model, to: output, options: options, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
                                 bytes: result.header.tensors.reduce(0) { $0 + $1.nbytes }, torchvisionName: nil, modulePath: nil, notes: [])
-        case .pytorch:
-            let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
-            let layout = try TorchModuleLayout.of(plan.architecture)
-            if layout.moduleSource != nil, let modulePath {
-                try checkOutput(modulePath, inputs: [input], overwrite: options.overwrite)
-            }
-            let written = try PthWriter.write(plan, to: output, overwrite: options.overwrite, progress: progress)
-            var moduleFile: String?
-            if let source = layout.moduleSource, let modulePath {
-                let file = try OutputFile(path: modulePath, overwrite: options.overwrite)
-                try Array(source.utf8).withUnsafeBytes { try file.write($0, at: 0) }
-                try file.commit()
-                moduleFile = modulePath
-            }
-            return ExportResult(outputPath: output, format: format, tensorCount: written.tensorCount, bytes: written.bytes,
-                                torchvisionName: layout.torchvisionName, modulePath: moduleFile, notes: layout.notes)
         }
+        // PyTorch-keyed outputs (.pth, .safetensors): when torchvision has no module for the keys, the
+        // Python that builds one is written beside the weights.
+        let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
+        let layout = try TorchModuleLayout.of(plan.architecture)
+        let modulePath = layout.moduleSource.map { _ in String(output[..<(output.lastIndex(of: ".") ?? output.endIndex)]) + ".py" }
+        if let modulePath { try checkOutput(modulePath, inputs: [input], overwrite: options.overwrite) }
+        let (tensorCount, bytes): (Int, Int)
+        switch format {
+        case .pytorch:
+            let written = try PthWriter.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            (tensorCount, bytes) = (written.tensorCount, written.bytes)
+        default:
+            let written = try SafetensorsModel.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            (tensorCount, bytes) = (written.tensors, written.bytes)
+        }
+        if let source = layout.moduleSource, let modulePath {
+            let file = try OutputFile(path: modulePath, overwrite: options.overwrite)
+            try Array(source.utf8).withUnsafeBytes { try file.write($0, at: 0) }
+            try file.commit()
+        }
+        return ExportResult(outputPath: output, format: format, tensorCount: tensorCount, bytes: bytes,
+                            torchvisionName: layout.torchvisionName, modulePath: modulePath, notes: layout.notes)
     }
 
     /// Reads any model file vggconv understands into a `SourceModel`.
@@ -136,6 +141,8 @@ public enum Converter {
             return try TorchReader.read(path: input, expectedArchitecture: architecture)
         case .native:
             return try NativeFile(path: input).sourceModel()
+        case .safetensors:
+            return try SafetensorsModel.read(path: input, expectedArchitecture: architecture)
         case let kind:
             throw CommandError.wrongKind(path: input, expected: "a model file (Keras .h5/.keras, PyTorch .pth/.pt or .vggw)", found: kind.phrase)
         }

@@ -8,6 +8,7 @@ public enum FileKind: Equatable, Sendable {
     case torchZip
     case torchLegacy
     case json
+    case safetensors
     case unknown
 
     /// Sniffs `path`.
@@ -23,6 +24,7 @@ public enum FileKind: Equatable, Sendable {
             if archive.entries.contains(where: { $0.name.hasSuffix("data.pkl") }) { return .torchZip }
             return .unknown
         }
+        if SafetensorsFile.hasMagic(file.bytes(offset: 0, length: 9), fileSize: file.count) { return .safetensors }
         if prefix.starts(with: [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]) {
             return .torchLegacy
         }
@@ -58,7 +60,8 @@ extension FileKind {
         case .kerasArchive: return "a Keras 3 .keras archive"
         case .torchZip, .torchLegacy: return "a PyTorch file"
         case .json: return "a JSON file"
-        case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch or .vggw)"
+        case .safetensors: return "a safetensors file"
+        case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch, safetensors or .vggw)"
         }
     }
 }

@@ -27,8 +27,10 @@ public enum Summarizer {
             model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
         case .torchZip, .torchLegacy:
             model = try TorchReader.read(path: path, metadataOnly: true)
+        case .safetensors:
+            model = try SafetensorsModel.read(path: path)
         default:
-            throw CommandError.unsupported(path: path, reason: "summary reads Keras .h5/.keras/.json, PyTorch .pth and .vggw files; this is \(kind.phrase)")
+            throw CommandError.unsupported(path: path, reason: "summary reads Keras .h5/.keras/.json, PyTorch .pth, safetensors and .vggw files; this is \(kind.phrase)")
         }
         if let inputShape {
             guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
@@ -37,7 +39,7 @@ public enum Summarizer {
             model.inputShape = model.dataFormat == .channelsLast ? inputShape : [inputShape[2], inputShape[0], inputShape[1]]
         }
         let plan = try ModelAssembler.plan(model)
-        let torch = kind == .torchZip || kind == .torchLegacy
+        let torch = kind == .torchZip || kind == .torchLegacy || kind == .safetensors
         return ModelSummary.make(plan.architecture, modelName: model.modelName ?? stem, format: model.format,
                                  dtypes: Dictionary(plan.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
                                  channelsFirst: !torch && model.dataFormat == .channelsFirst, canonicalRowNames: torch)

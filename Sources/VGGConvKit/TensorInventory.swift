@@ -52,8 +52,10 @@ public struct TensorInventory: Codable, Sendable {
             return try keras(path: path)
         case .torchZip, .torchLegacy:
             return try torch(path: path)
+        case .safetensors:
+            return try safetensors(path: path)
         case let kind:
-            throw CommandError.unsupported(path: path, reason: "inspect reads .vggw, Keras .h5/.keras and PyTorch .pth files; this is \(kind.phrase)")
+            throw CommandError.unsupported(path: path, reason: "inspect reads .vggw, Keras .h5/.keras, PyTorch .pth and safetensors files; this is \(kind.phrase)")
         }
     }
 
@@ -70,6 +72,19 @@ public struct TensorInventory: Codable, Sendable {
         }
         return TensorInventory(file: path, format: format, tensors: entries,
                                nonTensors: others.map { NonTensorEntry(name: $0.0, value: $0.1) })
+    }
+
+    /// Every tensor by its key; VGG-style files get canonical names too.
+    private static func safetensors(path: String) throws -> TensorInventory {
+        var canonical: [String: (String, TensorLayout)] = [:]
+        if let model = try? SafetensorsModel.read(path: path), let plan = try? ModelAssembler.plan(model) {
+            for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
+        }
+        let entries = try SafetensorsModel.inventory(path: path).map { tensor in
+            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.shape.isEmpty ? .scalar : .unknown)
+            return entry(tensor, name: name, layout: layout)
+        }
+        return TensorInventory(file: path, format: "safetensors", tensors: entries)
     }
 
     private static func entry(_ tensor: SourceTensor, name: String, layout: TensorLayout) -> TensorEntry {

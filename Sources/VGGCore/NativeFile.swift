@@ -140,22 +140,30 @@ extension NativeFile {
     /// The checked model as a reader's `SourceModel` (canonical layouts, tensors in place in the map),
     /// so a `.vggw` converts to any other format through the same pipeline as a framework file.
     public func sourceModel() -> SourceModel {
-        let tensors = Dictionary(header.tensors.map { ($0.name, $0) }) { first, _ in first }
-        let layers = header.architecture.layers.map { layer -> SourceLayer in
+        let tensors = Dictionary(header.tensors.map { tensor in
+            (tensor.name, SourceTensor(sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape, layout: tensor.layout,
+                                       data: TensorData(file: file, offset: tensor.offset, count: tensor.nbytes), fileOffset: tensor.offset))
+        }) { first, _ in first }
+        return SourceModel.canonical(header.architecture, tensors: tensors, format: "vggw", path: path, notes: header.provenance.notes)
+    }
+}
+
+extension SourceModel {
+    /// A model whose architecture is already canonical (a `.vggw` header, vggconv's own safetensors
+    /// metadata): layers as recorded, each parameter found by its canonical tensor name.
+    public static func canonical(_ architecture: NativeArchitecture, tensors: [String: SourceTensor], format: String,
+                                 path: String, notes: [String]) -> SourceModel {
+        let layers = architecture.layers.map { layer -> SourceLayer in
             let roles = LayerSchema.roles(layer.type, layer.config).map(\.role)
             let parameters = layer.parameters.compactMap { name -> SourceParameter? in
-                guard let tensor = tensors[name],
+                guard var tensor = tensors[name],
                       let role = roles.first(where: { "\(layer.name).\($0.canonicalSuffix)" == name }) else { return nil }
-                return SourceParameter(role: role, tensor: SourceTensor(
-                    sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape, layout: tensor.layout,
-                    data: TensorData(file: file, offset: tensor.offset, count: tensor.nbytes), fileOffset: tensor.offset))
+                tensor.layout = LayerSchema.layout(role, of: layer.type)
+                return SourceParameter(role: role, tensor: tensor)
             }
             return SourceLayer(name: layer.sourceName, type: layer.type, config: layer.config, parameters: parameters)
         }
-        var model = SourceModel(format: "vggw", path: path, layers: layers, inputShape: header.architecture.inputShape,
-                                dataFormat: .channelsFirst, architectureInferred: header.architecture.inferred,
-                                notes: header.provenance.notes)
-        model.modelName = nil
-        return model
+        return SourceModel(format: format, path: path, layers: layers, inputShape: architecture.inputShape,
+                           dataFormat: .channelsFirst, architectureInferred: architecture.inferred, notes: notes)
     }
 }

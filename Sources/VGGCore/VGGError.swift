@@ -11,6 +11,7 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
     case checksumMismatch(path: String, tensor: String, expected: String, actual: String)
     case badZip(path: String, reason: String)
     case badNpy(path: String, reason: String)
+    case badSafetensors(path: String, reason: String)
     case unsupportedLayer(name: String, type: String, position: Int, hint: String)
     case unexpectedShape(tensor: String, layer: String, expected: [Int], actual: [Int])
     case architecture(reason: String)
@@ -38,6 +39,8 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
             return "\(path): tensor '\(SafeText.quote(tensor))' fails its checksum (header says crc32 \(expected), data has \(actual)); the file is damaged, convert the source again"
         case .badZip(let path, let reason):
             return "\(path): unreadable zip archive: \(reason)"
+        case .badSafetensors(let path, let reason):
+            return "\(path): unreadable safetensors file: \(reason)"
         case .badNpy(let path, let reason):
             return "\(path): unreadable .npy file: \(reason)"
         case .unsupportedLayer(let name, let type, let position, let hint):

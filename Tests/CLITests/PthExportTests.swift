@@ -48,8 +48,92 @@ final class PthExportTests: XCTestCase {
             // Python's zipfile and pickletools: torch.save's container, only weights_only-safe opcodes.
             let check = try python(["-c", Self.structureCheck, pth])
             XCTAssertEqual(check.status, 0, "\(input.file): \(check.stdout) \(check.stderr)")
+            // The same keys and bytes as safetensors, whose offsets tile the data.
+            let safetensors = scratch.file("\(stem)_st.safetensors")  // its own module file beside it
+            XCTAssertEqual(try runProcess(vggconvExecutable, ["convert", source, "-o", safetensors] + config).status, 0)
+            let tiles = try python(["-c", Self.safetensorsCheck, safetensors, pth])
+            XCTAssertEqual(tiles.status, 0, "\(input.file): \(tiles.stdout) \(tiles.stderr)")
+            XCTAssertEqual(try crcs(safetensors).filter { expected[$0.key] != nil }, expected, input.file)
         }
     }
+
+    /// vggconv's own safetensors keep the whole architecture (softmax, epsilon) in `__metadata__`; with
+    /// the metadata stripped, as a file from elsewhere, the keys alone give the same network's logits.
+    func testSafetensorsRoundTripsWithAndWithoutMetadata() throws {
+        for model in ["vgg_small", "vgg_bn"] {
+            let file = scratch.file("\(model).safetensors"), back = scratch.file("\(model).vggw")
+            XCTAssertEqual(try vggconv("convert", Samples.path("\(model)_tfkeras_model.h5"), "-o", file).status, 0)
+            XCTAssertEqual(try vggconv("convert", file, "-o", back).status, 0)
+            let input = Samples.path("golden/\(model)_input_nchw.npy")
+            let full = try vggconv("verify", back, "--input", input, "--golden", Samples.path("golden/\(model)_torch_output.npy"))
+            XCTAssertEqual(full.status, 0, full.stdout)
+            let bare = scratch.file("\(model)_bare.safetensors"), bareBack = scratch.file("\(model)_bare.vggw")
+            XCTAssertEqual(try python(["-c", Self.stripMetadata, file, bare]).status, 0)
+            let reread = try vggconv("convert", bare, "-o", bareBack)
+            XCTAssertEqual(reread.status, 0, reread.stderr)
+            let logits = try vggconv("verify", bareBack, "--input", input, "--golden", Samples.path("golden/\(model)_torch_logits.npy"))
+            XCTAssertEqual(logits.status, 0, logits.stdout)
+        }
+    }
+
+    func testDamagedSafetensorsAreRefused() throws {
+        let file = scratch.file("x.safetensors")
+        XCTAssertEqual(try vggconv("convert", Samples.path("vgg_small.pth"), "-o", file).status, 0)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: file))
+        let cases: [(String, Data, String)] = [
+            ("truncated", whole.prefix(whole.count - 4), "but the file has"),
+            ("padded", whole + Data([0, 0, 0, 0]), "but the file has"),
+            ("huge header", Data([0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]) + whole.dropFirst(8), "not a format vggconv reads"),
+        ]
+        for (label, data, message) in cases {
+            let path = scratch.file("\(label.replacingOccurrences(of: " ", with: "_")).safetensors")
+            try data.write(to: URL(fileURLWithPath: path))
+            let result = try vggconv("inspect", path)
+            XCTAssertEqual(result.status, 2, "\(label): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(message), "\(label): \(result.stderr)")
+        }
+    }
+
+    /// safetensors' rules (huggingface/safetensors): u64 header length, JSON, offsets that tile the data
+    /// exactly; keys and bytes the same as the .pth's.
+    static let safetensorsCheck = #"""
+    import json, struct, sys, zipfile, pickle
+    raw = open(sys.argv[1], "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    assert all(isinstance(v, str) for v in header.pop("__metadata__", {}).values())
+    spans = sorted((v["data_offsets"][0], v["data_offsets"][1], k) for k, v in header.items())
+    cursor = 0
+    for begin, end, key in spans:
+        assert begin == cursor, key
+        cursor = end
+    assert 8 + n + cursor == len(raw)
+    z = zipfile.ZipFile(sys.argv[2])
+    folder = z.namelist()[0].split("/")[0]
+    keys = [k for k in header]
+    names = [n for n in z.namelist() if "/data/" in n]
+    assert len(names) == len(keys), (len(names), len(keys))
+    print("ok")
+    """#
+
+    /// Rewrites a safetensors file as `safetensors.torch.save_file` would have: no vggconv metadata, and
+    /// the data in key-name order (`classifier.*` before `features.*`, `10` before `2`), not module order.
+    static let stripMetadata = #"""
+    import json, struct, sys
+    raw = open(sys.argv[1], "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header.pop("__metadata__")
+    data, cursor, out = raw[8 + n:], 0, {}
+    chunks = []
+    for key in sorted(header):
+        begin, end = header[key]["data_offsets"]
+        chunks.append(data[begin:end])
+        out[key] = dict(header[key], data_offsets=[cursor, cursor + end - begin])
+        cursor += end - begin
+    text = json.dumps(out).encode()
+    open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+    """#
 
     /// The .pth written from a Keras file reads back (keys, gaps and all) as the same network, which
     /// reproduces PyTorch's logits for the generator's inputs.
@@ -76,7 +160,7 @@ final class PthExportTests: XCTestCase {
     }
 
     func testUnwritableFormatsAndExistingOutputsAreRefused() throws {
-        for output in ["x.onnx", "x.txt"] {
+        for output in ["x.onnx", "x.txt", "x.keras"] {
             let result = try vggconv("convert", Samples.path("vgg_small.pth"), "-o", scratch.file(output))
             XCTAssertEqual(result.status, 2, result.stderr)
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)

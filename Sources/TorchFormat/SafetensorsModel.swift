@@ -1,0 +1,116 @@
+import Foundation
+import VGGCore
+
+/// safetensors files as models: read (vggconv's own files through the architecture they carry in
+/// `__metadata__`; anyone else's through their torchvision or nn.Sequential state_dict keys, like a
+/// `.pth`) and written (the `.pth` writer's keys, the architecture and provenance in `__metadata__`).
+public enum SafetensorsModel {
+    /// `__metadata__` keys vggconv writes (all values are strings, as the format requires).
+    enum MetadataKey {
+        static let format = "format", architecture = "vggconv_architecture", names = "vggconv_names"
+        static let provenance = "vggconv_source"
+    }
+
+    /// The model in `path`.
+    /// - Throws: `VGGError.badSafetensors` for a damaged container, `TorchFormatError.architecture` for keys
+    ///   that do not form a VGG-style network.
+    public static func read(path: String, expectedArchitecture: String? = nil) throws -> SourceModel {
+        let file = try SafetensorsFile(path: path)
+        func tensor(_ entry: SafetensorsFile.Entry, layout: TensorLayout = .unknown) -> SourceTensor {
+            SourceTensor(sourceName: entry.name, dtype: entry.dtype, shape: entry.shape, layout: layout,
+                         data: file.data(of: entry), fileOffset: entry.offset)
+        }
+        if let architectureJSON = file.metadata[MetadataKey.architecture], let namesJSON = file.metadata[MetadataKey.names] {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            guard let architecture = try? decoder.decode(NativeArchitecture.self, from: Data(architectureJSON.utf8)),
+                  let names = try? JSONDecoder().decode([String: String].self, from: Data(namesJSON.utf8)) else {
+                throw VGGError.badSafetensors(path: path, reason: "its vggconv metadata does not decode; was it edited?")
+            }
+            var tensors: [String: SourceTensor] = [:]
+            for entry in file.entries {
+                if let canonical = names[entry.name] { tensors[canonical] = tensor(entry) }
+            }
+            return SourceModel.canonical(architecture, tensors: tensors, format: "safetensors", path: path,
+                                         notes: ["architecture read from the file's vggconv metadata"])
+        }
+        // safetensors keeps no module order (safetensors.torch.save_file sorts keys by name): restore it.
+        let keyed = moduleOrder(file.entries).map { entry in
+            KeyedTensor(key: entry.name, fullPath: entry.name, shape: entry.shape) { tensor(entry) }
+        }
+        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path)
+        if let expectedArchitecture, expectedArchitecture.lowercased() != name {
+            throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
+        }
+        if let name { notes.insert("recognised torchvision \(name)", at: 0) }
+        var model = SourceModel(format: "safetensors", path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
+                                architectureInferred: true, notes: notes)
+        model.modelName = name
+        return model
+    }
+
+    /// Entries in module order: `features` before any other container (`classifier`, …), then by module
+    /// index numerically (`features.2` before `features.10`), then in the order PyTorch lists a module's
+    /// parameters and buffers.
+    static func moduleOrder(_ entries: [SafetensorsFile.Entry]) -> [SafetensorsFile.Entry] {
+        let parameterRank = ["weight": 0, "bias": 1, "running_mean": 2, "running_var": 3, "num_batches_tracked": 4]
+        func key(_ entry: SafetensorsFile.Entry) -> (Int, String, Int, Int) {
+            let parts = entry.name.split(separator: ".").map(String.init)
+            let index = parts.count >= 2 ? Int(parts[parts.count - 2]) ?? Int.max : Int.max
+            let container = parts.count > 2 ? parts.dropLast(2).joined(separator: ".") : ""
+            return (container == "features" || container.isEmpty ? 0 : 1, container, index, parameterRank[parts.last ?? ""] ?? 5)
+        }
+        return entries.sorted { key($0) < key($1) }
+    }
+
+    /// Every tensor of any safetensors file, by its own name (for `inspect`).
+    public static func inventory(path: String) throws -> [SourceTensor] {
+        let file = try SafetensorsFile(path: path)
+        return file.entries.map {
+            SourceTensor(sourceName: $0.name, dtype: $0.dtype, shape: $0.shape, layout: .unknown, data: file.data(of: $0), fileOffset: $0.offset)
+        }
+    }
+
+    /// Writes `plan` to `path` with the `.pth` writer's keys (`TorchModuleLayout`), so
+    /// `model.load_state_dict(safetensors.torch.load_file(path))` works wherever the `.pth` loads.
+    /// - Throws: `VGGError` for unwritable outputs and layers PyTorch's modules cannot reproduce.
+    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool,
+                             progress: NativeWriter.Progress? = nil) throws -> (layout: TorchModuleLayout, tensors: Int, bytes: Int) {
+        let layout = try TorchModuleLayout.of(plan.architecture)
+        let planned = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
+        var header: [(name: String, dtype: DType, shape: [Int])] = []
+        var names: [String: String] = [:]
+        var sources: [PlannedTensor?] = []
+        for entry in layout.entries {
+            switch entry {
+            case .tensor(let key, let canonical):
+                guard let tensor = planned[canonical] else { throw VGGError.tensorNotFound(name: canonical, path: plan.sourcePath) }
+                header.append((key, tensor.dtype, tensor.shape))
+                names[key] = canonical
+                sources.append(tensor)
+            case .counter(let key):
+                header.append((key, .int64, []))
+                sources.append(nil)
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata = [
+            MetadataKey.format: "pt",
+            MetadataKey.architecture: String(decoding: try encoder.encode(plan.architecture), as: UTF8.self),
+            MetadataKey.names: String(decoding: try JSONEncoder().encode(names), as: UTF8.self),
+            MetadataKey.provenance: "\(plan.sourceFormat): \(plan.sourcePath)",
+        ]
+        let container = try SafetensorsLayout(header, metadata: metadata)
+        let output = try OutputFile(path: path, overwrite: overwrite)
+        try container.header.withUnsafeBytes { try output.write($0, at: 0) }
+        let streamed = sources.enumerated().compactMap { index, tensor in tensor.map { (container.offsets[index], $0) } }
+        _ = try TensorStreamer.write(streamed.map(\.1), at: streamed.map(\.0), to: output, progress: progress)
+        for (index, tensor) in sources.enumerated() where tensor == nil {
+            try [UInt8](repeating: 0, count: 8).withUnsafeBytes { try output.write($0, at: container.offsets[index]) }
+        }
+        try output.commit()
+        return (layout, header.count, container.totalBytes)
+    }
+}
