@@ -186,3 +186,18 @@ public enum Converter {
         return [UInt64(info.st_dev), UInt64(info.st_ino)]
     }
 }
+
+/// Opens any model file as a checked native model: a `.vggw` in place; anything else converted first to
+/// a private temporary `.vggw` (in `$TMPDIR`), which is unlinked as soon as it is mapped, so `run`,
+/// `verify` and `bench` take every format `convert` reads.
+public enum ModelOpener {
+    /// - Throws: the reader's or the converter's error.
+    public static func native(_ path: String, config: String? = nil) throws -> NativeFile {
+        if try FileKind.detect(path: path) == .native { return try NativeFile(path: path) }
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "/tmp"
+        let temporary = "\(directory)/vggconv-\(getpid())-\(UInt32.random(in: .min ... .max)).vggw"
+        defer { unlink(temporary) }
+        _ = try Converter.convert(input: path, output: temporary, options: ConversionOptions(configPath: config))
+        return try NativeFile(path: temporary)
+    }
+}

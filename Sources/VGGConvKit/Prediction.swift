@@ -9,11 +9,11 @@ public enum TensorLayoutChoice: String, CaseIterable, Sendable {
 
 /// Runs native models on `.npy` inputs and compares outputs with golden `.npy` files.
 public enum Prediction {
-    /// Loads `model` and runs every sample of the `.npy` at `input`. Returns the outputs as an array in
+    /// Loads `model` (any format vggconv reads) and runs every sample of the `.npy` at `input`. Returns the outputs as an array in
     /// the input's layout (N × classes, or N × C × H × W / N × H × W × C).
     /// - Throws: `VGGError.badNpy` or `InferenceError.inputShape` with a hint about the layout.
     public static func run(model: String, input: String, layout: TensorLayoutChoice = .nchw) throws -> NpyArray {
-        let file = try NativeFile(path: model)
+        let file = try ModelOpener.native(model)
         let array = try NpyArray.read(path: input)
         let engine = try InferenceEngine(file: file, inputShape: requestedShape(array.shape, channels: file.header.architecture.inputShape[0], layout: layout))
         let (values, batch) = try canonicalInput(array, path: input, engine: engine, layout: layout)
@@ -184,7 +184,7 @@ public enum Benchmark {
     /// `fastKernels: false` times the im2col + GEMM path for every convolution instead.
     /// `perLayer` also times every step (a clock read per step, negligible next to a layer).
     public static func run(model: String, batch: Int, iterations: Int, fastKernels: Bool = true, perLayer: Bool = false) throws -> Result {
-        let engine = try InferenceEngine(file: try NativeFile(path: model), fastKernels: fastKernels)
+        let engine = try InferenceEngine(file: try ModelOpener.native(model), fastKernels: fastKernels)
         var generator = SplitMix(seed: 42)
         let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
         _ = engine.run(input, batch: batch)

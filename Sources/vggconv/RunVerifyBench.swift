@@ -6,7 +6,7 @@ extension TensorLayoutChoice: ExpressibleByArgument {}
 
 /// The model and input options shared by `run` and `verify`.
 struct InputOptions: ParsableArguments {
-    @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
+    @Argument(help: "The model: .vggw, or any file convert reads (converted on the fly).", completion: .file())
     var model: String
 
     @Option(help: "A .npy of float32/float64 inputs, (N, C, H, W) or (N, H, W, C); already preprocessed (vggconv applies no Keras/torchvision preprocessing).",
@@ -74,7 +74,7 @@ extension VGGConv {
         static let configuration = CommandConfiguration(
             abstract: "Measure the forward-pass latency of a native model (load time excluded).")
 
-        @Argument(help: "The .vggw model.", completion: .file(extensions: ["vggw"]))
+        @Argument(help: "The model: .vggw, or any file convert reads (converted on the fly).", completion: .file())
         var model: String
 
         @Option(help: "Samples per forward pass.")

@@ -149,6 +149,20 @@ final class PthExportTests: XCTestCase {
         }
     }
 
+    /// run, verify and bench take any readable model, converting it on the fly (and leaving nothing behind).
+    func testVerifyAndBenchTakeEveryFormat() throws {
+        let safetensors = scratch.file("small.safetensors")
+        XCTAssertEqual(try vggconv("convert", Samples.path("vgg_small.pth"), "-o", safetensors).status, 0)
+        let input = Samples.path("golden/vgg_small_input_nchw.npy")
+        for (model, golden) in [("vgg_small_keras3.keras", "vgg_small_torch_output"), ("vgg_small.pth", "vgg_small_torch_logits"),
+                                ("torch/vgg_small_legacy.pth", "vgg_small_torch_logits"), (safetensors, "vgg_small_torch_logits")] {
+            let path = model.hasPrefix("/") ? model : Samples.path(model)
+            let result = try vggconv("verify", path, "--input", input, "--golden", Samples.path("golden/\(golden).npy"))
+            XCTAssertEqual(result.status, 0, "\(model): \(result.stdout) \(result.stderr)")
+        }
+        XCTAssertEqual(try vggconv("bench", Samples.path("vgg_bn_tfkeras_model.h5"), "--iterations", "1").status, 0)
+    }
+
     func testModuleFileDescribesTheSequential() throws {
         let pth = scratch.file("bn.pth")
         let result = try vggconv("convert", Samples.path("vgg_bn_tfkeras_model.h5"), "-o", pth)
