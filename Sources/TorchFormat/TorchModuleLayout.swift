@@ -22,6 +22,8 @@ public struct TorchModuleLayout: Sendable {
     public var entries: [Entry]
     /// `vgg16`, `vgg16_bn`, … when torchvision's constructor builds a module these keys load into.
     public var torchvisionName: String?
+    /// The `num_classes` to pass torchvision's constructor.
+    public var torchvisionClasses: Int?
     /// The Python source of a module the keys load into (for non-torchvision layouts).
     public var moduleSource: String?
     /// Facts the user must know (softmax dropped, BatchNorm epsilon), printed and recorded.
@@ -100,7 +102,8 @@ public struct TorchModuleLayout: Sendable {
         if head[2].config.activation == "softmax" || layers.last?.type == .softmax {
             notes.append("torchvision's VGG ends without softmax: the exported model outputs logits where the source applied softmax")
         }
-        return TorchModuleLayout(entries: entries, torchvisionName: name + (normalised ? "_bn" : ""), moduleSource: nil, notes: notes)
+        return TorchModuleLayout(entries: entries, torchvisionName: name + (normalised ? "_bn" : ""),
+                                 torchvisionClasses: head[2].config.units, moduleSource: nil, notes: notes)
     }
 
     private static func isReLU(_ layer: NativeLayer) -> Bool {
@@ -208,6 +211,6 @@ public struct TorchModuleLayout: Sendable {
                 )
 
             """
-        return TorchModuleLayout(entries: entries, torchvisionName: nil, moduleSource: source, notes: notes)
+        return TorchModuleLayout(entries: entries, torchvisionName: nil, torchvisionClasses: nil, moduleSource: source, notes: notes)
     }
 }

@@ -87,7 +87,7 @@ public enum Converter {
         public var format: OutputFormat
         public var tensorCount: Int
         public var bytes: Int
-        /// `vgg16_bn`, … when torchvision builds a module the `.pth` loads into.
+        /// `vgg16_bn(num_classes=1000)`, … when torchvision builds a module the `.pth` loads into.
         public var torchvisionName: String?
         /// The Python module file written beside a `.pth` whose keys torchvision cannot load.
         public var modulePath: String?
@@ -128,7 +128,8 @@ public enum Converter {
             try file.commit()
         }
         return ExportResult(outputPath: output, format: format, tensorCount: tensorCount, bytes: bytes,
-                            torchvisionName: layout.torchvisionName, modulePath: modulePath, notes: layout.notes)
+                            torchvisionName: layout.torchvisionName.map { "\($0)(num_classes=\(layout.torchvisionClasses ?? 1000))" },
+                            modulePath: modulePath, notes: layout.notes)
     }
 
     /// Reads any model file vggconv understands into a `SourceModel`.

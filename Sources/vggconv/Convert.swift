@@ -41,7 +41,8 @@ extension VGGConv {
             for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             print("wrote \(result.outputPath): \(result.tensorCount) tensors, \(result.bytes.formatted()) bytes (\(result.format.rawValue))")
             if let name = result.torchvisionName {
-                print("load it with: torchvision.models.\(name.replacingOccurrences(of: "_bn", with: "_bn"))(num_classes=K).load_state_dict(torch.load(PATH, weights_only=True))")
+                let load = result.format == .safetensors ? "safetensors.torch.load_file(PATH)" : "torch.load(PATH, weights_only=True)"
+                print("load it with: torchvision.models.\(name).load_state_dict(\(load))")
             }
             if let module = result.modulePath {
                 FileHandle.standardError.write(Data("note: torchvision has no module for these keys; wrote \(module), whose build() makes the nn.Sequential they load into\n".utf8))
