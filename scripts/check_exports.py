@@ -4,6 +4,7 @@
 For every sample model, from every input flavour (tf-keras and Keras 3 files, torch.save files), and for
 full-size VGG16 written by tf-keras and by torchvision: `vggconv convert IN -o OUT.pth`, then
 - torch.load(OUT.pth, weights_only=True), with and without mmap=True, and safetensors.torch.load_file(OUT.safetensors);
+- onnx.checker.check_model(OUT.onnx, full_check=True) and an onnxruntime InferenceSession;
 - load_state_dict(strict=True) into torchvision's constructor when vggconv names one, else into the
   module that vggconv's OUT.py builds;
 - run the framework's golden inputs and compare with the framework's own golden outputs:
@@ -19,6 +20,8 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
+import onnxruntime
 import safetensors.torch
 import torch
 import torchvision
@@ -93,6 +96,18 @@ def check(binary, work, source, golden_for, torchvision_name=None, classes=None,
     return results
 
 
+def check_onnx(binary, work, source, golden_for, x):
+    """Converts to ONNX, checks the model with onnx.checker, runs it in onnxruntime."""
+    path = os.path.join(work, os.path.basename(source).replace(".", "_") + ".onnx")
+    convert(binary, source, path)
+    onnx.checker.check_model(path, full_check=True)
+    softmax = onnx.load(path, load_external_data=False).graph.node[-1].op_type == "Softmax"
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    y = session.run(None, {"input": x})[0]
+    ok, err, scale = compare(y, golden_for(softmax))
+    return ok, err, scale
+
+
 def main():
     binary, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
@@ -105,6 +120,10 @@ def main():
                 failures += not ok
                 print(f"{'PASS' if ok else 'FAIL'}  {source:30s} -> {label:17s} strict load into {how:6s} "
                       f"max|err| {err:.3e} (scale {scale:.3e})")
+            ok, err, scale = check_onnx(binary, work, os.path.join(SAMPLES, source), golden, x)
+            failures += not ok
+            print(f"{'PASS' if ok else 'FAIL'}  {source:30s} -> .onnx             onnx.checker + onnxruntime "
+                  f"max|err| {err:.3e} (scale {scale:.3e})")
     # Full-size VGG16 from both frameworks (written by scripts/make_vgg16_*.py into WORK).
     rng = np.random.default_rng(7)
     x = rng.normal(0, 1, (2, 3, 224, 224)).astype("float32")
@@ -120,6 +139,10 @@ def main():
             failures += not ok
             print(f"{'PASS' if ok else 'FAIL'}  full-size torchvision VGG16 -> {label} strict load into {how} "
                   f"max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
+        ok, err, scale = check_onnx(binary, work, torch_file, lambda _: logits, x)
+        failures += not ok
+        print(f"{'PASS' if ok else 'FAIL'}  full-size torchvision VGG16 -> .onnx onnx.checker + onnxruntime "
+              f"max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
         # A safetensors file from elsewhere: torchvision's own state_dict saved by safetensors.
         foreign = os.path.join(work, "vgg16_foreign.safetensors")
         safetensors.torch.save_file(reference.state_dict(), foreign)
@@ -142,6 +165,13 @@ def main():
             failures += not ok
             print(f"{'PASS' if ok else 'FAIL'}  full-size tf-keras VGG16 -> {label} strict load into {how} "
                   f"PyTorch logits vs Keras logits max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
+        exp = np.exp(keras_logits - keras_logits.max(axis=1, keepdims=True))
+        keras_probabilities = exp / exp.sum(axis=1, keepdims=True)
+        ok, err, scale = check_onnx(binary, work, keras_file,
+                                    lambda softmax: keras_probabilities if softmax else keras_logits, x)
+        failures += not ok
+        print(f"{'PASS' if ok else 'FAIL'}  full-size tf-keras VGG16 -> .onnx onnx.checker + onnxruntime vs Keras "
+              f"max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
     print("all exports reproduce their framework's outputs" if failures == 0 else f"{failures} FAILED")
     return 1 if failures else 0
 

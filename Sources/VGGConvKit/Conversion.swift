@@ -66,7 +66,7 @@ public enum Converter {
 
     /// The formats `convert` writes, chosen by the output's extension.
     public enum OutputFormat: String, CaseIterable, Sendable {
-        case native = "vggw", pytorch = "pth", safetensors
+        case native = "vggw", pytorch = "pth", safetensors, onnx
 
         /// The format `path`'s extension names.
         /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
@@ -75,9 +75,10 @@ public enum Converter {
             if lower.hasSuffix(".vggw") { return .native }
             if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") { return .pytorch }
             if lower.hasSuffix(".safetensors") { return .safetensors }
-            let planned = [".onnx", ".h5", ".keras"].first { lower.hasSuffix($0) }
-            throw CommandError.unsupported(path: path, reason: planned.map { "writing \($0) is not implemented yet; vggconv writes .vggw, .pth (.pt) and .safetensors" }
-                ?? "the output's extension picks its format: .vggw, .pth (.pt) or .safetensors")
+            if lower.hasSuffix(".onnx") { return .onnx }
+            let planned = [".h5", ".keras"].first { lower.hasSuffix($0) }
+            throw CommandError.unsupported(path: path, reason: planned.map { "writing \($0) is not implemented yet; vggconv writes .vggw, .pth (.pt), .safetensors and .onnx" }
+                ?? "the output's extension picks its format: .vggw, .pth (.pt), .safetensors or .onnx")
         }
     }
 
@@ -106,6 +107,12 @@ public enum Converter {
             let result = try write(model, to: output, options: options, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
                                 bytes: result.header.tensors.reduce(0) { $0 + $1.nbytes }, torchvisionName: nil, modulePath: nil, notes: [])
+        }
+        if format == .onnx {
+            let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
+            let written = try OnnxWriter.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            return ExportResult(outputPath: output, format: format, tensorCount: written.initializers, bytes: written.bytes,
+                                torchvisionName: nil, modulePath: nil, notes: [])
         }
         // PyTorch-keyed outputs (.pth, .safetensors): when torchvision has no module for the keys, the
         // Python that builds one is written beside the weights.
