@@ -124,6 +124,17 @@ def main():
             failures += not ok
             print(f"{'PASS' if ok else 'FAIL'}  {source:30s} -> .onnx             onnx.checker + onnxruntime "
                   f"max|err| {err:.3e} (scale {scale:.3e})")
+    # --input-layout nhwc: the Keras-style input a Keras user feeds.
+    nhwc = os.path.join(work, "vgg_small_nhwc.onnx")
+    subprocess.run([binary, "convert", os.path.join(SAMPLES, "vgg_small_keras3.keras"), "-o", nhwc, "--input-layout", "nhwc",
+                    "--force"], check=True, capture_output=True)
+    onnx.checker.check_model(nhwc, full_check=True)
+    y = onnxruntime.InferenceSession(nhwc, providers=["CPUExecutionProvider"]).run(
+        None, {"input": np.load(os.path.join(GOLDEN, "vgg_small_input_nhwc.npy"))})[0]
+    ok, err, scale = compare(y, np.load(os.path.join(GOLDEN, "vgg_small_keras_output.npy")))
+    failures += not ok
+    print(f"{'PASS' if ok else 'FAIL'}  vgg_small_keras3.keras -> .onnx --input-layout nhwc, NHWC input vs Keras output "
+          f"max|err| {err:.3e} (scale {scale:.3e})")
     # Full-size VGG16 from both frameworks (written by scripts/make_vgg16_*.py into WORK).
     rng = np.random.default_rng(7)
     x = rng.normal(0, 1, (2, 3, 224, 224)).astype("float32")

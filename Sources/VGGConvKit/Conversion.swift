@@ -12,6 +12,8 @@ public struct ConversionOptions: Sendable {
     public var dtype: DType?
     public var overwrite: Bool
     public var configPath: String?
+    /// ONNX only: a graph that takes (N, H, W, C) inputs, as Keras models do.
+    public var channelsLastInput = false
 
     public init(output: String? = nil, dtype: DType? = nil, overwrite: Bool = false, configPath: String? = nil) {
         self.output = output
@@ -110,7 +112,8 @@ public enum Converter {
         }
         if format == .onnx {
             let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
-            let written = try OnnxWriter.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            let written = try OnnxWriter.write(plan, to: output, overwrite: options.overwrite,
+                                               channelsLastInput: options.channelsLastInput, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: written.initializers, bytes: written.bytes,
                                 torchvisionName: nil, modulePath: nil, notes: [])
         }

@@ -45,12 +45,13 @@ public enum OnnxWriter {
     /// Writes `plan` to `path`. Weights must be float32 (ONNX operators need one float type throughout).
     /// - Throws: `VGGError` for unwritable outputs or dtypes other than float32.
     @discardableResult
-    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool,
+    /// `channelsLastInput` adds a leading Transpose so the graph takes (N, H, W, C) like Keras.
+    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, channelsLastInput: Bool = false,
                              progress: NativeWriter.Progress? = nil) throws -> (nodes: Int, initializers: Int, bytes: Int) {
         if let other = plan.tensors.first(where: { $0.dtype != .float32 }) {
             throw VGGError.unsupportedDType(tensor: other.name, dtype: other.dtype.rawValue, reason: "cannot go into an ONNX graph of float32 operators; convert without --dtype")
         }
-        let (nodes, initializers, output) = try graph(plan)
+        let (nodes, initializers, output) = try graph(plan, channelsLastInput: channelsLastInput)
         var model = ProtobufMessage()
         model.int(1, irVersion)
         model.string(2, "vggconv")
@@ -66,7 +67,10 @@ public enum OnnxWriter {
         // A fully convolutional model runs at any image size (as vggconv's engine runs it): its height and
         // width are symbolic too. Otherwise the graph is fixed at the recorded input size.
         let anySize = fullyConvolutional(plan.architecture)
-        head.message(11, valueInfo("input", plan.architecture.inputShape, spatial: anySize ? ["H", "W"] : nil))
+        let input = plan.architecture.inputShape
+        head.message(11, channelsLastInput
+            ? valueInfo("input", [input[1], input[2], input[0]], spatial: anySize ? ["H", "W"] : nil, channelsLast: true)
+            : valueInfo("input", input, spatial: anySize ? ["H", "W"] : nil))
         head.message(12, valueInfo(output.name, output.shape, spatial: anySize && output.shape.count == 3 ? ["H_out", "W_out"] : nil))
         // Each initializer: TensorProto{dims, data_type, name, raw_data}; raw_data's bytes are written
         // afterwards, at the offsets computed here.
@@ -120,7 +124,7 @@ public enum OnnxWriter {
 
     /// ValueInfoProto of a float tensor (C, H, W) or (N) whose batch dimension is the symbolic `N`, and
     /// whose height and width are symbolic too when `spatial` names them.
-    private static func valueInfo(_ name: String, _ shape: [Int], spatial: [String]?) -> ProtobufMessage {
+    private static func valueInfo(_ name: String, _ shape: [Int], spatial: [String]?, channelsLast: Bool = false) -> ProtobufMessage {
         var dims = ProtobufMessage()
         func dimension(_ value: Int?, _ symbol: String?) {
             var dim = ProtobufMessage()
@@ -128,8 +132,10 @@ public enum OnnxWriter {
             dims.message(1, dim)
         }
         dimension(nil, "N")
+        let spatialAxes = channelsLast ? [0, 1] : [1, 2]
         for (axis, value) in shape.enumerated() {
-            dimension(value, axis >= 1 && shape.count == 3 ? spatial?[axis - 1] : nil)
+            let symbol = shape.count == 3 ? spatialAxes.firstIndex(of: axis).flatMap { spatial?[$0] } : nil
+            dimension(value, symbol)
         }
         var tensorType = ProtobufMessage()
         tensorType.int(1, 1)
@@ -187,10 +193,15 @@ public enum OnnxWriter {
     }
 
     /// The nodes and initializers, in topological (layer) order, and the output's name and shape.
-    private static func graph(_ plan: ConversionPlan) throws -> ([ProtobufMessage], [Initializer], (name: String, shape: [Int])) {
+    private static func graph(_ plan: ConversionPlan, channelsLastInput: Bool) throws
+        -> ([ProtobufMessage], [Initializer], (name: String, shape: [Int])) {
         let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         var nodes: [ProtobufMessage] = [], initializers: [Initializer] = []
         var current = "input", shape = plan.architecture.inputShape
+        if channelsLastInput {
+            nodes.append(node("Transpose", ["input"], "input_nchw", [ints("perm", [0, 3, 1, 2])]))
+            current = "input_nchw"
+        }
         func planned(_ layer: NativeLayer, _ suffix: String) -> String? {
             guard let tensor = tensors["\(layer.name).\(suffix)"] else { return nil }
             initializers.append(.planned(tensor))

@@ -28,14 +28,18 @@ extension VGGConv {
         @Option(help: "Fail unless a PyTorch input holds this torchvision architecture (vgg11 … vgg19, with _bn).")
         var arch: String?
 
+        @Option(help: "ONNX only: the axis order the graph's input takes (nhwc adds a leading Transpose, for Keras-style inputs).")
+        var inputLayout: TensorLayoutChoice = .nchw
+
         @Flag(help: "Overwrite the output file(s) if they exist.")
         var force = false
 
         func run() throws {
             let progress = ProgressBar(label: "converting")
+            var options = ConversionOptions(output: output, dtype: dtype?.dtype, overwrite: force, configPath: config)
+            options.channelsLastInput = inputLayout == .nhwc
             let result = try Converter.convert(
-                input: input, output: output,
-                options: ConversionOptions(output: output, dtype: dtype?.dtype, overwrite: force, configPath: config),
+                input: input, output: output, options: options,
                 architecture: arch, progress: progress.update)
             progress.finish()
             for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
