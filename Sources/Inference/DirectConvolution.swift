@@ -4,7 +4,9 @@ import CKernels
 /// first layer, C = 3): there a GEMM has only 27-deep products and Winograd's transforms cost more than
 /// they save. Weights are packed once at load; bias and ReLU are applied as each output row is written.
 struct DirectConvolution: @unchecked Sendable {
-    let packed: UnsafeMutablePointer<Float>  // owned for the engine's lifetime
+    /// Packed weights, freed with the last copy of this step (also when compilation fails after it).
+    private let storage: PackedFloats
+    var packed: UnsafeMutablePointer<Float> { storage.pointer }
     let bias: [Float]
     let inputChannels: Int, outputChannels: Int
     let activation: Activation
@@ -13,8 +15,8 @@ struct DirectConvolution: @unchecked Sendable {
     static let maximumInputChannels = 7
 
     init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
-        packed = .allocate(capacity: CKernels_conv3x3_packed_count(outputChannels, inputChannels))
-        CKernels_conv3x3_pack(weights, outputChannels, inputChannels, packed)
+        storage = PackedFloats(count: CKernels_conv3x3_packed_count(outputChannels, inputChannels))
+        CKernels_conv3x3_pack(weights, outputChannels, inputChannels, storage.pointer)
         self.bias = bias
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
@@ -39,4 +41,12 @@ struct DirectConvolution: @unchecked Sendable {
         }
         if activation != .relu && activation != .linear { activation.apply(output, count: K * height * width) }
     }
+}
+
+/// Floats a step packs or transforms at load. A class so the memory is freed with the last step that
+/// holds it, whether the engine is released or its compilation throws halfway (a leak the fuzzer found).
+final class PackedFloats: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
+    deinit { pointer.deallocate() }
 }

@@ -308,13 +308,6 @@ public final class InferenceEngine: @unchecked Sendable {
         return (current, size)
     }
 
-    deinit {
-        for step in steps {
-            if case .winograd(let conv, _, _) = step { conv.transformed.deallocate() }
-            if case .direct(let conv, _, _) = step { conv.packed.deallocate() }
-        }
-    }
-
     static func softmax(_ values: UnsafeMutablePointer<Float>, _ width: Int) {
         var largest = -Float.infinity
         for i in 0..<width { largest = max(largest, values[i]) }

@@ -6,13 +6,16 @@ import Foundation
 /// that are ~99% of VGG's work. Weights are transformed once, at load; tiles are processed in blocks
 /// sized to stay in cache; bias and ReLU are applied in the output transform.
 struct WinogradConvolution: @unchecked Sendable {
-    let transformed: UnsafeMutablePointer<Float>  // packed U, owned for the engine's lifetime
+    /// Packed U, freed with the last copy of this step (also when compilation fails after it).
+    private let storage: PackedFloats
+    var transformed: UnsafeMutablePointer<Float> { storage.pointer }
     let bias: [Float]
     let inputChannels: Int, outputChannels: Int
     let activation: Activation
 
     init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
-        transformed = .allocate(capacity: CKernels_winograd43_packed_count(outputChannels, inputChannels))
+        storage = PackedFloats(count: CKernels_winograd43_packed_count(outputChannels, inputChannels))
+        let transformed = storage.pointer
         let pointers = SendablePointers(input: weights, output: transformed)
         Parallel.forEachChunk(Self.panelCount(outputChannels)) { panels in
             CKernels_winograd43_weights(pointers.input, outputChannels, inputChannels, panels.lowerBound, panels.upperBound, pointers.output)

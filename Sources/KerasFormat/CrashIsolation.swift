@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import VGGCore
 
 /// Keeps libhdf5 away from what it cannot read safely. libhdf5 1.10 parses a file's metadata trusting
 /// it, and corrupt files crash it (a variable-length string attribute whose global-heap entry was
@@ -8,27 +9,31 @@ import Glibc
 /// forked child; only when the child finishes normally is the same read done here. A crash, hang or
 /// runaway in the child becomes one clear error.
 enum CrashIsolation {
-    /// How long the probe may take; reads of metadata take milliseconds.
-    static let probeSeconds: UInt32 = 60
+    /// How long the probe may take: reads of metadata take milliseconds, but a compressed file is decoded
+    /// in the probe too, so large files get longer (a second per 50 MB beyond the first 3 s).
+    static func probeSeconds(fileBytes: Int) -> UInt32 { UInt32(clamping: 3 + max(fileBytes, 0) / (50 << 20)) }
 
     /// Runs `body` in a child process first (its result discarded), then here.
     /// - Throws: `HDF5Error` when the child did not exit normally; otherwise what `body` throws.
     static func probed<T>(_ path: String, _ body: () throws -> T) throws -> T {
-        guard survives({ _ = try? body() }) else {
-            throw HDF5Error(path: path, object: "", reason: "the HDF5 library crashed reading this file in an isolated probe: the file is corrupt or hostile; copy or download it again")
+        let size = (try? MappedFile(path: path).count) ?? 0
+        guard survives(seconds: probeSeconds(fileBytes: size), { _ = try? body() }) else {
+            throw HDF5Error(path: path, object: "", reason: "the HDF5 library crashed or hung reading this file in an isolated probe: the file is corrupt or hostile; copy or download it again")
         }
         return try body()
     }
 
-    /// True when `body`, run in a child process, returns within `probeSeconds`; false when the child
+    /// True when `body`, run in a child process, returns within `seconds`; false when the child
     /// dies of a signal, hangs or exits otherwise. The child runs only `body` and `_exit`.
-    static func survives(_ body: () -> Void) -> Bool {
+    static func survives(seconds: UInt32, _ body: () -> Void) -> Bool {
         let child = fork()
         if child == 0 {
             // A hang in the child ends it (SIGALRM, default action), never the parent; the parent's
             // cleanup handler must not run in the child, where it would delete the parent's temp files.
-            _ = signal(SIGALRM, SIG_DFL)
-            alarm(probeSeconds)
+            // A crash ends it at once: no inherited crash reporter (the Swift runtime's backtracer, a
+            // sanitizer's or fuzzer's handler) runs in the child.
+            for number in [SIGALRM, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] { _ = signal(number, SIG_DFL) }
+            alarm(seconds)
             // The child's crash report (libhdf5's or the Swift runtime's) must not reach the user's
             // terminal: the parent prints the one-line error.
             let null = open("/dev/null", O_WRONLY)

@@ -134,7 +134,7 @@ def layer_names_not_strings(path):
         f["model_weights"].attrs["layer_names"] = np.arange(5, dtype="<i8")
 
 
-@case("corrupt_vlen_attribute.h5", KERAS_COMMANDS[:2], "crashed reading this file in an isolated probe")
+@case("corrupt_vlen_attribute.h5", KERAS_COMMANDS[:2], "in an isolated probe")
 def corrupt_vlen_attribute(path):
     # A byte-flipped tf-keras file: the first object of its global heap collection ("GCOL" at byte 2048;
     # object header at 2064, its size at 2072) is the variable-length string of the root's
@@ -329,6 +329,14 @@ def compressed_inner_h5(path):
             z.writestr(item.filename, src.read(item.filename), compress_type=zipfile.ZIP_DEFLATED)
 
 
+# Inputs the libFuzzer harnesses found (`make fuzz`), kept as regression files in samples/hostile/found/:
+# (file, commands, message, how it was found).
+FOUND = [
+    ("found/libhdf5_hang.h5", KERAS_COMMANDS[:2], "in an isolated probe",
+     "hdf5 harness timeout: a mutated Keras sample on which libhdf5 1.10.8 never returns"),
+]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=HERE)
@@ -343,6 +351,9 @@ def main():
         runs = [{"args": c, "message": message if isinstance(message, str) else message[c[0]]} for c in commands]
         manifest.append({"file": name, "runs": runs, "bytes": os.path.getsize(path)})
         print(f"{name}: {os.path.getsize(path):,} bytes")
+    for name, commands, message, origin in FOUND:
+        runs = [{"args": c, "message": message} for c in commands]
+        manifest.append({"file": name, "runs": runs, "bytes": os.path.getsize(os.path.join(HERE, name)), "origin": origin})
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump({"cases": manifest}, f, indent=1)
         f.write("\n")
