@@ -44,6 +44,7 @@ samples:
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r samples/requirements.txt
 	$(VENV)/bin/python samples/generate.py
+	$(VENV)/bin/python samples/generate_timm.py
 
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build

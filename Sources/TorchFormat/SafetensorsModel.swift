@@ -35,10 +35,22 @@ public enum SafetensorsModel {
                                          notes: ["architecture read from the file's vggconv metadata"])
         }
         // safetensors keeps no module order (safetensors.torch.save_file sorts keys by name): restore it.
-        let keyed = moduleOrder(file.entries).map { entry in
-            KeyedTensor(key: entry.name, fullPath: entry.name, shape: entry.shape) { tensor(entry) }
+        var timm = false
+        let keyed = moduleOrder(file.entries).map { entry -> KeyedTensor in
+            guard let (key, shape) = timmEquivalent(entry) else {
+                return KeyedTensor(key: entry.name, fullPath: entry.name, shape: entry.shape) { tensor(entry) }
+            }
+            timm = true
+            return KeyedTensor(key: key, fullPath: entry.name, shape: shape) {
+                var reshaped = tensor(entry)
+                reshaped.shape = shape
+                return reshaped
+            }
         }
         var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path)
+        if timm {
+            notes.append("timm VGG: pre_logits.fc1 (a 7x7 convolution over the 7x7 feature map) read as the Dense layer it equals, pre_logits.fc2 (1x1) and head.fc as Dense layers")
+        }
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
             throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
         }
@@ -47,6 +59,19 @@ public enum SafetensorsModel {
                                 architectureInferred: true, notes: notes)
         model.modelName = name
         return model
+    }
+
+    /// timm's VGG head as torchvision's classifier: `pre_logits.fc1` (conv K×C×7×7 over the last 7×7 map)
+    /// is the Dense K×(C·7·7) in C,H,W order, `pre_logits.fc2` (conv K×C×1×1) the Dense K×C, `head.fc`
+    /// the last Dense. Returns the torchvision key and the Dense shape (same bytes), nil for other keys.
+    static func timmEquivalent(_ entry: SafetensorsFile.Entry) -> (String, [Int])? {
+        let slots = ["pre_logits.fc1": 0, "pre_logits.fc2": 3, "head.fc": 6]
+        let parts = entry.name.split(separator: ".").map(String.init)
+        guard parts.count >= 2, let slot = slots[parts.dropLast().joined(separator: ".")] else { return nil }
+        let key = "classifier.\(slot).\(parts.last!)"
+        guard entry.shape.count == 4 else { return (key, entry.shape) }
+        guard let inputs = ShapeMath.elementCount(Array(entry.shape.dropFirst())) else { return nil }
+        return (key, [entry.shape[0], inputs])
     }
 
     /// Entries in module order: `features` before any other container (`classifier`, …), then by module
@@ -58,6 +83,9 @@ public enum SafetensorsModel {
             let parts = entry.name.split(separator: ".").map(String.init)
             let index = parts.count >= 2 ? Int(parts[parts.count - 2]) ?? Int.max : Int.max
             let container = parts.count > 2 ? parts.dropLast(2).joined(separator: ".") : ""
+            // timm's head follows its features: pre_logits.fc1, pre_logits.fc2, then head.fc.
+            let timmRank = ["pre_logits.fc1": 1, "pre_logits.fc2": 2, "head.fc": 3][parts.dropLast().joined(separator: ".")]
+            if let timmRank { return (1, "~timm", timmRank, parameterRank[parts.last ?? ""] ?? 5) }
             return (container == "features" || container.isEmpty ? 0 : 1, container, index, parameterRank[parts.last ?? ""] ?? 5)
         }
         return entries.sorted { key($0) < key($1) }

@@ -240,6 +240,17 @@ final class PthExportTests: XCTestCase {
         XCTAssertEqual(try vggconv("bench", Samples.path("vgg_bn_tfkeras_model.h5"), "--iterations", "1").status, 0)
     }
 
+    /// A timm VGG saved by timm (samples/generate_timm.py): its ConvMlp head read as Dense layers, and
+    /// vggconv's engine reproduces timm's own logits.
+    func testTimmSafetensorsReproducesTimm() throws {
+        let result = try vggconv("verify", Samples.path("timm_vgg_small.safetensors"),
+                                 "--input", Samples.path("golden/timm_vgg_small_input_nchw.npy"),
+                                 "--golden", Samples.path("golden/timm_vgg_small_logits.npy"))
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let exported = scratch.file("timm.pth")
+        XCTAssertEqual(try vggconv("convert", Samples.path("timm_vgg_small.safetensors"), "-o", exported).status, 0)
+    }
+
     func testModuleFileDescribesTheSequential() throws {
         let pth = scratch.file("bn.pth")
         let result = try vggconv("convert", Samples.path("vgg_bn_tfkeras_model.h5"), "-o", pth)
