@@ -183,6 +183,23 @@ def main():
         failures += not ok
         print(f"{'PASS' if ok else 'FAIL'}  full-size tf-keras VGG16 -> .onnx onnx.checker + onnxruntime vs Keras "
               f"max|err| {err:.3e} (scale {scale:.3e}), top-5 identical")
+    # A Keras 3 VGG16 saved with save_weights (no config): --arch vgg16 supplies the layers, and the
+    # result is bit-identical to converting the same model saved whole (.keras).
+    import keras
+    weights_only = os.path.join(work, "vgg16_keras3.weights.h5")
+    whole = os.path.join(work, "vgg16_keras3.keras")
+    if not os.path.exists(whole):
+        model3 = keras.applications.VGG16(weights=None)
+        model3.save_weights(weights_only)
+        model3.save(whole)
+    a, b = os.path.join(work, "arch.vggw"), os.path.join(work, "whole.vggw")
+    subprocess.run([binary, "convert", weights_only, "--arch", "vgg16", "-o", a, "--force"], check=True, capture_output=True)
+    subprocess.run([binary, "convert", whole, "-o", b, "--force"], check=True, capture_output=True)
+    crcs = lambda path: [line.split()[6] for line in subprocess.run([binary, "inspect", path], capture_output=True,
+                                                                    text=True).stdout.splitlines()[2:]]
+    same = crcs(a) == crcs(b) and len(crcs(a)) == 32
+    failures += not same
+    print(f"{'PASS' if same else 'FAIL'}  Keras 3 VGG16 .weights.h5 + --arch vgg16: all 32 tensors bit-identical to the .keras conversion")
     print("all exports reproduce their framework's outputs" if failures == 0 else f"{failures} FAILED")
     return 1 if failures else 0
 

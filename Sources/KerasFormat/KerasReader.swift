@@ -10,11 +10,16 @@ import VGGCore
 public enum KerasReader {
     /// Reads `path`, taking the architecture from `configJSON` when given.
     /// - Throws: `KerasFormatError`, `HDF5Error` or `VGGError`, each naming the file and the layer.
-    public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config") throws -> SourceModel {
-        try CrashIsolation.probed(path) { try readUnprobed(path: path, configJSON: configJSON, configOrigin: configOrigin) }
+    /// `architecture` (`vgg16`, `vgg16_bn`, …) supplies the layers of a Keras 3 `.weights.h5` that comes
+    /// without a config (see `NamedVGG`).
+    public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config",
+                            architecture: String? = nil) throws -> SourceModel {
+        try CrashIsolation.probed(path) {
+            try readUnprobed(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture)
+        }
     }
 
-    private static func readUnprobed(path: String, configJSON: Data?, configOrigin: String) throws -> SourceModel {
+    private static func readUnprobed(path: String, configJSON: Data?, configOrigin: String, architecture: String?) throws -> SourceModel {
         let mapped = try MappedFile(path: path)
         let prefix = mapped.bytes(offset: 0, length: 8)
         var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }
@@ -41,6 +46,7 @@ public enum KerasReader {
         }
         let root = try file.root
         let layers: [SourceLayer]
+        var assumed: [String] = []
         if try root.chunkedStringsAttribute("layer_names") != nil {
             let keras1 = !root.hasAttribute("keras_version")
             format = keras1 ? "keras1-weights-h5" : "keras2-weights-h5"
@@ -53,18 +59,22 @@ public enum KerasReader {
             layers = try LegacyWeights(group: try root.group("model_weights")).layers(config: config, path: path)
         } else if root.isGroup("layers") || root.isGroup("_layer_checkpoint_dependencies") {
             if format.isEmpty { format = "keras3-weights-h5" }
-            guard let config else {
-                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order")
-            }
             let container = try root.group(root.isGroup("layers") ? "layers" : "_layer_checkpoint_dependencies")
+            if config == nil, let architecture {
+                config = try NamedVGG.config(architecture, weights: container, path: path)
+                assumed.append("layers of keras.applications' \(architecture.lowercased()) assumed (--arch): the file records the convolutions and dense layers in order, not the pools")
+            }
+            guard let config else {
+                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order (or pass --arch vgg16 for a keras.applications VGG)")
+            }
             layers = try Keras3Weights(group: container).layers(config: config, path: path)
         } else {
             throw KerasFormatError.notKeras(path: path, reason: "HDF5 file has no layer_names attribute, model_weights group or layers group")
         }
-        var notes: [String] = []
+        var notes = assumed
         if config == nil { notes.append("architecture inferred from layer names and weight shapes (no model config in the file)") }
         var model = SourceModel(format: format, path: path, layers: layers, inputShape: config?.inputShape,
-                                dataFormat: config?.dataFormat ?? .channelsLast, architectureInferred: config == nil,
+                                dataFormat: config?.dataFormat ?? .channelsLast, architectureInferred: config == nil || !assumed.isEmpty,
                                 notes: notes + ArchitectureInference.notes(for: layers, inferred: config == nil))
         model.modelName = config?.modelName
         return model
@@ -180,15 +190,9 @@ struct Keras3Weights {
 
 /// Which parameters a layer has, in Keras order, and attaching stored tensors to them.
 enum ParameterRoles {
-    /// The roles Keras stores for `layer`, in order (trainable first, then non-trainable).
+    /// The roles Keras stores for `layer`, in order (trainable first, then non-trainable): the schema's.
     static func expected(for layer: SourceLayer) -> [ParameterRole] {
-        switch layer.type {
-        case .conv2d, .dense: return layer.config.useBias == false ? [.kernel] : [.kernel, .bias]
-        case .batchNormalization:
-            return (layer.config.scale == false ? [] : [.gamma]) + (layer.config.center == false ? [] : [.beta])
-                + [.movingMean, .movingVariance]
-        default: return []
-        }
+        LayerSchema.roles(layer.type, layer.config).map(\.role)
     }
 
     static func attach(roles: [ParameterRole]?, tensors: [SourceTensor], to layer: SourceLayer, path: String) throws -> [SourceParameter] {

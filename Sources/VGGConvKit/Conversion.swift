@@ -44,13 +44,14 @@ public enum Converter {
 
     /// Converts any Keras flavour to a `.vggw` file.
     /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
-    public static func kerasToNative(input: String, options: ConversionOptions,
+    /// `architecture` (`vgg16`, …) supplies the layers of a Keras 3 `.weights.h5` saved without a config.
+    public static func kerasToNative(input: String, options: ConversionOptions, architecture: String? = nil,
                                      progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
         let output = try prepare(input, options: options, accepted: [.hdf5, .kerasArchive],
                                  expected: "a Keras .h5, .weights.h5 or .keras file",
                                  otherReader: ([.torchZip, .torchLegacy], "a PyTorch file (use torch2native)"))
         let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
-        let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
+        let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
         return try write(model, to: output, options: options, progress: progress)
     }
 
@@ -147,7 +148,7 @@ public enum Converter {
         switch try FileKind.detect(path: input) {
         case .hdf5, .kerasArchive:
             let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
-            return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "")
+            return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
         case .torchZip, .torchLegacy:
             return try TorchReader.read(path: input, expectedArchitecture: architecture)
         case .native:

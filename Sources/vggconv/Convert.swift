@@ -25,7 +25,7 @@ extension VGGConv {
         @Option(help: "A Keras architecture JSON giving the layers of a weights-only Keras file.", completion: .file(extensions: ["json"]))
         var config: String?
 
-        @Option(help: "Fail unless a PyTorch input holds this torchvision architecture (vgg11 … vgg19, with _bn).")
+        @Option(help: "vgg11 … vgg19 (with _bn): for PyTorch and safetensors inputs, fail unless the file holds it; for a Keras 3 .weights.h5 without config, the keras.applications layers it holds.")
         var arch: String?
 
         @Option(help: "ONNX only: the axis order the graph's input takes (nhwc adds a leading Transpose, for Keras-style inputs).")

@@ -22,12 +22,15 @@ extension VGGConv {
                 completion: .file(extensions: ["json"]))
         var config: String?
 
+        @Option(help: "For a Keras 3 .weights.h5 saved without its config: the keras.applications architecture it holds (vgg11, vgg13, vgg16, vgg19, with _bn).")
+        var arch: String?
+
         func run() throws {
             let progress = ProgressBar(label: "converting")
             let result = try Converter.kerasToNative(
                 input: input,
                 options: ConversionOptions(output: output.output, dtype: output.dtype?.dtype, overwrite: output.force, configPath: config),
-                progress: progress.update)
+                architecture: arch, progress: progress.update)
             progress.finish()
             print(ConversionReport.text(result))
         }

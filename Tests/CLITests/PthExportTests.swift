@@ -251,6 +251,19 @@ final class PthExportTests: XCTestCase {
         XCTAssertEqual(try vggconv("convert", Samples.path("timm_vgg_small.safetensors"), "-o", exported).status, 0)
     }
 
+    /// --arch for a Keras 3 .weights.h5 without config: a name that does not fit the stored weights is
+    /// refused naming the misfit, an unknown name is refused. (A real keras.applications VGG16 converts
+    /// bit-identically to its .keras: scripts/check_exports.py.)
+    func testArchForKeras3WeightsRefusesWhatDoesNotFit() throws {
+        let misfit = try vggconv("convert", Samples.path("vgg_small_keras3.weights.h5"), "--arch", "vgg11", "-o", scratch.file("a.vggw"))
+        XCTAssertEqual(misfit.status, 2)
+        XCTAssertTrue(misfit.stderr.contains("conv2d_10"), misfit.stderr)
+        let unknown = try vggconv("keras2native", Samples.path("vgg_small_keras3.weights.h5"), "--arch", "vgg77", "-o", scratch.file("b.vggw"))
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("unknown architecture 'vgg77'"), unknown.stderr)
+        XCTAssertEqual(scratch.contents(), [])
+    }
+
     func testModuleFileDescribesTheSequential() throws {
         let pth = scratch.file("bn.pth")
         let result = try vggconv("convert", Samples.path("vgg_bn_tfkeras_model.h5"), "-o", pth)
