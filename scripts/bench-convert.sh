@@ -2,6 +2,8 @@
 # Full-size VGG16 conversion benchmark, in one run on one machine:
 #   keras2native (tf-keras VGG16 .h5)       vs  h5py + numpy -> safetensors
 #   torch2native (torchvision VGG16 .pth)   vs  torch.load + safetensors
+#   convert .h5 -> .pth / .safetensors / .onnx (exports) vs torch.load+torch.save, safetensors.torch.save_file,
+#   torch.onnx.export of the same torchvision model (EXPORTS=0 skips them)
 # Each pair alternates A B A B after a warm-up; outputs go to /dev/shm (tmpfs) so disk writeback does
 # not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
 # seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
@@ -17,10 +19,10 @@ measure() {  # label, command...
   echo "$label $secs $kib" >> "$WORK/results.txt"
 }
 
-compare() {  # title, input, our subcommand, reference script
-  local title=$1 in=$2 sub=$3 ref=$4
-  local ours=("$BIN" "$sub" "$in" -o "$WORK/out.vggw" --force)
-  local theirs=("$VENV/bin/python" "$ref" "$in" "$WORK/out.safetensors")
+compare() {  # title, input, our subcommand, reference script[, our output extension]
+  local title=$1 in=$2 sub=$3 ref=$4 ext=${5:-vggw}
+  local ours=("$BIN" "$sub" "$in" -o "$WORK/out.$ext" --force)
+  local theirs=("$VENV/bin/python" "$ref" "$in" "$WORK/ref.$ext")
   local floor=(cp "$in" "$WORK/copy.bin")
   rm -f "$WORK/results.txt"
   "${ours[@]}" >/dev/null; "${theirs[@]}" >/dev/null 2>&1; "${floor[@]}"   # warm-up
@@ -41,3 +43,9 @@ PY
 
 compare "keras2native vs h5py+numpy->safetensors" "$WORK/vgg16_tfkeras_model.h5" keras2native scripts/reference_keras_to_safetensors.py
 compare "torch2native vs torch.load->safetensors" "$WORK/vgg16_torchvision.pth" torch2native scripts/reference_torch_to_safetensors.py
+if [ "${EXPORTS:-1}" = 1 ]; then
+  need_python_package onnx onnx==1.23.2
+  compare "convert .h5 -> .pth vs torch.load + torch.save" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py pth
+  compare "convert .h5 -> .safetensors vs safetensors.torch.save_file" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py safetensors
+  compare "convert .h5 -> .onnx vs torch.onnx.export" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py onnx
+fi
