@@ -54,7 +54,8 @@ bench-convert: build
 ## writes full-size VGG16 from tf-keras and torchvision into $(EXPORT_WORK) first).
 EXPORT_WORK ?= /dev/shm/vggconv-exports
 check-exports: build
-	@[ -x $(VENV)/bin/python ] || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q -r samples/requirements.txt; }
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q -r samples/requirements.txt
 	@mkdir -p $(EXPORT_WORK)
 	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
 	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
