@@ -158,29 +158,18 @@ public enum OnnxWriter {
         return node
     }
 
-    private static func ints(_ name: String, _ values: [Int]) -> ProtobufMessage {
+    /// An AttributeProto: its name, the value in the field its type uses, and the type (AttributeType).
+    private static func attribute(_ name: String, type: Int, _ value: (inout ProtobufMessage) -> Void) -> ProtobufMessage {
         var attribute = ProtobufMessage()
         attribute.string(1, name)
-        attribute.ints(8, values)
-        attribute.int(20, 7)  // INTS
+        value(&attribute)
+        attribute.int(20, type)
         return attribute
     }
 
-    private static func int(_ name: String, _ value: Int) -> ProtobufMessage {
-        var attribute = ProtobufMessage()
-        attribute.string(1, name)
-        attribute.int(3, value)
-        attribute.int(20, 2)  // INT
-        return attribute
-    }
-
-    private static func float(_ name: String, _ value: Float) -> ProtobufMessage {
-        var attribute = ProtobufMessage()
-        attribute.string(1, name)
-        attribute.float(2, value)
-        attribute.int(20, 1)  // FLOAT
-        return attribute
-    }
+    private static func ints(_ name: String, _ values: [Int]) -> ProtobufMessage { attribute(name, type: 7) { $0.ints(8, values) } }
+    private static func int(_ name: String, _ value: Int) -> ProtobufMessage { attribute(name, type: 2) { $0.int(3, value) } }
+    private static func float(_ name: String, _ value: Float) -> ProtobufMessage { attribute(name, type: 1) { $0.float(2, value) } }
 
     /// Keras's padding as ONNX pads [top, left, bottom, right]: 'same' puts the odd pixel at the end.
     private static func pads(_ window: LayerSchema.Window, input: [Int]) -> [Int] {

@@ -120,23 +120,25 @@ final class HostileFileTests: XCTestCase {
 
     /// keras2native with a config whose pool size is negative writes nothing (a file vggconv writes
     /// must be one it can run).
-    func testNegativePoolSizeInConfigIsRefusedBeforeWriting() throws {
+    /// The sample tf-keras config with the first `original` replaced by `replacement`, written to scratch.
+    func editedConfig(_ original: String, _ replacement: String, name: String) throws -> String {
         var config = try String(contentsOfFile: Samples.path("vgg_small_tfkeras_config.json"), encoding: .utf8)
-        let range = try XCTUnwrap(config.range(of: #""pool_size": [2, 2]"#))
-        config.replaceSubrange(range, with: #""pool_size": [-2, -2]"#)
-        let path = scratch.file("negative_pool.json")
+        let range = try XCTUnwrap(config.range(of: original))
+        config.replaceSubrange(range, with: replacement)
+        let path = scratch.file(name)
         try Data(config.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testNegativePoolSizeInConfigIsRefusedBeforeWriting() throws {
+        let path = try editedConfig(#""pool_size": [2, 2]"#, #""pool_size": [-2, -2]"#, name: "negative_pool.json")
         try assertRefused(["keras2native", Samples.path("vgg_small_tfkeras_weights.h5"), "--config", path, "-o", scratch.file("out.vggw")],
                           message: "pool_size [-2, -2]")
     }
 
     /// Numbers out of range, from a config or the command line: one line and status 2, never a trap.
     func testOutOfRangeNumbersAreRefused() throws {
-        var config = try String(contentsOfFile: Samples.path("vgg_small_tfkeras_config.json"), encoding: .utf8)
-        let range = try XCTUnwrap(config.range(of: #""units": 32"#))
-        config.replaceSubrange(range, with: #""units": 4611686018427387904"#)
-        let path = scratch.file("units.json")
-        try Data(config.utf8).write(to: URL(fileURLWithPath: path))
+        let path = try editedConfig(#""units": 32"#, #""units": 4611686018427387904"#, name: "units.json")
         try assertRefused(["summary", path], message: "has units 4611686018427387904")
         // Usage errors keep ArgumentParser's own text (message, help line, usage), still status 2.
         let (shape, _) = try Self.runBounded(["summary", Samples.path("vgg_small_keras3.keras"), "--input-shape", "99999999999,32,3"])
