@@ -73,7 +73,8 @@ LOADERS = {
 }
 
 
-def check(binary, work, source, golden_for, torchvision_name=None, classes=None, x=None):
+def check(binary, work, source, golden_for, torchvision_name=None, classes=None, x=None, logits=False):
+    """`logits`: compare before a final nn.Softmax (golden_for(False)), where probabilities saturate."""
     stem = os.path.join(work, os.path.basename(source).replace(".", "_"))
     results = []
     for label, (extension, load) in LOADERS.items():
@@ -88,9 +89,11 @@ def check(binary, work, source, golden_for, torchvision_name=None, classes=None,
             model, how = load_module(path, classes)
         model.load_state_dict(state, strict=True)
         model.eval()
+        softmax = isinstance(list(model.modules())[-1], torch.nn.Softmax)
+        if logits and softmax:
+            model, softmax = model[:-1], False
         with torch.no_grad():
             y = model(torch.from_numpy(x)).numpy()
-        softmax = isinstance(list(model.modules())[-1], torch.nn.Softmax)
         ok, err, scale = compare(y, golden_for(softmax))
         results.append((ok, err, scale, how, label))
     return results
@@ -124,6 +127,20 @@ def main():
             failures += not ok
             print(f"{'PASS' if ok else 'FAIL'}  {source:30s} -> .onnx             onnx.checker + onnxruntime "
                   f"max|err| {err:.3e} (scale {scale:.3e})")
+    # BatchNorm with scale=False / center=False (Keras) exported with the constants PyTorch needs, against
+    # tf-keras's own predictions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tf_keras
+    variants = os.path.join(SAMPLES, "bn_variants_tfkeras_model.h5")
+    keras_variants = tf_keras.models.load_model(variants, compile=False)
+    xv = np.random.default_rng(3).normal(0, 1, (2,) + tuple(keras_variants.input_shape[1:])).astype("float32")
+    keras_variants.layers[-1].activation = tf_keras.activations.linear  # compare logits: probabilities saturate
+    expected = keras_variants.predict(xv, verbose=0)
+    for ok, err, scale, how, label in check(binary, work, variants, lambda _: expected,
+                                            x=np.ascontiguousarray(xv.transpose(0, 3, 1, 2)), logits=True):
+        failures += not ok
+        print(f"{'PASS' if ok else 'FAIL'}  bn_variants_tfkeras_model.h5 -> {label:17s} strict load into {how:6s} logits vs tf-keras "
+              f"max|err| {err:.3e} (scale {scale:.3e})")
     # --input-layout nhwc: the Keras-style input a Keras user feeds.
     nhwc = os.path.join(work, "vgg_small_nhwc.onnx")
     subprocess.run([binary, "convert", os.path.join(SAMPLES, "vgg_small_keras3.keras"), "-o", nhwc, "--input-layout", "nhwc",

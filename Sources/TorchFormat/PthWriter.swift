@@ -20,18 +20,7 @@ public enum PthWriter {
         let layout = try TorchModuleLayout.of(plan.architecture)
         let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         // Storage keys "0", "1", … in state_dict order; a record per storage.
-        var records: [(key: String, dtype: DType, shape: [Int], source: PlannedTensor?)] = []
-        for entry in layout.entries {
-            switch entry {
-            case .tensor(let key, let canonical):
-                guard let tensor = tensors[canonical] else {
-                    throw VGGError.tensorNotFound(name: canonical, path: plan.sourcePath)
-                }
-                records.append((key, tensor.dtype, tensor.shape, tensor))
-            case .counter(let key):
-                records.append((key, .int64, [], nil))
-            }
-        }
+        let records = try layout.records(plan)
         let folder = archiveFolder(for: path)
         let pickle = try statePickle(records.map { ($0.key, $0.dtype, $0.shape) })
         let small: [(String, [UInt8])] = [(".format_version", Array("1".utf8)), (".storage_alignment", Array("64".utf8)),
@@ -55,7 +44,7 @@ public enum PthWriter {
         let streamed = try TensorStreamer.write(planned.map(\.1), at: planned.map { archive.members[$0.0].payloadOffset }, to: output,
                                                 progress: progress)
         for ((index, _), crc) in zip(planned, streamed) { crcs[index] = crc }
-        for (index, record) in records.enumerated() where record.source == nil { try put(first + index, [UInt8](repeating: 0, count: 8)) }
+        for (index, record) in records.enumerated() where record.source == nil { try put(first + index, record.bytes) }
         try put(members.count - 1, Array("3\n".utf8))
         for index in members.indices {
             try archive.localHeader(index).withUnsafeBytes { try output.write($0, at: archive.members[index].headerOffset) }

@@ -106,21 +106,11 @@ public enum SafetensorsModel {
                              progress: NativeWriter.Progress? = nil) throws -> (layout: TorchModuleLayout, tensors: Int, bytes: Int) {
         let layout = try TorchModuleLayout.of(plan.architecture)
         let planned = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
-        var header: [(name: String, dtype: DType, shape: [Int])] = []
+        let records = try layout.records(plan)
+        let header = records.map { (name: $0.key, dtype: $0.dtype, shape: $0.shape) }
+        let sources = records.map(\.source)
         var names: [String: String] = [:]
-        var sources: [PlannedTensor?] = []
-        for entry in layout.entries {
-            switch entry {
-            case .tensor(let key, let canonical):
-                guard let tensor = planned[canonical] else { throw VGGError.tensorNotFound(name: canonical, path: plan.sourcePath) }
-                header.append((key, tensor.dtype, tensor.shape))
-                names[key] = canonical
-                sources.append(tensor)
-            case .counter(let key):
-                header.append((key, .int64, []))
-                sources.append(nil)
-            }
-        }
+        for entry in layout.entries { if case .tensor(let key, let canonical) = entry, planned[canonical] != nil { names[key] = canonical } }
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
@@ -135,8 +125,8 @@ public enum SafetensorsModel {
         try container.header.withUnsafeBytes { try output.write($0, at: 0) }
         let streamed = sources.enumerated().compactMap { index, tensor in tensor.map { (container.offsets[index], $0) } }
         _ = try TensorStreamer.write(streamed.map(\.1), at: streamed.map(\.0), to: output, progress: progress)
-        for (index, tensor) in sources.enumerated() where tensor == nil {
-            try [UInt8](repeating: 0, count: 8).withUnsafeBytes { try output.write($0, at: container.offsets[index]) }
+        for (index, record) in records.enumerated() where record.source == nil {
+            try record.bytes.withUnsafeBytes { try output.write($0, at: container.offsets[index]) }
         }
         try output.commit()
         return (layout, header.count, container.totalBytes)

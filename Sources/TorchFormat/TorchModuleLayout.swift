@@ -11,10 +11,13 @@ public struct TorchModuleLayout: Sendable {
         case tensor(key: String, canonical: String)
         /// BatchNorm's `num_batches_tracked` (int64 0): training state PyTorch expects beside the statistics.
         case counter(key: String)
+        /// A float32 constant PyTorch's module needs but the source does not store: the weight (ones) or
+        /// bias (zeros) of a BatchNorm built with `scale=False` or `center=False` in Keras.
+        case constant(key: String, values: [Float])
 
         public var key: String {
             switch self {
-            case .tensor(let key, _), .counter(let key): return key
+            case .tensor(let key, _), .counter(let key), .constant(let key, _): return key
             }
         }
     }
@@ -164,14 +167,16 @@ public struct TorchModuleLayout: Sendable {
                 add("nn.Conv2d(\(shape[0]), \(config.filters ?? 0), kernel_size=(\(window.height), \(window.width)), stride=(\(window.strideY), \(window.strideX)), padding=\(padding), bias=\(config.useBias == false ? "False" : "True"))")
                 try activation(config.activation, layer: layer, position: position)
             case .batchNormalization:
-                entries += tensorEntries(layer, key: String(modules.count)) + [.counter(key: "\(modules.count).num_batches_tracked")]
+                // PyTorch's BatchNorm has a weight and a bias or neither: one that Keras left out (scale or
+                // center False) is written as the constant it stands for, ones or zeros.
+                let key = String(modules.count), width = shape[0]
+                let affine = config.scale != false || config.center != false
+                var stored = tensorEntries(layer, key: key)
+                if affine, config.scale == false { stored.insert(.constant(key: "\(key).weight", values: [Float](repeating: 1, count: width)), at: 0) }
+                if affine, config.center == false { stored.insert(.constant(key: "\(key).bias", values: [Float](repeating: 0, count: width)), at: 1) }
+                entries += stored + [.counter(key: "\(key).num_batches_tracked")]
                 let epsilon = config.epsilon ?? LayerSchema.Default.batchNormEpsilon
-                let affine = config.scale != false && config.center != false
-                if config.scale == false || config.center == false, affine == false, config.scale != config.center {
-                    throw VGGError.unsupportedLayer(name: layer.name, type: layer.type.rawValue, position: position,
-                                                    hint: "BatchNorm with only one of scale and center has no PyTorch equivalent")
-                }
-                add("nn.BatchNorm\(shape.count == 3 ? 2 : 1)d(\(shape[0]), eps=\(epsilon)\(affine ? "" : ", affine=False"))")
+                add("nn.BatchNorm\(shape.count == 3 ? 2 : 1)d(\(width), eps=\(epsilon)\(affine ? "" : ", affine=False"))")
                 notes += epsilonNote(layer)
             case .activation, .relu, .softmax:
                 try activation(layer.type == .relu ? "relu" : config.activation, layer: layer, position: position)
@@ -212,5 +217,35 @@ public struct TorchModuleLayout: Sendable {
 
             """
         return TorchModuleLayout(entries: entries, torchvisionName: nil, torchvisionClasses: nil, moduleSource: source, notes: notes)
+    }
+}
+
+extension TorchModuleLayout {
+    /// One state_dict record a writer stores: a planned tensor (streamed), or bytes made here.
+    struct Record {
+        let key: String
+        let dtype: DType
+        let shape: [Int]
+        let source: PlannedTensor?
+        /// The bytes of a record made here (counter or constant); empty for planned tensors.
+        let bytes: [UInt8]
+    }
+
+    /// The layout's entries resolved against `plan`, in state_dict order.
+    /// - Throws: `VGGError.tensorNotFound` when the plan lacks a tensor the layout names.
+    func records(_ plan: ConversionPlan) throws -> [Record] {
+        let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
+        return try entries.map { entry in
+            switch entry {
+            case .tensor(let key, let canonical):
+                guard let tensor = tensors[canonical] else { throw VGGError.tensorNotFound(name: canonical, path: plan.sourcePath) }
+                return Record(key: key, dtype: tensor.dtype, shape: tensor.shape, source: tensor, bytes: [])
+            case .counter(let key):
+                return Record(key: key, dtype: .int64, shape: [], source: nil, bytes: [UInt8](repeating: 0, count: 8))
+            case .constant(let key, let values):
+                return Record(key: key, dtype: .float32, shape: [values.count], source: nil,
+                              bytes: values.withUnsafeBytes { Array($0) })
+            }
+        }
     }
 }
