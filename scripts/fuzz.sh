@@ -4,7 +4,7 @@
 #   FUZZ_SECONDS=60   seconds per harness (default), or
 #   FUZZ_RUNS=1000000 executions per harness (overrides FUZZ_SECONDS)
 #   FUZZ_LIMIT_<harness>="-max_total_time=600"   a libFuzzer limit for one harness (overrides both)
-#   FUZZ_TARGETS="pickle zip vggw npy json hdf5"   which harnesses
+#   FUZZ_TARGETS="pickle zip vggw npy json hdf5 safetensors"   which harnesses
 #   FUZZ_JOBS=2       harnesses run side by side
 # Corpora grow in .fuzz/corpus/<harness>; crashes, leaks and timeouts land in .fuzz/crashes/<harness>
 # (reproduce one: VGGCONV_FUZZ_TARGET=<harness> .build-fuzz/release/VGGConvFuzz FILE) and turn the
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5"}
+TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5 safetensors"}
 JOBS=${FUZZ_JOBS:-2}
 BIN=.build-fuzz/release/VGGConvFuzz
 
@@ -42,6 +42,11 @@ EOF
           done ;;
     npy) cp samples/golden/vgg_small_input_nchw.npy samples/golden/vgg_bn_torch_logits.npy samples/expected/vgg_bn/fc1.weight.npy "$dir"/ ;;
     json) cp samples/*_config.json "$dir"/ ;;
+    safetensors) cp samples/timm_vgg_small.safetensors "$dir"/
+          for f in samples/vgg_small.pth samples/vgg_bn_keras3.keras; do
+            .build/release/vggconv convert "$f" -o "$dir/$(basename "$f").safetensors" --force >/dev/null
+          done
+          rm -f "$dir"/*.py ;;
     hdf5) cp samples/vgg_notop_tfkeras_model.h5 samples/vgg_notop_keras3.weights.h5 samples/vgg_notop_keras1_style.h5 \
              samples/bn_variants_tfkeras_weights.h5 samples/vgg_notop_keras3.keras "$dir"/ ;;
   esac

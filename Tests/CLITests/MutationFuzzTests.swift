@@ -96,6 +96,15 @@ final class MutationFuzzTests: XCTestCase {
         }
     }
 
+    func testSafetensors() throws {
+        try fuzz("timm_vgg_small.safetensors", hot: 1_024, iterations: 600, seed: 8, extension: "safetensors", read: inspectAndSummarize)
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let own = scratch.file("own.safetensors")
+        XCTAssertEqual(try vggconv("convert", Samples.path("vgg_bn.pth"), "-o", own).status, 0)
+        try fuzz(own, hot: 4_096, iterations: 600, seed: 9, extension: "safetensors", read: inspectAndSummarize)
+    }
+
     func testNpy() throws {
         try fuzz("golden/vgg_bn_input_nchw.npy", hot: 128, iterations: 600, seed: 7, extension: "npy") { _ = try readNpy($0) }
     }

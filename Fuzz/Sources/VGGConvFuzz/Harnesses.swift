@@ -22,6 +22,8 @@ enum Harness: String, CaseIterable {
     case json
     /// Keras HDF5 through libhdf5's in-memory file image (every read probed in a child process).
     case hdf5
+    /// safetensors: the container checks, foreign keys (module order, timm's head), vggconv's metadata.
+    case safetensors
 
     /// The file extension each format is presented with.
     var fileExtension: String {
@@ -31,6 +33,7 @@ enum Harness: String, CaseIterable {
         case .npy: return "npy"
         case .json: return "json"
         case .hdf5: return "h5"
+        case .safetensors: return "safetensors"
         }
     }
 
@@ -61,6 +64,9 @@ enum Harness: String, CaseIterable {
         case .hdf5:
             _ = try? TensorInventory.of(path: path)
             _ = try? KerasReader.read(path: path)
+        case .safetensors:
+            _ = try? TensorInventory.of(path: path)
+            if let model = try? SafetensorsModel.read(path: path) { _ = try? ModelAssembler.plan(model) }
         }
     }
 
