@@ -93,8 +93,9 @@ public enum Converter {
         public var bytes: Int
         /// `vgg16_bn(num_classes=1000)`, … when torchvision builds a module the `.pth` loads into.
         public var torchvisionName: String?
-        /// The Python module file written beside a `.pth` whose keys torchvision cannot load.
+        /// The Python module file written beside a `.pth` whose keys torchvision cannot load, and its text.
         public var modulePath: String?
+        public var moduleSource: String?
         public var notes: [String]
     }
 
@@ -109,14 +110,15 @@ public enum Converter {
         if format == .native {
             let result = try write(model, to: output, options: options, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
-                                bytes: result.header.tensors.reduce(0) { $0 + $1.nbytes }, torchvisionName: nil, modulePath: nil, notes: [])
+                                bytes: result.header.tensors.reduce(0) { $0 + $1.nbytes }, torchvisionName: nil, modulePath: nil,
+                                moduleSource: nil, notes: [])
         }
         if format == .onnx {
             let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
             let written = try OnnxWriter.write(plan, to: output, overwrite: options.overwrite,
                                                channelsLastInput: options.channelsLastInput, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: written.initializers, bytes: written.bytes,
-                                torchvisionName: nil, modulePath: nil, notes: [])
+                                torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: [])
         }
         // PyTorch-keyed outputs (.pth, .safetensors): when torchvision has no module for the keys, the
         // Python that builds one is written beside the weights.
@@ -140,7 +142,7 @@ public enum Converter {
         }
         return ExportResult(outputPath: output, format: format, tensorCount: tensorCount, bytes: bytes,
                             torchvisionName: layout.torchvisionName.map { "\($0)(num_classes=\(layout.torchvisionClasses ?? 1000))" },
-                            modulePath: modulePath, notes: layout.notes)
+                            modulePath: modulePath, moduleSource: layout.moduleSource, notes: layout.notes)
     }
 
     /// Reads any model file vggconv understands into a `SourceModel`.

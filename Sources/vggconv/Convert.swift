@@ -48,8 +48,8 @@ extension VGGConv {
                 let load = result.format == .safetensors ? "safetensors.torch.load_file(PATH)" : "torch.load(PATH, weights_only=True)"
                 print("load it with: torchvision.models.\(name).load_state_dict(\(load))")
             }
-            if let module = result.modulePath {
-                FileHandle.standardError.write(Data("note: torchvision has no module for these keys; wrote \(module), whose build() makes the nn.Sequential they load into\n".utf8))
+            if let module = result.modulePath, let source = result.moduleSource {
+                FileHandle.standardError.write(Data("note: torchvision has no module for these keys; wrote \(module), whose build() makes the nn.Sequential they load into:\n\(source)".utf8))
             }
         }
     }
