@@ -334,6 +334,9 @@ def compressed_inner_h5(path):
 FOUND = [
     ("found/libhdf5_hang.h5", KERAS_COMMANDS[:2], "in an isolated probe",
      "hdf5 harness timeout: a mutated Keras sample on which libhdf5 1.10.8 never returns"),
+    ("found/libhdf5_memory_bomb.h5", KERAS_COMMANDS[:2], "cannot read attribute layer_names",
+     "hdf5 harness out-of-memory: a 38 KB mutated Keras file whose damaged layer_names makes libhdf5 1.10.8 "
+     "allocate over 2 GB; refused because every libhdf5 read runs under a data-segment cap"),
 ]
 
 
