@@ -18,41 +18,22 @@ enum CrashIsolation {
     /// - Throws: `HDF5Error` when the child did not exit normally; otherwise what `body` throws.
     static func probed<T>(_ path: String, _ body: () throws -> T) throws -> T {
         let size = (try? MappedFile(path: path).count) ?? 0
-        // libhdf5's own allocations (metadata a damaged header makes it size) are bounded in the child by
-        // the file's byte budget plus a working margin; the parent only repeats a read that stayed inside.
+        // libhdf5's own allocations (metadata a damaged header makes it size) must stay within the file's
+        // byte budget plus a working margin: a child that grew more is refused, so the read is never
+        // repeated here. (A process-wide rlimit would also starve the host's other threads.)
         let memory = ByteBudget(fileBytes: size).limit + (256 << 20)
         guard survives(seconds: probeSeconds(fileBytes: size), memoryBytes: memory, { _ = try? body() }) else {
-            throw HDF5Error(path: path, object: "", reason: "the HDF5 library crashed or hung reading this file in an isolated probe: the file is corrupt or hostile; copy or download it again")
+            throw HDF5Error(path: path, object: "", reason: "the HDF5 library crashed, hung or outgrew this file's memory budget reading it in an isolated probe: the file is corrupt or hostile; copy or download it again")
         }
-        // A probe that stayed inside the cap may have done so because libhdf5 failed an allocation
-        // gracefully; the read here gets the same cap, so it fails the same way instead of allocating.
-        return try withDataLimit(memory, body)
-    }
-
-    /// Runs `body` with this process's data segment capped at its current size plus `bytes`, then
-    /// restores the previous limit.
-    private static func withDataLimit<T>(_ bytes: Int, _ body: () throws -> T) rethrows -> T {
-        let resource = __rlimit_resource_t(RLIMIT_DATA.rawValue)
-        var previous = rlimit()
-        guard getrlimit(resource, &previous) == 0 else { return try body() }
-        let cap = min(rlim_t(clamping: dataSegmentBytes() + bytes), previous.rlim_max)
-        var limited = rlimit(rlim_cur: min(cap, previous.rlim_cur), rlim_max: previous.rlim_max)
-        setrlimit(resource, &limited)
-        defer { setrlimit(resource, &previous) }
         return try body()
     }
 
     /// True when `body`, run in a child process, returns within `seconds`; false when the child
     /// dies of a signal, hangs or exits otherwise. The child runs only `body` and `_exit`.
     static func survives(seconds: UInt32, memoryBytes: Int = .max, _ body: () -> Void) -> Bool {
-        let baseline = dataSegmentBytes()
+        let baseline = residentBytes()
         let child = fork()
         if child == 0 {
-            if memoryBytes < .max {
-                let cap = rlim_t(clamping: baseline + memoryBytes)
-                var limit = rlimit(rlim_cur: cap, rlim_max: cap)
-                setrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &limit)
-            }
             // A hang in the child ends it (SIGALRM, default action), never the parent; the parent's
             // cleanup handler must not run in the child, where it would delete the parent's temp files.
             // A crash ends it at once: no inherited crash reporter (the Swift runtime's backtracer, a
@@ -64,7 +45,10 @@ enum CrashIsolation {
             let null = open("/dev/null", O_WRONLY)
             if null >= 0 { dup2(null, 1); dup2(null, 2) }
             body()
-            _exit(0)
+            // Peak resident memory beyond what the child started with: over the limit is a refusal.
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            _exit(usage.ru_maxrss * 1024 - baseline > memoryBytes ? 3 : 0)
         }
         guard child > 0 else { return false }
         var status: Int32 = 0
@@ -75,11 +59,11 @@ enum CrashIsolation {
         return status & 0x7F == 0 && (status >> 8) & 0xFF == 0
     }
 
-    /// This process's data segment (heap and private anonymous mappings) in bytes, from /proc/self/statm.
-    private static func dataSegmentBytes() -> Int {
+    /// This process's resident memory in bytes, from /proc/self/statm.
+    private static func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
         let fields = text.split(separator: " ")
-        guard fields.count > 5, let pages = Int(fields[5]) else { return 0 }
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
