@@ -17,7 +17,8 @@ enum CrashIsolation {
     /// Runs `body` in a child process first (its result discarded), then here.
     /// - Throws: `HDF5Error` when the child did not exit normally; otherwise what `body` throws.
     static func probed<T>(_ path: String, _ body: () throws -> T) throws -> T {
-        let size = (try? MappedFile(path: path).count) ?? 0
+        var info = stat()
+        let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
         // libhdf5's own allocations (metadata a damaged header makes it size) must stay within the file's
         // byte budget plus a working margin: a child that grew more is refused, so the read is never
         // repeated here. (A process-wide rlimit would also starve the host's other threads.)

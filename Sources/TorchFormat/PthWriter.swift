@@ -15,9 +15,10 @@ public enum PthWriter {
 
     /// Writes `plan` to `path` (temporary file, renamed when complete).
     /// - Throws: `VGGError` for unwritable outputs and layers PyTorch's modules cannot reproduce.
-    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool,
+    /// `layout` is `TorchModuleLayout.of(plan.architecture)` when the caller has it already.
+    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, layout known: TorchModuleLayout? = nil,
                              progress: NativeWriter.Progress? = nil) throws -> Result {
-        let layout = try TorchModuleLayout.of(plan.architecture)
+        let layout = try known ?? TorchModuleLayout.of(plan.architecture)
         let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         // Storage keys "0", "1", … in state_dict order; a record per storage.
         let records = try layout.records(plan)

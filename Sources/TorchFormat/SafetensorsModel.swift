@@ -102,9 +102,10 @@ public enum SafetensorsModel {
     /// Writes `plan` to `path` with the `.pth` writer's keys (`TorchModuleLayout`), so
     /// `model.load_state_dict(safetensors.torch.load_file(path))` works wherever the `.pth` loads.
     /// - Throws: `VGGError` for unwritable outputs and layers PyTorch's modules cannot reproduce.
-    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool,
+    /// `layout` is `TorchModuleLayout.of(plan.architecture)` when the caller has it already.
+    public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, layout known: TorchModuleLayout? = nil,
                              progress: NativeWriter.Progress? = nil) throws -> (layout: TorchModuleLayout, tensors: Int, bytes: Int) {
-        let layout = try TorchModuleLayout.of(plan.architecture)
+        let layout = try known ?? TorchModuleLayout.of(plan.architecture)
         let planned = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         let records = try layout.records(plan)
         let header = records.map { (name: $0.key, dtype: $0.dtype, shape: $0.shape) }

@@ -129,10 +129,10 @@ public enum Converter {
         let (tensorCount, bytes): (Int, Int)
         switch format {
         case .pytorch:
-            let written = try PthWriter.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            let written = try PthWriter.write(plan, to: output, overwrite: options.overwrite, layout: layout, progress: progress)
             (tensorCount, bytes) = (written.tensorCount, written.bytes)
         default:
-            let written = try SafetensorsModel.write(plan, to: output, overwrite: options.overwrite, progress: progress)
+            let written = try SafetensorsModel.write(plan, to: output, overwrite: options.overwrite, layout: layout, progress: progress)
             (tensorCount, bytes) = (written.tensors, written.bytes)
         }
         if let source = layout.moduleSource, let modulePath {
