@@ -22,6 +22,22 @@ static inline hid_t CHDF5_T_NATIVE_INT16(void) { return H5T_NATIVE_INT16; }
 static inline hid_t CHDF5_T_NATIVE_INT32(void) { return H5T_NATIVE_INT32; }
 static inline hid_t CHDF5_T_NATIVE_INT64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t CHDF5_T_C_S1(void) { return H5T_C_S1; }
+// Writing (KerasFormat/HDF5Writer.swift).
+static inline unsigned CHDF5_F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
+static inline hid_t CHDF5_P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
+static inline hid_t CHDF5_P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
+static inline hid_t CHDF5_T_IEEE_F16LE(void) {
+    // HDF5 has no predefined half type: h5py's, made from the IEEE single-precision type.
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return t;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+static inline hid_t CHDF5_T_IEEE_F32LE(void) { return H5Tcopy(H5T_IEEE_F32LE); }
+static inline hid_t CHDF5_T_IEEE_F64LE(void) { return H5Tcopy(H5T_IEEE_F64LE); }
 static inline unsigned CHDF5_LT_FILE_IMAGE_DONT_COPY_AND_RELEASE(void) {
     return H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE;
 }

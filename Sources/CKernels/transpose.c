@@ -51,3 +51,31 @@ void CKernels_interleaved_transpose32(const float *source, float *result, size_t
         }
     }
 }
+
+// The inverse: result[g * channels + c][o] = source[o][c * groups + g] for result rows [r_begin, r_end).
+// Within one tile of 64 result columns (o) and 16 channels, every group g the rows need is visited
+// while that tile's source runs (o, c * groups + g0 … g1) are in cache, so each source line is fetched
+// once per call instead of once per group.
+void CKernels_deinterleave_transpose32(const float *source, float *result, size_t groups, size_t channels,
+                                       size_t columns, size_t r_begin, size_t r_end) {
+    const size_t rows = groups * channels;
+    if (r_begin >= r_end) return;
+    const size_t g_first = r_begin / channels, g_last = (r_end - 1) / channels;
+    for (size_t o0 = 0; o0 < columns; o0 += TILE_O) {
+        const size_t o1 = o0 + TILE_O < columns ? o0 + TILE_O : columns;
+        for (size_t c0 = 0; c0 < channels; c0 += TILE_J) {
+            const size_t c1 = c0 + TILE_J < channels ? c0 + TILE_J : channels;
+            for (size_t g = g_first; g <= g_last; g++) {
+                size_t lo = g * channels + c0, hi = g * channels + c1;
+                if (lo < r_begin) lo = r_begin;
+                if (hi > r_end) hi = r_end;
+                for (size_t r = lo; r < hi; r++) {
+                    const size_t c = r - g * channels;
+                    const float *in = source + o0 * rows + c * groups + g;
+                    float *out = result + (r - r_begin) * columns + o0;
+                    for (size_t o = 0; o < o1 - o0; o++) out[o] = in[o * rows];
+                }
+            }
+        }
+    }
+}

@@ -215,10 +215,7 @@ enum WeightNaming {
     static func role(of weightName: String, layer: String) -> ParameterRole? {
         var leaf = Substring(weightName.split(separator: "/").last ?? "")
         if let colon = leaf.lastIndex(of: ":") { leaf = leaf[..<colon] }
-        let modern: [String: ParameterRole] = [
-            "kernel": .kernel, "bias": .bias, "gamma": .gamma, "beta": .beta,
-            "moving_mean": .movingMean, "moving_variance": .movingVariance,
-        ]
+        let modern = Dictionary(uniqueKeysWithValues: ParameterRole.allCases.map { ($0.kerasName, $0) })
         if let role = modern[String(leaf)] { return role }
         // Keras 1: `<layer>_W`, `<layer>_b`, optionally with a `_1` de-duplication suffix.
         var tag = leaf.hasPrefix(layer + "_") ? leaf.dropFirst(layer.count + 1) : leaf

@@ -14,6 +14,8 @@ public struct ConversionOptions: Sendable {
     public var configPath: String?
     /// ONNX only: a graph that takes (N, H, W, C) inputs, as Keras models do.
     public var channelsLastInput = false
+    /// Keras `.h5` only: write the `save_weights` layout instead of the full model.
+    public var kerasWeightsOnly = false
 
     public init(output: String? = nil, dtype: DType? = nil, overwrite: Bool = false, configPath: String? = nil) {
         self.output = output
@@ -70,18 +72,20 @@ public enum Converter {
     /// The formats `convert` writes, chosen by the output's extension.
     public enum OutputFormat: String, CaseIterable, Sendable {
         case native = "vggw", pytorch = "pth", safetensors, onnx
+        case kerasH5 = "h5", keras3Weights = "weights.h5", kerasArchive = "keras"
 
         /// The format `path`'s extension names.
         /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
         public static func of(_ path: String) throws -> OutputFormat {
             let lower = path.lowercased()
-            if lower.hasSuffix(".vggw") { return .native }
-            if lower.hasSuffix(".pth") || lower.hasSuffix(".pt") { return .pytorch }
-            if lower.hasSuffix(".safetensors") { return .safetensors }
-            if lower.hasSuffix(".onnx") { return .onnx }
-            let planned = [".h5", ".keras"].first { lower.hasSuffix($0) }
-            throw CommandError.unsupported(path: path, reason: planned.map { "writing \($0) is not implemented yet; vggconv writes .vggw, .pth (.pt), .safetensors and .onnx" }
-                ?? "the output's extension picks its format: .vggw, .pth (.pt), .safetensors or .onnx")
+            let suffixes: [(String, OutputFormat)] = [
+                (".vggw", .native), (".pth", .pytorch), (".pt", .pytorch), (".safetensors", .safetensors), (".onnx", .onnx),
+                (".weights.h5", .keras3Weights), (".h5", .kerasH5), (".hdf5", .kerasH5), (".keras", .kerasArchive),
+            ]
+            guard let match = suffixes.first(where: { lower.hasSuffix($0.0) }) else {
+                throw CommandError.unsupported(path: path, reason: "the output's extension picks its format: .vggw, .pth (.pt), .safetensors, .onnx, .h5, .weights.h5 or .keras")
+            }
+            return match.1
         }
     }
 
@@ -97,6 +101,19 @@ public enum Converter {
         public var modulePath: String?
         public var moduleSource: String?
         public var notes: [String]
+        /// Which Keras file was written, for Keras outputs.
+        public var kerasFlavour: KerasWriter.Flavour? = nil
+
+        /// The Keras call that loads a Keras output.
+        public var kerasLoadHint: String? {
+            switch kerasFlavour {
+            case .modelH5: return "keras.models.load_model(PATH) (tf-keras or Keras 3), or model.load_weights(PATH)"
+            case .weightsH5: return "model.load_weights(PATH), or keras.applications.VGG16(weights=PATH, classifier_activation=None) for a VGG16"
+            case .keras3Weights: return "model.load_weights(PATH) on the same architecture (Keras 3)"
+            case .kerasArchive: return "keras.saving.load_model(PATH) (Keras 3)"
+            case nil: return nil
+            }
+        }
     }
 
     /// Converts any readable file (every Keras flavour, PyTorch files, `.vggw`) to the format `output`'s
@@ -119,6 +136,16 @@ public enum Converter {
                                                channelsLastInput: options.channelsLastInput, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: written.initializers, bytes: written.bytes,
                                 torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: [])
+        }
+        if [.kerasH5, .keras3Weights, .kerasArchive].contains(format) {
+            let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
+            let flavour: KerasWriter.Flavour = format == .kerasArchive ? .kerasArchive : format == .keras3Weights ? .keras3Weights
+                : options.kerasWeightsOnly ? .weightsH5 : .modelH5
+            let written = try KerasWriter.write(plan, modelName: model.modelName, flavour: flavour, to: output,
+                                                overwrite: options.overwrite, progress: progress)
+            return ExportResult(outputPath: output, format: format, tensorCount: written.tensorCount, bytes: written.bytes,
+                                torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: written.export.notes,
+                                kerasFlavour: flavour)
         }
         // PyTorch-keyed outputs (.pth, .safetensors): when torchvision has no module for the keys, the
         // Python that builds one is written beside the weights.

@@ -68,6 +68,18 @@ public enum ParameterRole: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// The variable's name in Keras 2 and 3 (`block1_conv1/kernel:0`, `…/moving_variance`).
+    public var kerasName: String {
+        switch self {
+        case .kernel: return "kernel"
+        case .bias: return "bias"
+        case .gamma: return "gamma"
+        case .beta: return "beta"
+        case .movingMean: return "moving_mean"
+        case .movingVariance: return "moving_variance"
+        }
+    }
+
     /// Keras counts BatchNormalization's moving statistics as non-trainable.
     public var isTrainable: Bool { self != .movingMean && self != .movingVariance }
 }

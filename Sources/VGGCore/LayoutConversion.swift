@@ -13,14 +13,21 @@ import Foundation
 /// - Keras dense kernel (in, out) → (out, in): groups = 1, channels = in.
 /// - The first Keras dense kernel after `Flatten` of an (H, W, C) map → (out, in) with inputs flattened in
 ///   C,H,W order: groups = H·W, channels = C. This is the row permutation of `fc1`.
+///
+/// Exports to Keras run the same transposes backwards (`deinterleavedTranspose`): canonical → HWIO,
+/// (out, in) → (in, out) and fc1's rows C,H,W → H,W,C.
 public enum LayoutConversion: Equatable, Sendable, CustomStringConvertible {
     case identity
     case interleavedTranspose(InterleavedTranspose)
+    /// The inverse of `interleavedTranspose` with the same parameters: `result[g * channels + c, o] =
+    /// source[o, c * groups + g]`, so the result has `rows` rows of `columns` elements.
+    case deinterleavedTranspose(InterleavedTranspose)
 
     public var description: String {
         switch self {
         case .identity: return "identity"
         case .interleavedTranspose(let t): return t.description
+        case .deinterleavedTranspose(let t): return "inverse of \(t.description)"
         }
     }
 
@@ -65,16 +72,23 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
         }
     }
 
-    /// The inverse: from a result laid out as this conversion produces, rebuild the source layout.
-    public func invert(result: UnsafeRawBufferPointer, elementSize: Int, into source: UnsafeMutableRawBufferPointer) {
-        precondition(result.count >= rows * columns * elementSize && source.count >= rows * columns * elementSize)
-        for o in 0..<columns {
-            for c in 0..<channels {
-                for g in 0..<groups {
-                    let from = (o * rows + c * groups + g) * elementSize
-                    let to = ((g * channels + c) * columns + o) * elementSize
-                    source.baseAddress!.advanced(by: to).copyMemory(from: result.baseAddress!.advanced(by: from), byteCount: elementSize)
-                }
+    /// The inverse (`LayoutConversion.deinterleavedTranspose`): writes rows `resultRows` of the source
+    /// layout (each `columns` elements) rebuilt from `result`, a tensor laid out as `apply` produces.
+    public func applyInverse(result: UnsafeRawBufferPointer, sourceRows: Range<Int>, elementSize: Int,
+                             into destination: UnsafeMutableRawBufferPointer) {
+        precondition(result.count >= rows * columns * elementSize && sourceRows.upperBound <= rows)
+        precondition(destination.count >= sourceRows.count * columns * elementSize)
+        guard elementSize != 4 else {
+            return CKernels_deinterleave_transpose32(result.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                     destination.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                     groups, channels, columns, sourceRows.lowerBound, sourceRows.upperBound)
+        }
+        for row in sourceRows {
+            let (g, c) = row.quotientAndRemainder(dividingBy: channels)
+            let to = destination.baseAddress!.advanced(by: (row - sourceRows.lowerBound) * columns * elementSize)
+            for o in 0..<columns {
+                let from = (o * rows + c * groups + g) * elementSize
+                to.advanced(by: o * elementSize).copyMemory(from: result.baseAddress!.advanced(by: from), byteCount: elementSize)
             }
         }
     }
@@ -119,20 +133,35 @@ extension InterleavedTranspose {
     /// `apply`, with the result rows split across the machine's cores.
     public func applyInParallel(source: UnsafeRawBufferPointer, resultRows: Range<Int>, elementSize: Int,
                                 into destination: UnsafeMutableRawBufferPointer) {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let parts = min(cores, max(1, resultRows.count * rows * elementSize / (1 << 20)))
-        guard parts > 1 else {
-            return apply(source: source, resultRows: resultRows, elementSize: elementSize, into: destination)
+        splitAcrossCores(resultRows, rowBytes: rows * elementSize, into: destination) { range, part in
+            apply(source: source, resultRows: range, elementSize: elementSize, into: part)
         }
-        let per = (resultRows.count + parts - 1) / parts
-        let (input, output) = (SharedBuffer(source), SharedBuffer(destination))
-        DispatchQueue.concurrentPerform(iterations: parts) { i in
-            let lower = resultRows.lowerBound + min(i * per, resultRows.count)
-            let upper = resultRows.lowerBound + min((i + 1) * per, resultRows.count)
-            guard lower < upper else { return }
-            let offset = (lower - resultRows.lowerBound) * rows * elementSize
-            apply(source: input.pointer, resultRows: lower..<upper, elementSize: elementSize,
-                  into: UnsafeMutableRawBufferPointer(rebasing: output.pointer[offset...]))
+    }
+
+    /// `applyInverse`, with the rows split across the machine's cores.
+    public func applyInverseInParallel(result: UnsafeRawBufferPointer, sourceRows: Range<Int>, elementSize: Int,
+                                       into destination: UnsafeMutableRawBufferPointer) {
+        splitAcrossCores(sourceRows, rowBytes: columns * elementSize, into: destination) { range, part in
+            applyInverse(result: result, sourceRows: range, elementSize: elementSize, into: part)
+        }
+    }
+
+    /// Runs `body` on up to one part of `rows` per core (parts of at least 1 MiB), each with its slice of `destination`.
+    private func splitAcrossCores(_ rows: Range<Int>, rowBytes: Int, into destination: UnsafeMutableRawBufferPointer,
+                                  _ body: (Range<Int>, UnsafeMutableRawBufferPointer) -> Void) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let parts = min(cores, max(1, rows.count * rowBytes / (1 << 20)))
+        guard parts > 1 else { return body(rows, destination) }
+        let per = (rows.count + parts - 1) / parts
+        let output = SharedBuffer(destination)
+        withoutActuallyEscaping(body) { body in
+            let work = SharedBuffer(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { i in
+                let lower = rows.lowerBound + min(i * per, rows.count)
+                let upper = rows.lowerBound + min((i + 1) * per, rows.count)
+                guard lower < upper else { return }
+                work.pointer(lower..<upper, UnsafeMutableRawBufferPointer(rebasing: output.pointer[((lower - rows.lowerBound) * rowBytes)...]))
+            }
         }
     }
 }

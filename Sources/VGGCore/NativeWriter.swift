@@ -151,6 +151,24 @@ public enum TensorStreamer {
         return try zip(tensors, offsets).map { try stream($0, to: sink, at: $1) }
     }
 
+    /// `tensor`'s layout conversion applied in memory, still in its source dtype: for the rare export
+    /// whose target layout is neither the source's nor one transpose away from it.
+    public static func materialize(_ tensor: PlannedTensor) -> TensorData {
+        tensor.data.withUnsafeBytes { source in
+            var bytes = [UInt8](repeating: 0, count: source.count)
+            bytes.withUnsafeMutableBytes { into in
+                switch tensor.conversion {
+                case .identity: into.copyMemory(from: source)
+                case .interleavedTranspose(let t):
+                    t.applyInParallel(source: source, resultRows: 0..<t.columns, elementSize: tensor.sourceDType.byteSize, into: into)
+                case .deinterleavedTranspose(let t):
+                    t.applyInverseInParallel(result: source, sourceRows: 0..<t.rows, elementSize: tensor.sourceDType.byteSize, into: into)
+                }
+            }
+            return TensorData(bytes: bytes)
+        }
+    }
+
     /// Streams `tensor` to `sink` starting at file offset `offset`; returns its CRC-32.
     static func stream(_ tensor: PlannedTensor, to sink: BlockSink, at offset: Int) throws -> UInt32 {
         sink.begin(at: offset)
@@ -175,28 +193,36 @@ public enum TensorStreamer {
                     return elements.count * tensor.dtype.byteSize
                 }
             case .interleavedTranspose(let transpose):
-                let sourceSize = tensor.sourceDType.byteSize
-                let rowBytes = transpose.rows * sourceSize
-                let rowsPerBlock = max(1, blockBytes / max(1, rowBytes))
-                let converting = tensor.dtype != tensor.sourceDType
-                let staging = converting ? ScratchBuffer(count: min(transpose.columns, rowsPerBlock) * rowBytes) : nil
-                let blocks = stride(from: 0, to: transpose.columns, by: rowsPerBlock).map {
-                    $0..<min($0 + rowsPerBlock, transpose.columns)
+                try produceTransposed(rows: transpose.columns, rowElements: transpose.rows, tensor, sink: sink) { rows, into in
+                    transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
                 }
-                try produceDoubleBuffered(blocks: blocks, bytesPerBlock: min(transpose.columns, rowsPerBlock) * transpose.rows * tensor.dtype.byteSize,
-                                          sink: sink) { rows, buffer in
-                    guard let staging else {
-                        transpose.applyInParallel(source: source, resultRows: rows, elementSize: sourceSize, into: buffer)
-                        return rows.count * rowBytes
-                    }
-                    transpose.applyInParallel(source: source, resultRows: rows, elementSize: sourceSize, into: staging.bytes)
-                    let n = rows.count * transpose.rows
-                    FloatConversion.convert(UnsafeRawBufferPointer(staging.bytes), from: tensor.sourceDType, into: buffer,
-                                            to: tensor.dtype, count: n)
-                    return n * tensor.dtype.byteSize
+            case .deinterleavedTranspose(let transpose):
+                try produceTransposed(rows: transpose.rows, rowElements: transpose.columns, tensor, sink: sink) { rows, into in
+                    transpose.applyInverseInParallel(result: source, sourceRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
                 }
             }
             return try sink.drain()
+        }
+    }
+
+    /// Streams a transposed tensor of `rows` result rows (`rowElements` elements each) in blocks of whole
+    /// rows; `transpose` writes result rows in the source dtype, converted afterwards when the dtype changes.
+    private static func produceTransposed(rows: Int, rowElements: Int, _ tensor: PlannedTensor, sink: BlockSink,
+                                          transpose: (Range<Int>, UnsafeMutableRawBufferPointer) -> Void) throws {
+        let rowBytes = rowElements * tensor.sourceDType.byteSize
+        let rowsPerBlock = max(1, blockBytes / max(1, rowBytes))
+        let staging = tensor.dtype != tensor.sourceDType ? ScratchBuffer(count: min(rows, rowsPerBlock) * rowBytes) : nil
+        let blocks = stride(from: 0, to: rows, by: rowsPerBlock).map { $0..<min($0 + rowsPerBlock, rows) }
+        try produceDoubleBuffered(blocks: blocks, bytesPerBlock: min(rows, rowsPerBlock) * rowElements * tensor.dtype.byteSize,
+                                  sink: sink) { block, buffer in
+            guard let staging else {
+                transpose(block, buffer)
+                return block.count * rowBytes
+            }
+            transpose(block, staging.bytes)
+            let n = block.count * rowElements
+            FloatConversion.convert(UnsafeRawBufferPointer(staging.bytes), from: tensor.sourceDType, into: buffer, to: tensor.dtype, count: n)
+            return n * tensor.dtype.byteSize
         }
     }
 

@@ -11,6 +11,9 @@ import Darwin
 public final class OutputFile {
     public let path: String
     private let temporaryPath: String
+    /// The temporary file's path, for a library that must open the file by name (libhdf5) to write
+    /// into it before `commit`. Never a path to report to the user.
+    public var workingPath: String { temporaryPath }
     private var fd: Int32 = -1
     private var committed = false
     private var interruptSlot: Int?

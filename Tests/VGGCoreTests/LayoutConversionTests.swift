@@ -44,15 +44,38 @@ final class LayoutConversionTests: XCTestCase {
         XCTAssertEqual(out, [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
     }
 
-    func testInverseRestoresTheSource() {
-        for conversion in [LayoutConversion.hwioToOIHW(kernelHeight: 3, kernelWidth: 3, inputs: 4, outputs: 6),
-                           .inOutToOutIn(inputs: 24, outputs: 5, flattenedSpatial: 6)] {
+    func testInverseRestoresTheSourceInAnyRowRanges() {
+        for conversion in [LayoutConversion.hwioToOIHW(kernelHeight: 3, kernelWidth: 3, inputs: 20, outputs: 70),
+                           .inOutToOutIn(inputs: 24, outputs: 5, flattenedSpatial: 6),
+                           .inOutToOutIn(inputs: 49 * 40, outputs: 300, flattenedSpatial: 49)] {
             guard case .interleavedTranspose(let t) = conversion else { return XCTFail() }
             let source = (0..<(t.rows * t.columns)).map { Float($0) * 0.5 }
             let forward = apply(conversion, source)
-            var back = [Float](repeating: 0, count: source.count)
-            forward.withUnsafeBytes { f in back.withUnsafeMutableBytes { t.invert(result: f, elementSize: 4, into: $0) } }
-            XCTAssertEqual(back, source)
+            // Whole, in odd-sized pieces (crossing group boundaries), and split across cores.
+            for pieces in [[0..<t.rows], [0..<7, 7..<(t.rows / 2 + 3), (t.rows / 2 + 3)..<t.rows]] {
+                var back = [Float](repeating: -1, count: source.count)
+                forward.withUnsafeBytes { f in
+                    back.withUnsafeMutableBytes { b in
+                        for rows in pieces {
+                            t.applyInverse(result: f, sourceRows: rows, elementSize: 4,
+                                           into: UnsafeMutableRawBufferPointer(rebasing: b[(rows.lowerBound * t.columns * 4)...]))
+                        }
+                    }
+                }
+                XCTAssertEqual(back, source, "\(t) in \(pieces)")
+            }
+            var parallel = [Float](repeating: -1, count: source.count)
+            forward.withUnsafeBytes { f in
+                parallel.withUnsafeMutableBytes { t.applyInverseInParallel(result: f, sourceRows: 0..<t.rows, elementSize: 4, into: $0) }
+            }
+            XCTAssertEqual(parallel, source, "\(t) in parallel")
+            // Two-byte elements take the generic path.
+            let halves = source.map { UInt16(Int($0 * 2) % 65_521) }
+            var forwardHalves = [UInt16](repeating: 0, count: halves.count)
+            halves.withUnsafeBytes { s in forwardHalves.withUnsafeMutableBytes { t.apply(source: s, resultRows: 0..<t.columns, elementSize: 2, into: $0) } }
+            var backHalves = [UInt16](repeating: 0, count: halves.count)
+            forwardHalves.withUnsafeBytes { f in backHalves.withUnsafeMutableBytes { t.applyInverse(result: f, sourceRows: 0..<t.rows, elementSize: 2, into: $0) } }
+            XCTAssertEqual(backHalves, halves, "\(t) with 2-byte elements")
         }
     }
 

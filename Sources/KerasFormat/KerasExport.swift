@@ -1,0 +1,152 @@
+import VGGCore
+
+/// A conversion plan as the Keras model that reproduces it: Keras layer names and classes, each
+/// layer's output shape in Keras's (None, H, W, C) order, and each variable in Keras's layout (HWIO
+/// kernels, (in, out) dense kernels with the first dense after `Flatten` taking H,W,C-ordered rows), as
+/// planned tensors that stream from the source with at most one transpose. Always channels-last.
+/// Facts: shared/docs/export-formats.md §2–3.
+public struct KerasExport: Sendable {
+    /// One Keras layer.
+    public struct Layer: Sendable {
+        public var name: String
+        public var type: LayerType
+        public var config: LayerConfig
+        /// (H, W, C) or (N), without the batch axis.
+        public var outputShape: [Int]
+        public var variables: [Variable]
+        /// The Keras class (`Conv2D`, …): vggconv names its layer types after them.
+        public var className: String { type.rawValue }
+    }
+
+    /// One Keras variable: its role and its data, planned in Keras's layout.
+    public struct Variable: Sendable {
+        public var role: ParameterRole
+        public var tensor: PlannedTensor
+    }
+
+    public var modelName: String
+    /// A `Functional` model (its first layer is the `InputLayer`) rather than a `Sequential` one.
+    public var isFunctional: Bool
+    /// The name of the input layer: the source's for functional models, Keras's default otherwise.
+    public var inputName: String
+    /// (H, W, C).
+    public var inputShape: [Int]
+    /// The layers after the input.
+    public var layers: [Layer]
+    /// What the export changed or left out, for the user.
+    public var notes: [String]
+
+    public var variables: [Variable] { layers.flatMap(\.variables) }
+
+    /// Maps `plan` onto Keras layers. Layer names are the source's for Keras sources (so the file loads
+    /// by name into the model it came from) and the canonical Keras names (`block1_conv1`, …, `fc1`,
+    /// `predictions`) otherwise. `keras3` picks Keras 3's default input name (`input_layer`).
+    /// - Throws: `VGGError.architecture` for layers Keras has no equivalent for at this input size.
+    public init(_ plan: ConversionPlan, modelName: String?, keras3: Bool) throws {
+        let fromKeras = plan.sourceFormat.hasPrefix("keras")
+        let names = Self.layerNames(plan.architecture.layers, useSourceNames: fromKeras)
+        let canonical = plan.architecture.inputShape
+        func kerasShape(_ shape: [Int]) -> [Int] { shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape }
+        let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
+        var notes: [String] = []
+        var layers: [Layer] = []
+        var inputName = keras3 ? "input_layer" : "input_1"
+        var isFunctional = false
+        var previousShape = canonical
+        var pendingFlatten: Int?  // H·W of the map the last Flatten flattened, until a Dense consumes it
+        for (index, layer) in plan.architecture.layers.enumerated() {
+            defer { previousShape = layer.outputShape }
+            switch layer.type {
+            case .input:
+                guard index == 0 else { throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.name)) is an InputLayer after the first layer") }
+                isFunctional = fromKeras
+                inputName = names[index]
+                continue
+            case .adaptiveAvgPool2d:
+                guard layer.outputShape == previousShape else {
+                    throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.sourceName)) (AdaptiveAvgPool2d) averages a \(previousShape[1])x\(previousShape[2]) map to \(layer.outputShape[1])x\(layer.outputShape[2]) at this input size; Keras has no such layer. Export at the input size where it is an identity (224x224 for torchvision's VGG: --input-shape is not needed when the file records it)")
+                }
+                notes.append("\(layer.sourceName) (AdaptiveAvgPool2d) is an identity at the \(canonical[1])x\(canonical[2]) input and is left out of the Keras model")
+                continue
+            case .flatten:
+                if previousShape.count == 3 { pendingFlatten = previousShape[1] * previousShape[2] }
+            default:
+                break
+            }
+            var variables: [Variable] = []
+            for (role, _) in LayerSchema.roles(layer.type, layer.config) {
+                guard let planned = tensors["\(layer.name).\(role.canonicalSuffix)"] else { continue }
+                let spatial = layer.type == .dense ? pendingFlatten ?? 1 : 1
+                variables.append(Variable(role: role, tensor: try Self.kerasTensor(planned, role: role, layerType: layer.type,
+                                                                                  layerName: names[index], flattenedSpatial: spatial)))
+            }
+            if layer.type == .dense { pendingFlatten = nil }
+            layers.append(Layer(name: names[index], type: layer.type, config: layer.config,
+                                outputShape: kerasShape(layer.outputShape), variables: variables))
+        }
+        if plan.tensors.contains(where: { $0.dtype == .bfloat16 }) {
+            notes.append("bfloat16 tensors are written as float32: HDF5 and Keras's loaders have no bfloat16 type")
+        }
+        self.modelName = modelName.flatMap { Self.validName($0) ? $0 : nil } ?? (fromKeras ? "model" : "vgg")
+        self.isFunctional = isFunctional
+        self.inputName = inputName
+        self.inputShape = kerasShape(canonical)
+        self.layers = layers
+        self.notes = notes
+    }
+
+    /// The source's layer names when every one is usable as a Keras and HDF5 name and they are unique;
+    /// otherwise the canonical names.
+    static func layerNames(_ layers: [NativeLayer], useSourceNames: Bool) -> [String] {
+        let source = layers.map(\.sourceName)
+        if useSourceNames, source.allSatisfy(validName), Set(source).count == source.count { return source }
+        return layers.map(\.name)
+    }
+
+    /// Non-empty printable text without `/` (a group separator in HDF5), at most 255 bytes.
+    static func validName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255 && name != "." && name != ".."
+            && name.unicodeScalars.allSatisfy { $0 != "/" && $0.properties.generalCategory != .control }
+    }
+
+    /// The planned tensor in Keras's layout, streamed from the source when the source already has that
+    /// layout (a Keras file) or is one transpose away (canonical: PyTorch, `.vggw`), else via memory.
+    static func kerasTensor(_ planned: PlannedTensor, role: ParameterRole, layerType: LayerType, layerName: String,
+                            flattenedSpatial: Int) throws -> PlannedTensor {
+        var tensor = planned
+        tensor.name = "\(layerName)/\(role.kerasName)"
+        if tensor.dtype == .bfloat16 { tensor.dtype = .float32 }
+        guard [.float16, .float32, .float64].contains(tensor.dtype) else {
+            throw VGGError.unsupportedDType(tensor: planned.sourceName, dtype: planned.dtype.rawValue, reason: "Keras variables are floating point")
+        }
+        let shape = planned.shape
+        let target: InterleavedTranspose
+        switch (layerType, role) {
+        case (.conv2d, .kernel):  // (O, I, KH, KW) → (KH, KW, I, O)
+            tensor.shape = [shape[2], shape[3], shape[1], shape[0]]
+            tensor.layout = .hwio
+            guard case .interleavedTranspose(let t) = LayoutConversion.hwioToOIHW(kernelHeight: shape[2], kernelWidth: shape[3],
+                                                                                    inputs: shape[1], outputs: shape[0]) else { return tensor }
+            target = t
+        case (.dense, .kernel):  // (out, in) → (in, out), fc1's rows C,H,W → H,W,C
+            tensor.shape = [shape[1], shape[0]]
+            tensor.layout = .inOut
+            guard case .interleavedTranspose(let t) = LayoutConversion.inOutToOutIn(inputs: shape[1], outputs: shape[0],
+                                                                                      flattenedSpatial: flattenedSpatial) else { return tensor }
+            target = t
+        default:
+            return tensor  // vectors: the same bytes in every framework
+        }
+        switch planned.conversion {
+        case .interleavedTranspose(let t) where t.groups == target.groups && t.channels == target.channels && t.columns == target.columns:
+            tensor.conversion = .identity  // the source is a Keras file laid out as Keras wants
+        case .identity:
+            tensor.conversion = .deinterleavedTranspose(target)
+        default:
+            tensor.data = TensorStreamer.materialize(planned)
+            tensor.conversion = .deinterleavedTranspose(target)
+        }
+        tensor.sourceShape = tensor.conversion == .identity ? planned.sourceShape : shape
+        return tensor
+    }
+}

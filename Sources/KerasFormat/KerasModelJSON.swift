@@ -1,0 +1,135 @@
+import Foundation
+import VGGCore
+
+/// The Keras model config of a `KerasExport`, in the two dialects loaders read: tf-keras's (a full-model
+/// `.h5`'s `model_config`, read by `tf_keras.models.load_model` and Keras 3's legacy `.h5` loader) and
+/// Keras 3's (a `.keras` archive's `config.json`, with `module` keys and dict-form nodes). Only the
+/// fields a VGG layer needs are written; both Kerases fill every other field with its default.
+public enum KerasModelJSON {
+    public enum Dialect: Sendable {
+        case tfKeras, keras3
+    }
+
+    /// The version written into files Keras reads: tf-keras's `keras_version` must not start with "1"
+    /// (that triggers Keras 1 weight conversions on load).
+    public static func kerasVersion(_ dialect: Dialect) -> String { dialect == .tfKeras ? "2.15.0" : "3.5.0" }
+
+    /// The config as JSON text (keys sorted, so the same model always gives the same bytes).
+    public static func text(_ export: KerasExport, dialect: Dialect) -> String {
+        let data = try? JSONSerialization.data(withJSONObject: model(export, dialect: dialect), options: [.sortedKeys])
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func model(_ export: KerasExport, dialect: Dialect) -> [String: Any] {
+        let input = inputEntry(export, dialect: dialect)
+        var entries: [[String: Any]] = [input]
+        var previous = (name: export.inputName, shape: export.inputShape)
+        for layer in export.layers {
+            var entry = layerEntry(className: layer.className, config: layerConfig(layer), dialect: dialect)
+            if export.isFunctional {
+                entry["name"] = layer.name
+                entry["inbound_nodes"] = inboundNodes(from: previous.name, shape: previous.shape, dialect: dialect)
+            }
+            entries.append(entry)
+            previous = (layer.name, layer.outputShape)
+        }
+        var config: [String: Any] = ["name": export.modelName, "trainable": true, "layers": entries]
+        var root: [String: Any] = [:]
+        if export.isFunctional {
+            config["input_layers"] = [[export.inputName, 0, 0]]
+            config["output_layers"] = [[previous.name, 0, 0]]
+            root["class_name"] = "Functional"
+        } else {
+            root["class_name"] = "Sequential"
+        }
+        root["config"] = config
+        switch dialect {
+        case .tfKeras:
+            root["keras_version"] = kerasVersion(dialect)
+            root["backend"] = "tensorflow"
+        case .keras3:
+            root["module"] = export.isFunctional ? "keras.src.models.functional" : "keras"
+            root["registered_name"] = export.isFunctional ? "Functional" : NSNull()
+            root["build_config"] = ["input_shape": batched(export.inputShape)]
+        }
+        return root
+    }
+
+    private static func batched(_ shape: [Int]) -> [Any] { [NSNull()] + shape }
+
+    private static func layerEntry(className: String, config: [String: Any], dialect: Dialect) -> [String: Any] {
+        var entry: [String: Any] = ["class_name": className, "config": config]
+        if dialect == .keras3 {
+            entry["module"] = "keras.layers"
+            entry["registered_name"] = NSNull()
+        }
+        return entry
+    }
+
+    private static func inputEntry(_ export: KerasExport, dialect: Dialect) -> [String: Any] {
+        var config: [String: Any] = ["name": export.inputName, "dtype": "float32", "sparse": false]
+        config[dialect == .tfKeras ? "batch_input_shape" : "batch_shape"] = batched(export.inputShape)
+        var entry = layerEntry(className: LayerType.input.rawValue, config: config, dialect: dialect)
+        if export.isFunctional {
+            entry["name"] = export.inputName
+            entry["inbound_nodes"] = [Any]()
+        }
+        return entry
+    }
+
+    /// The call of a layer on the previous layer's output: tf-keras's nested lists, Keras 3's dicts.
+    private static func inboundNodes(from previous: String, shape: [Int], dialect: Dialect) -> [Any] {
+        switch dialect {
+        case .tfKeras:
+            return [[[previous, 0, 0, [String: Any]()]]]
+        case .keras3:
+            let tensor: [String: Any] = ["class_name": "__keras_tensor__",
+                                         "config": ["shape": batched(shape), "dtype": "float32", "keras_history": [previous, 0, 0]]]
+            return [["args": [tensor], "kwargs": [String: Any]()]]
+        }
+    }
+
+    /// A layer's config fields: the same in both dialects.
+    static func layerConfig(_ layer: KerasExport.Layer) -> [String: Any] {
+        let c = layer.config
+        var config: [String: Any] = ["name": layer.name, "trainable": true, "dtype": "float32"]
+        switch layer.type {
+        case .conv2d:
+            config["filters"] = c.filters ?? 0
+            config["kernel_size"] = c.kernelSize ?? []
+            config["strides"] = c.strides ?? LayerSchema.Default.strides
+            config["padding"] = (c.padding ?? LayerSchema.Default.padding).rawValue
+            config["data_format"] = DataFormat.channelsLast.rawValue
+            config["dilation_rate"] = [1, 1]
+            config["activation"] = c.activation ?? "linear"
+            config["use_bias"] = c.useBias ?? true
+        case .maxPooling2d:
+            let pool = c.poolSize ?? LayerSchema.Default.poolSize
+            config["pool_size"] = pool
+            config["strides"] = c.strides ?? pool
+            config["padding"] = (c.padding ?? LayerSchema.Default.padding).rawValue
+            config["data_format"] = DataFormat.channelsLast.rawValue
+        case .batchNormalization:
+            config["axis"] = -1
+            config["epsilon"] = c.epsilon ?? LayerSchema.Default.batchNormEpsilon
+            config["center"] = c.center ?? true
+            config["scale"] = c.scale ?? true
+            config["momentum"] = 0.99
+        case .activation:
+            config["activation"] = c.activation ?? "linear"
+        case .softmax:
+            config["axis"] = -1
+        case .dropout:
+            config["rate"] = c.rate ?? 0
+        case .flatten:
+            config["data_format"] = DataFormat.channelsLast.rawValue
+        case .dense:
+            config["units"] = c.units ?? 0
+            config["activation"] = c.activation ?? "linear"
+            config["use_bias"] = c.useBias ?? true
+        case .relu, .input, .adaptiveAvgPool2d:
+            break
+        }
+        return config
+    }
+}
