@@ -141,7 +141,7 @@ public enum Converter {
             let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
             let flavour: KerasWriter.Flavour = format == .kerasArchive ? .kerasArchive : format == .keras3Weights ? .keras3Weights
                 : options.kerasWeightsOnly ? .weightsH5 : .modelH5
-            let written = try KerasWriter.write(plan, modelName: model.modelName, flavour: flavour, to: output,
+            let written = try KerasWriter.write(plan, modelName: model.modelName ?? modelName(from: output), flavour: flavour, to: output,
                                                 overwrite: options.overwrite, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: written.tensorCount, bytes: written.bytes,
                                 torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: written.export.notes,
@@ -170,6 +170,17 @@ public enum Converter {
         return ExportResult(outputPath: output, format: format, tensorCount: tensorCount, bytes: bytes,
                             torchvisionName: layout.torchvisionName.map { "\($0)(num_classes=\(layout.torchvisionClasses ?? 1000))" },
                             modulePath: modulePath, moduleSource: layout.moduleSource, notes: layout.notes)
+    }
+
+    /// A Keras model name from an output path when the source records none: `out/vgg_bn.keras` → `vgg_bn`.
+    static func modelName(from output: String) -> String? {
+        var name = String(output.split(separator: "/").last ?? "")
+        for suffix in [".weights.h5", ".h5", ".hdf5", ".keras"] where name.lowercased().hasSuffix(suffix) {
+            name = String(name.dropLast(suffix.count))
+            break
+        }
+        let cleaned = String(name.unicodeScalars.map { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) ? Character($0) : "_" })
+        return cleaned.isEmpty ? nil : String(cleaned.prefix(64))
     }
 
     /// Reads any model file vggconv understands into a `SourceModel`.
