@@ -50,7 +50,7 @@ samples:
 bench-convert: build
 	bash scripts/bench-convert.sh
 
-## Load every export in the real framework and compare with its own outputs (needs the samples venv;
+## Load every export in the real frameworks (PyTorch, ONNX Runtime, tf-keras, Keras 3) and compare with its own outputs (needs the samples venv;
 ## writes full-size VGG16 from tf-keras and torchvision into $(EXPORT_WORK) first).
 EXPORT_WORK ?= /dev/shm/vggconv-exports
 check-exports: build
@@ -60,6 +60,7 @@ check-exports: build
 	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
 	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_exports.py .build/release/vggconv $(EXPORT_WORK)
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_keras_exports.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e 'retracing'
 
 ## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps

@@ -31,6 +31,9 @@ public struct KerasExport: Sendable {
     public var inputName: String
     /// (H, W, C).
     public var inputShape: [Int]
+    /// True for a fully convolutional model whose source records no input size: Keras gets an input of
+    /// any height and width (`(None, None, None, C)`), as `keras.applications` builds one without a top.
+    public var anySpatialSize: Bool
     /// The layers after the input.
     public var layers: [Layer]
     /// What the export changed or left out, for the user.
@@ -91,6 +94,7 @@ public struct KerasExport: Sendable {
         self.isFunctional = isFunctional
         self.inputName = inputName
         self.inputShape = kerasShape(canonical)
+        self.anySpatialSize = plan.inputShapeAssumed && !layers.contains { $0.type == .flatten || $0.type == .dense }
         self.layers = layers
         self.notes = notes
     }

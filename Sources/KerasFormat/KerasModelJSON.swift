@@ -28,7 +28,8 @@ public enum KerasModelJSON {
             var entry = layerEntry(className: layer.className, config: layerConfig(layer), dialect: dialect)
             if export.isFunctional {
                 entry["name"] = layer.name
-                entry["inbound_nodes"] = inboundNodes(from: previous.name, shape: previous.shape, dialect: dialect)
+                entry["inbound_nodes"] = inboundNodes(from: previous.name, shape: batched(previous.shape, anySpatialSize: export.anySpatialSize),
+                                                      dialect: dialect)
             }
             entries.append(entry)
             previous = (layer.name, layer.outputShape)
@@ -50,12 +51,16 @@ public enum KerasModelJSON {
         case .keras3:
             root["module"] = export.isFunctional ? "keras.src.models.functional" : "keras"
             root["registered_name"] = export.isFunctional ? "Functional" : NSNull()
-            root["build_config"] = ["input_shape": batched(export.inputShape)]
+            root["build_config"] = ["input_shape": batched(export.inputShape, anySpatialSize: export.anySpatialSize)]
         }
         return root
     }
 
-    private static func batched(_ shape: [Int]) -> [Any] { [NSNull()] + shape }
+    /// A Keras shape with its batch axis; spatial sides are `None` too for a model of any input size.
+    private static func batched(_ shape: [Int], anySpatialSize: Bool = false) -> [Any] {
+        guard anySpatialSize, shape.count == 3 else { return [NSNull()] + shape }
+        return [NSNull(), NSNull(), NSNull(), shape[2]]
+    }
 
     private static func layerEntry(className: String, config: [String: Any], dialect: Dialect) -> [String: Any] {
         var entry: [String: Any] = ["class_name": className, "config": config]
@@ -68,7 +73,7 @@ public enum KerasModelJSON {
 
     private static func inputEntry(_ export: KerasExport, dialect: Dialect) -> [String: Any] {
         var config: [String: Any] = ["name": export.inputName, "dtype": "float32", "sparse": false]
-        config[dialect == .tfKeras ? "batch_input_shape" : "batch_shape"] = batched(export.inputShape)
+        config[dialect == .tfKeras ? "batch_input_shape" : "batch_shape"] = batched(export.inputShape, anySpatialSize: export.anySpatialSize)
         var entry = layerEntry(className: LayerType.input.rawValue, config: config, dialect: dialect)
         if export.isFunctional {
             entry["name"] = export.inputName
@@ -78,13 +83,13 @@ public enum KerasModelJSON {
     }
 
     /// The call of a layer on the previous layer's output: tf-keras's nested lists, Keras 3's dicts.
-    private static func inboundNodes(from previous: String, shape: [Int], dialect: Dialect) -> [Any] {
+    private static func inboundNodes(from previous: String, shape: [Any], dialect: Dialect) -> [Any] {
         switch dialect {
         case .tfKeras:
             return [[[previous, 0, 0, [String: Any]()]]]
         case .keras3:
             let tensor: [String: Any] = ["class_name": "__keras_tensor__",
-                                         "config": ["shape": batched(shape), "dtype": "float32", "keras_history": [previous, 0, 0]]]
+                                         "config": ["shape": shape, "dtype": "float32", "keras_history": [previous, 0, 0]]]
             return [["args": [tensor], "kwargs": [String: Any]()]]
         }
     }

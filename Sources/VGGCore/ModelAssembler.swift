@@ -21,6 +21,8 @@ public struct ConversionPlan: Sendable {
     public var sourceFormat: String
     public var sourcePath: String
     public var notes: [String]
+    /// True when the source records no input size and `architecture.inputShape` is derived or assumed.
+    public var inputShapeAssumed = false
 }
 
 /// Turns a `SourceModel` into a `ConversionPlan`: assigns canonical names, follows shapes through the
@@ -63,9 +65,11 @@ public enum ModelAssembler {
             layers.append(NativeLayer(name: name, sourceName: layer.name, type: layer.type, config: layer.config,
                                       outputShape: state.canonicalShape, parameters: parameterNames))
         }
-        return ConversionPlan(architecture: NativeArchitecture(inputShape: input, layers: layers,
-                                                               inferred: model.architectureInferred),
-                              tensors: tensors, sourceFormat: model.format, sourcePath: model.path, notes: notes)
+        var plan = ConversionPlan(architecture: NativeArchitecture(inputShape: input, layers: layers,
+                                                                   inferred: model.architectureInferred),
+                                  tensors: tensors, sourceFormat: model.format, sourcePath: model.path, notes: notes)
+        plan.inputShapeAssumed = model.inputShape?.count != 3
+        return plan
     }
 
     /// The model input as (C, H, W): from the file, else derived from the first dense layer after
