@@ -4,6 +4,8 @@
 #   torch2native (torchvision VGG16 .pth)   vs  torch.load + safetensors
 #   convert .h5 -> .pth / .safetensors / .onnx (exports) vs torch.load+torch.save, safetensors.torch.save_file,
 #   torch.onnx.export of the same torchvision model (EXPORTS=0 skips them)
+#   convert .pth -> Keras .h5 / .weights.h5 / .keras vs torch.load + keras.applications.VGG16 + set_weights
+#   + save (KERAS=0 skips them); SECTIONS=exports or SECTIONS=keras runs only those
 # Each pair alternates A B A B after a warm-up; outputs go to /dev/shm (tmpfs) so disk writeback does
 # not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
 # seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
@@ -41,11 +43,19 @@ print(f"  speed-up vggconv vs python: {med['python'][0]/med['vggconv'][0]:.2f}x;
 PY
 }
 
-compare "keras2native vs h5py+numpy->safetensors" "$WORK/vgg16_tfkeras_model.h5" keras2native scripts/reference_keras_to_safetensors.py
-compare "torch2native vs torch.load->safetensors" "$WORK/vgg16_torchvision.pth" torch2native scripts/reference_torch_to_safetensors.py
-if [ "${EXPORTS:-1}" = 1 ]; then
+SECTIONS=${SECTIONS:-all}
+if [ "$SECTIONS" = all ]; then
+  compare "keras2native vs h5py+numpy->safetensors" "$WORK/vgg16_tfkeras_model.h5" keras2native scripts/reference_keras_to_safetensors.py
+  compare "torch2native vs torch.load->safetensors" "$WORK/vgg16_torchvision.pth" torch2native scripts/reference_torch_to_safetensors.py
+fi
+if [ "${EXPORTS:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|exports)$ ]]; then
   need_python_package onnx onnx==1.23.2
   compare "convert .h5 -> .pth vs torch.load + torch.save" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py pth
   compare "convert .h5 -> .safetensors vs safetensors.torch.save_file" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py safetensors
   compare "convert .h5 -> .onnx vs torch.onnx.export" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py onnx
+fi
+if [ "${KERAS:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|keras)$ ]]; then
+  compare "convert .pth -> .h5 (full model) vs tf-keras VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert scripts/reference_keras_export.py h5
+  compare "convert .pth -> .weights.h5 vs Keras 3 VGG16 + set_weights + save_weights" "$WORK/vgg16_torchvision.pth" convert scripts/reference_keras_export.py weights.h5
+  compare "convert .pth -> .keras vs Keras 3 VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert scripts/reference_keras_export.py keras
 fi

@@ -79,3 +79,27 @@ void CKernels_deinterleave_transpose32(const float *source, float *result, size_
         }
     }
 }
+
+// The inverse again, produced by channel instead of by result row: for c in [c_begin, c_end) (within a
+// block of `block_count` channels starting at `block_first`) and every group g, result row
+// (g * block_count + c - block_first) = source[o][c * groups + g] over all o. Each tile reads a
+// contiguous run of groups x 16 channels from every source row, so a source line is fetched once however
+// many groups share it (fc1: 49 positions per channel), where row blocks would fetch it once per block.
+void CKernels_deinterleave_channels32(const float *source, float *result, size_t groups, size_t channels,
+                                      size_t columns, size_t block_first, size_t block_count, size_t c_begin,
+                                      size_t c_end) {
+    const size_t rows = groups * channels;
+    for (size_t o0 = 0; o0 < columns; o0 += TILE_O) {
+        const size_t o1 = o0 + TILE_O < columns ? o0 + TILE_O : columns;
+        for (size_t c0 = c_begin; c0 < c_end; c0 += TILE_J) {
+            const size_t c1 = c0 + TILE_J < c_end ? c0 + TILE_J : c_end;
+            for (size_t g = 0; g < groups; g++) {
+                for (size_t c = c0; c < c1; c++) {
+                    const float *in = source + o0 * rows + c * groups + g;
+                    float *out = result + (g * block_count + (c - block_first)) * columns + o0;
+                    for (size_t o = 0; o < o1 - o0; o++) out[o] = in[o * rows];
+                }
+            }
+        }
+    }
+}

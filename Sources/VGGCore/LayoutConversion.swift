@@ -93,6 +93,40 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The inverse, by channel: for the block of channels `channels` and every group g, writes rows
+    /// `g * channels.count + (c - channels.lowerBound)` of `destination` (each `columns` elements): the
+    /// source rows `g * self.channels + c`, which lie in `groups` runs of the output, one per group.
+    /// Splits the channels across the machine's cores.
+    public func applyInverseByChannels(result: UnsafeRawBufferPointer, channels block: Range<Int>, elementSize: Int,
+                                       into destination: UnsafeMutableRawBufferPointer) {
+        precondition(result.count >= rows * columns * elementSize && block.upperBound <= channels)
+        precondition(destination.count >= block.count * groups * columns * elementSize)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let parts = min(cores, max(1, block.count * groups * columns * elementSize / (1 << 20)))
+        let per = (block.count + parts - 1) / parts
+        let (input, output) = (SharedBuffer(result), SharedBuffer(destination))
+        let (groups, channels, columns) = (self.groups, self.channels, self.columns)
+        DispatchQueue.concurrentPerform(iterations: parts) { i in
+            let lower = block.lowerBound + min(i * per, block.count), upper = block.lowerBound + min((i + 1) * per, block.count)
+            guard lower < upper else { return }
+            if elementSize == 4 {
+                CKernels_deinterleave_channels32(input.pointer.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                 output.pointer.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                 groups, channels, columns, block.lowerBound, block.count, lower, upper)
+                return
+            }
+            for g in 0..<groups {
+                for c in lower..<upper {
+                    let to = output.pointer.baseAddress! + ((g * block.count + c - block.lowerBound) * columns) * elementSize
+                    for o in 0..<columns {
+                        to.advanced(by: o * elementSize).copyMemory(
+                            from: input.pointer.baseAddress! + (o * groups * channels + c * groups + g) * elementSize, byteCount: elementSize)
+                    }
+                }
+            }
+        }
+    }
+
     // Tiled through a small staging buffer: 16 source rows contribute one contiguous run of 64
     // elements each (reads stay sequential), the 16×64 tile is staged in L1, and each of the 64 result
     // rows then receives 16 contiguous elements (a whole cache line) exactly once. Writing straight

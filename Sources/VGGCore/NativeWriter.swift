@@ -83,8 +83,10 @@ public enum NativeWriter {
     }
 }
 
-/// Checksums and writes blocks in order on its own serial queue, so that producing the next block
-/// (transposing on every core) overlaps with writing the previous one.
+/// Checksums and writes blocks on its own serial queue, so that producing the next block (transposing on
+/// every core) overlaps with writing the previous one. Blocks go where the tensor continues, or at an
+/// explicit offset (a block whose rows lie in several runs of the output); the tensor's CRC is combined
+/// from the blocks' in file order.
 final class BlockSink: @unchecked Sendable {
     // Mutable state is touched only on `queue` (and read after `drain()`).
     private let output: OutputFile
@@ -92,7 +94,7 @@ final class BlockSink: @unchecked Sendable {
     private let progress: NativeWriter.Progress?
     private let queue = DispatchQueue(label: "vggconv.native-writer")
     private var written = 0
-    private var crc = CRC32()
+    private var parts: [(offset: Int, length: Int, crc: UInt32)] = []
     private var position = 0
     private var failure: Error?
 
@@ -106,20 +108,22 @@ final class BlockSink: @unchecked Sendable {
     func begin(at offset: Int) {
         queue.sync {
             position = offset
-            crc = CRC32()
+            parts = []
         }
     }
 
-    /// Queues `block` (which must stay valid until `done` runs) and returns at once.
-    func write(_ block: UnsafeRawBufferPointer, done: (@Sendable () -> Void)? = nil) {
+    /// Queues `block` (which must stay valid until `done` runs) for the file offset `offset`, or where
+    /// the tensor's previous sequential block ended, and returns at once.
+    func write(_ block: UnsafeRawBufferPointer, at offset: Int? = nil, done: (@Sendable () -> Void)? = nil) {
         let view = SharedBuffer(block)
         queue.async {
             defer { done?() }
             guard self.failure == nil else { return }
             do {
-                self.crc.append(CRC32.of(view.pointer), length: view.pointer.count)
-                try self.output.write(view.pointer, at: self.position)
-                self.position += view.pointer.count
+                let at = offset ?? self.position
+                self.parts.append((at, view.pointer.count, CRC32.of(view.pointer)))
+                try self.output.write(view.pointer, at: at)
+                if offset == nil { self.position += view.pointer.count }
                 self.written += view.pointer.count
                 self.progress?(self.written, self.total)
             } catch {
@@ -132,6 +136,8 @@ final class BlockSink: @unchecked Sendable {
     func drain() throws -> UInt32 {
         try queue.sync {
             if let failure { throw failure }
+            var crc = CRC32()
+            for part in parts.sorted(by: { $0.offset < $1.offset }) { crc.append(part.crc, length: part.length) }
             return crc.value
         }
     }
@@ -196,6 +202,8 @@ public enum TensorStreamer {
                 try produceTransposed(rows: transpose.columns, rowElements: transpose.rows, tensor, sink: sink) { rows, into in
                     transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
                 }
+            case .deinterleavedTranspose(let transpose) where transpose.groups > 1 && tensor.nbytes > blockBytes:
+                try produceDeinterleavedByChannels(transpose, tensor, source: source, sink: sink, at: offset)
             case .deinterleavedTranspose(let transpose):
                 try produceTransposed(rows: transpose.rows, rowElements: transpose.columns, tensor, sink: sink) { rows, into in
                     transpose.applyInverseInParallel(result: source, sourceRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
@@ -226,17 +234,56 @@ public enum TensorStreamer {
         }
     }
 
+    /// Streams a large inverse transpose by blocks of channels (see `applyInverseByChannels`): each block
+    /// reads one contiguous run of every source row and lands in one run of the output per group.
+    private static func produceDeinterleavedByChannels(_ transpose: InterleavedTranspose, _ tensor: PlannedTensor,
+                                                       source: UnsafeRawBufferPointer, sink: BlockSink, at offset: Int) throws {
+        let (inSize, outSize) = (tensor.sourceDType.byteSize, tensor.dtype.byteSize)
+        let channelsPerBlock = max(1, blockBytes / (transpose.groups * transpose.columns * max(inSize, outSize)))
+        let blocks = stride(from: 0, to: transpose.channels, by: channelsPerBlock).map { $0..<min($0 + channelsPerBlock, transpose.channels) }
+        let blockElements = min(channelsPerBlock, transpose.channels) * transpose.groups * transpose.columns
+        let staging = tensor.dtype != tensor.sourceDType ? ScratchBuffer(count: blockElements * inSize) : nil
+        try produceDoubleBuffered(blocks: blocks, bytesPerBlock: blockElements * outSize, sink: sink) { channels, buffer in
+            let n = channels.count * transpose.groups * transpose.columns
+            if let staging {
+                transpose.applyInverseByChannels(result: source, channels: channels, elementSize: inSize, into: staging.bytes)
+                FloatConversion.convert(UnsafeRawBufferPointer(staging.bytes), from: tensor.sourceDType, into: buffer, to: tensor.dtype, count: n)
+            } else {
+                transpose.applyInverseByChannels(result: source, channels: channels, elementSize: inSize, into: buffer)
+            }
+            let run = channels.count * transpose.columns * outSize
+            return (0..<transpose.groups).map { g in
+                (g * run..<(g + 1) * run, offset + (g * transpose.channels + channels.lowerBound) * transpose.columns * outSize)
+            }
+        }
+    }
+
     /// Fills two buffers in turn: while the sink writes one, the next block is produced into the other.
     private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
                                               produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> Int) throws {
+        try produceDoubleBuffered(blocks: blocks, bytesPerBlock: bytesPerBlock, sink: sink) { block, buffer in
+            [(0..<produce(block, buffer), nil)]
+        }
+    }
+
+    /// As above, where each block's bytes go to one or more (buffer range, file offset) runs; a nil
+    /// offset continues the tensor where the previous sequential run ended.
+    private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
+                                              produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> [(Range<Int>, Int?)]) throws {
         let buffers = (0..<min(2, blocks.count)).map { _ in ScratchBuffer(count: bytesPerBlock) }
         let inFlight = buffers.map { _ in DispatchSemaphore(value: 1) }
         for (index, block) in blocks.enumerated() {
             let slot = index % buffers.count
             inFlight[slot].wait()
-            let length = produce(block, buffers[slot].bytes)
+            let runs = produce(block, buffers[slot].bytes)
             let release = inFlight[slot]
-            sink.write(UnsafeRawBufferPointer(rebasing: buffers[slot].bytes[0..<length])) { release.signal() }
+            for (number, run) in runs.enumerated() {
+                let signal: @Sendable () -> Void = { _ = release.signal() }
+                let done = number == runs.count - 1 ? signal : nil
+                let bytes = UnsafeRawBufferPointer(rebasing: buffers[slot].bytes[run.0])
+                sink.write(bytes, at: run.1, done: done)
+            }
+            if runs.isEmpty { release.signal() }
         }
         // The queued writes read the buffers: keep them alive (ARC may free them after their last
         // use above) until the sink has drained, and leave every semaphore at its initial value.

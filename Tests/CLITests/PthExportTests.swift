@@ -275,7 +275,7 @@ final class PthExportTests: XCTestCase {
     }
 
     func testUnwritableFormatsAndExistingOutputsAreRefused() throws {
-        for output in ["x.txt", "x.keras"] {
+        for output in ["x.txt", "x.tflite"] {
             let result = try vggconv("convert", Samples.path("vgg_small.pth"), "-o", scratch.file(output))
             XCTAssertEqual(result.status, 2, result.stderr)
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)

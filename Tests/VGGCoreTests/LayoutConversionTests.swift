@@ -69,6 +69,35 @@ final class LayoutConversionTests: XCTestCase {
                 parallel.withUnsafeMutableBytes { t.applyInverseInParallel(result: f, sourceRows: 0..<t.rows, elementSize: 4, into: $0) }
             }
             XCTAssertEqual(parallel, source, "\(t) in parallel")
+            // By blocks of channels: each block holds, per group, a run of the source rows g * channels + c.
+            for elementSize in [4, 2] {
+                let values: [UInt32] = source.indices.map { UInt32($0) & (elementSize == 4 ? .max : 0xFFFF) }
+                var forwardValues = [UInt32](repeating: 0, count: values.count)
+                let narrow = values.map { UInt16(truncatingIfNeeded: $0) }
+                var byChannels = [UInt8](repeating: 0, count: values.count * elementSize)
+                let step = max(1, t.channels / 3)
+                if elementSize == 4 {
+                    values.withUnsafeBytes { s in forwardValues.withUnsafeMutableBytes { t.apply(source: s, resultRows: 0..<t.columns, elementSize: 4, into: $0) } }
+                } else {
+                    var forwardNarrow = [UInt16](repeating: 0, count: narrow.count)
+                    narrow.withUnsafeBytes { s in forwardNarrow.withUnsafeMutableBytes { t.apply(source: s, resultRows: 0..<t.columns, elementSize: 2, into: $0) } }
+                    forwardValues = forwardNarrow.map(UInt32.init)
+                }
+                let forwardBytes: [UInt8] = elementSize == 4 ? forwardValues.withUnsafeBytes { Array($0) }
+                    : forwardValues.map { UInt16($0) }.withUnsafeBytes { Array($0) }
+                for c0 in stride(from: 0, to: t.channels, by: step) {
+                    let block = c0..<min(c0 + step, t.channels)
+                    var staged = [UInt8](repeating: 0, count: block.count * t.groups * t.columns * elementSize)
+                    forwardBytes.withUnsafeBytes { f in staged.withUnsafeMutableBytes { t.applyInverseByChannels(result: f, channels: block, elementSize: elementSize, into: $0) } }
+                    let run = block.count * t.columns * elementSize
+                    for g in 0..<t.groups {
+                        let at = (g * t.channels + block.lowerBound) * t.columns * elementSize
+                        byChannels.replaceSubrange(at..<(at + run), with: staged[(g * run)..<((g + 1) * run)])
+                    }
+                }
+                let expected: [UInt8] = elementSize == 4 ? values.withUnsafeBytes { Array($0) } : narrow.withUnsafeBytes { Array($0) }
+                XCTAssertEqual(byChannels, expected, "\(t) by channels, \(elementSize)-byte elements")
+            }
             // Two-byte elements take the generic path.
             let halves = source.map { UInt16(Int($0 * 2) % 65_521) }
             var forwardHalves = [UInt16](repeating: 0, count: halves.count)

@@ -18,6 +18,12 @@ void CKernels_interleaved_transpose32(const float *source, float *result, size_t
 void CKernels_deinterleave_transpose32(const float *source, float *result, size_t groups, size_t channels,
                                        size_t columns, size_t r_begin, size_t r_end);
 
+/// The same inverse by channel: for c in [c_begin, c_end) and every group g, writes
+/// result[(g * block_count + c - block_first) * columns + o] = source[o * rows + c * groups + g].
+void CKernels_deinterleave_channels32(const float *source, float *result, size_t groups, size_t channels,
+                                      size_t columns, size_t block_first, size_t block_count, size_t c_begin,
+                                      size_t c_end);
+
 // Winograd F(4x4, 3x3) with the sqrt(2) interpolation points (ncnn's "f43" coefficients since 2023,
 // about 2x more accurate than the (0, +-1, +-2) points): Y = A^T [(G g G^T) . (B^T d B)] A on 6x6 input
 // tiles that advance by 4 over a 'same'-padded (pad 1) input; tile t = ty * tiles_w + tx. A block of
