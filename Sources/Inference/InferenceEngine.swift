@@ -12,8 +12,44 @@ public final class InferenceEngine: @unchecked Sendable {
     private let steps: [Step]
     /// What each step runs, for per-layer timings: the layer names it covers and its algorithm.
     public let stepLabels: [String]
+    /// For each step, the range of `layers` it covers (a convolution with the BatchNorm and activation
+    /// fused into it covers three); identity layers (Dropout, Flatten) belong to no step.
+    public let stepCoverage: [Range<Int>]
+    /// The layers compiled, after any `Variant` change.
+    public let layers: [NativeLayer]
     private let maxActivation: Int
     private let scratchCount: Int
+
+    /// The network run differently, as another framework (or a faulty conversion) would run it: what
+    /// `verify --logits` and `verify --explain` ask for.
+    public struct Variant: Equatable, Sendable {
+        /// Stop before a final softmax (a Softmax layer, or the last layer's softmax activation).
+        public var logits = false
+        /// Every BatchNormalization uses this epsilon instead of its own.
+        public var batchNormEpsilon: Double?
+        /// The first Dense after Flatten takes its stored input columns as H,W,C-ordered (`true`: as if the
+        /// conversion had left Keras's row order) and reorders them to the C,H,W order the engine feeds it;
+        /// `false` applies the opposite reordering.
+        public var firstDenseColumnsFromHWC: Bool?
+
+        public init(logits: Bool = false, batchNormEpsilon: Double? = nil, firstDenseColumnsFromHWC: Bool? = nil) {
+            self.logits = logits
+            self.batchNormEpsilon = batchNormEpsilon
+            self.firstDenseColumnsFromHWC = firstDenseColumnsFromHWC
+        }
+
+        /// The layers as this variant runs them.
+        public func apply(to layers: [NativeLayer]) -> [NativeLayer] {
+            var layers = layers
+            guard logits, let last = layers.lastIndex(where: { ![.dropout, .flatten].contains($0.type) }) else { return layers }
+            if layers[last].type == .softmax || (layers[last].type == .activation && layers[last].config.activation == "softmax") {
+                layers.remove(at: last)
+            } else if layers[last].config.activation == "softmax" {
+                layers[last].config.activation = "linear"
+            }
+            return layers
+        }
+    }
 
     private enum Step {
         case convolution(Convolution, input: [Int], output: [Int])
@@ -46,11 +82,12 @@ public final class InferenceEngine: @unchecked Sendable {
     /// - Throws: `InferenceError` naming a layer the engine cannot run, or `VGGError.architecture`
     ///   when the input size does not fit the layers.
     /// `fastKernels: false` runs every convolution as im2col + GEMM (for comparisons).
-    public init(file: NativeFile, inputShape requested: [Int]? = nil, fastKernels: Bool = true) throws {
+    /// `variant` runs the network differently (for diagnosis; see `Variant`).
+    public init(file: NativeFile, inputShape requested: [Int]? = nil, fastKernels: Bool = true, variant: Variant = Variant()) throws {
         Parallel.configureBLAS
         var architecture = file.header.architecture
         if let requested, requested != architecture.inputShape { architecture = try architecture.withInput(requested) }
-        let layers = architecture.layers
+        let layers = variant.apply(to: architecture.layers)
         let tensors = Dictionary(file.header.tensors.map { ($0.name, $0) }) { a, _ in a }
         func tensor(_ layer: NativeLayer, _ suffix: String) -> NativeTensor? { tensors["\(layer.name).\(suffix)"] }
         func require(_ layer: NativeLayer, _ suffix: String) throws -> NativeTensor {
@@ -63,7 +100,7 @@ public final class InferenceEngine: @unchecked Sendable {
             let mean = floats(try require(layer, "running_mean"))!, variance = floats(try require(layer, "running_var"))!
             let gamma = floats(tensor(layer, "weight")) ?? [Float](repeating: 1, count: mean.count)
             let beta = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: mean.count)
-            let epsilon = Float(layer.config.epsilon ?? 1e-3)
+            let epsilon = Float(variant.batchNormEpsilon ?? layer.config.epsilon ?? LayerSchema.Default.batchNormEpsilon)
             let scale = (0..<mean.count).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
             return (scale, (0..<mean.count).map { beta[$0] - mean[$0] * scale[$0] })
         }
@@ -79,6 +116,8 @@ public final class InferenceEngine: @unchecked Sendable {
 
         var steps: [Step] = []
         var labels: [String] = []
+        var coverage: [Range<Int>] = []
+        var flattened: (channels: Int, positions: Int)?  // the map the last Flatten flattened, until a Dense
         var shape = architecture.inputShape
         var maxActivation = ShapeMath.elementCount(shape) ?? 0
         var scratch = 0
@@ -166,7 +205,11 @@ public final class InferenceEngine: @unchecked Sendable {
                 var act = layer.config.activation ?? "linear"
                 let softmax = act == "softmax"
                 if softmax { act = "linear" }
-                let weights = softmax ? Weights(kernel, in: file) : try fuse(kernel, perOutput: inputs, &bias, &act)
+                var weights = softmax ? Weights(kernel, in: file) : try fuse(kernel, perOutput: inputs, &bias, &act)
+                if let fromHWC = variant.firstDenseColumnsFromHWC, let map = flattened {
+                    weights = Self.reorderColumns(weights, units: units, channels: map.channels, positions: map.positions, fromHWC: fromHWC)
+                }
+                flattened = nil
                 guard let activationKind = Activation(rawValue: act) else {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a dense layer")
                 }
@@ -187,10 +230,13 @@ public final class InferenceEngine: @unchecked Sendable {
                     }
                     steps.append(.softmax(width: count))
                 }
-            case .input, .dropout, .flatten:
-                break  // identity: Flatten of an NCHW map is already C,H,W ordered in memory
+            case .flatten:
+                if shape.count == 3 { flattened = (shape[0], shape[1] * shape[2]) }
+            case .input, .dropout:
+                break  // identity (so is Flatten of an NCHW map: already C,H,W ordered in memory)
             }
             while labels.count < steps.count {
+                coverage.append(index..<(index + consumed))
                 let names = layers[index..<(index + consumed)].map(\.name).joined(separator: "+")
                 labels.append("\(names) (\(steps[labels.count].algorithm))")
             }
@@ -200,10 +246,27 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         self.steps = steps
         self.stepLabels = labels
+        self.stepCoverage = coverage
+        self.layers = layers
         self.inputShape = architecture.inputShape
         self.outputShape = shape
         self.maxActivation = maxActivation
         self.scratchCount = max(scratch, 1)
+    }
+
+    /// A dense kernel (units × C·P) with its input columns reordered between H,W,C and C,H,W order.
+    static func reorderColumns(_ weights: Weights, units: Int, channels: Int, positions: Int, fromHWC: Bool) -> Weights {
+        let source = weights.pointer, inputs = channels * positions
+        var values = [Float](repeating: 0, count: units * inputs)
+        for o in 0..<units {
+            for c in 0..<channels {
+                for p in 0..<positions {
+                    let (chw, hwc) = (o * inputs + c * positions + p, o * inputs + p * channels + c)
+                    if fromHWC { values[chw] = source[hwc] } else { values[hwc] = source[chw] }
+                }
+            }
+        }
+        return Weights(values)
     }
 
     /// Keras/TensorFlow padding: 'same' pads (out−1)·stride + kernel − in in total, the extra one at the
@@ -257,6 +320,27 @@ public final class InferenceEngine: @unchecked Sendable {
         let (result, size) = execute(steps[split...], batch: batch, current: c, next: d, scratch: scratch, count: flatSize,
                                      times: &times)
         return Array(UnsafeBufferPointer(start: result, count: batch * size))
+    }
+
+    /// Every step's output for one sample (NCHW), in step order: for comparing layer by layer.
+    public func activations(_ input: [Float]) -> [[Float]] {
+        precondition(input.count == ShapeMath.elementCount(inputShape) ?? 0, "input size checked by the caller")
+        let largest = steps.indices.reduce(maxActivation) { max($0, tailMaxActivation(from: $1, input: maxActivation)) }
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: largest), b = UnsafeMutablePointer<Float>.allocate(capacity: largest)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+        defer { a.deallocate(); b.deallocate(); scratch.deallocate() }
+        input.withUnsafeBufferPointer { a.update(from: $0.baseAddress!, count: input.count) }
+        var (current, next, size) = (a, b, input.count)
+        var untimed: [Double]? = nil
+        var outputs: [[Float]] = []
+        for index in steps.indices {
+            let (result, resultSize) = execute(steps[index...index], batch: 1, current: current, next: next, scratch: scratch,
+                                               count: size, times: &untimed)
+            if result != current { swap(&current, &next) }
+            size = resultSize
+            outputs.append(Array(UnsafeBufferPointer(start: current, count: size)))
+        }
+        return outputs
     }
 
     /// The largest per-sample activation of the dense tail.

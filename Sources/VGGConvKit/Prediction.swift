@@ -7,25 +7,18 @@ public enum TensorLayoutChoice: String, CaseIterable, Sendable {
     case nchw, nhwc
 }
 
+/// How a network is run (`--logits` and the variants `verify --explain` tries).
+public typealias RunVariant = InferenceEngine.Variant
+
 /// Runs native models on `.npy` inputs and compares outputs with golden `.npy` files.
 public enum Prediction {
     /// Loads `model` (any format vggconv reads) and runs every sample of the `.npy` at `input`. Returns the outputs as an array in
-    /// the input's layout (N × classes, or N × C × H × W / N × H × W × C).
+    /// the input's layout (N × classes, or N × C × H × W / N × H × W × C). `variant` changes how the network runs
+    /// (`--logits`: stop before a final softmax).
     /// - Throws: `VGGError.badNpy` or `InferenceError.inputShape` with a hint about the layout.
-    public static func run(model: String, input: String, layout: TensorLayoutChoice = .nchw) throws -> NpyArray {
-        let file = try ModelOpener.native(model)
-        let array = try NpyArray.read(path: input)
-        let engine = try InferenceEngine(file: file, inputShape: requestedShape(array.shape, channels: file.header.architecture.inputShape[0], layout: layout))
-        let (values, batch) = try canonicalInput(array, path: input, engine: engine, layout: layout)
-        let output = engine.run(values, batch: batch)
-        var shape = [batch] + engine.outputShape
-        var result = output
-        if layout == .nhwc, engine.outputShape.count == 3 {
-            let (c, h, w) = (engine.outputShape[0], engine.outputShape[1], engine.outputShape[2])
-            result = Layout.permute(output, batch: batch, c: c, h: h, w: w, toChannelsLast: true)
-            shape = [batch, h, w, c]
-        }
-        return NpyArray(dtype: .float32, shape: shape, bytes: result.withUnsafeBytes { Array($0) })
+    public static func run(model: String, input: String, layout: TensorLayoutChoice = .nchw,
+                           variant: InferenceEngine.Variant = InferenceEngine.Variant()) throws -> NpyArray {
+        try PreparedInput(model: try ModelOpener.native(model), input: input, layout: layout).run(variant)
     }
 
     /// The (C, H, W) an input of `shape` asks for, when its channel axis matches the model's.
@@ -62,6 +55,41 @@ public enum Prediction {
         default:
             throw VGGError.badNpy(path: path, reason: "dtype \(array.dtype.rawValue) is not float32 or float64; save it with arr.astype('float32')")
         }
+    }
+}
+
+/// A model and a checked input, ready to run once or under several variants (`verify --explain`).
+struct PreparedInput {
+    let file: NativeFile
+    let layout: TensorLayoutChoice
+    /// The input as float32 NCHW.
+    var values: [Float]
+    let batch: Int
+    /// (C, H, W) of one sample.
+    let sampleShape: [Int]
+
+    init(model file: NativeFile, input: String, layout: TensorLayoutChoice) throws {
+        let array = try NpyArray.read(path: input)
+        let requested = Prediction.requestedShape(array.shape, channels: file.header.architecture.inputShape[0], layout: layout)
+        let engine = try InferenceEngine(file: file, inputShape: requested)
+        (values, batch) = try Prediction.canonicalInput(array, path: input, engine: engine, layout: layout)
+        self.file = file
+        self.layout = layout
+        sampleShape = engine.inputShape
+    }
+
+    /// The outputs in the input's layout.
+    func run(_ variant: InferenceEngine.Variant = InferenceEngine.Variant(), input: [Float]? = nil) throws -> NpyArray {
+        let engine = try InferenceEngine(file: file, inputShape: sampleShape, variant: variant)
+        let output = engine.run(input ?? values, batch: batch)
+        var shape = [batch] + engine.outputShape
+        var result = output
+        if layout == .nhwc, engine.outputShape.count == 3 {
+            let (c, h, w) = (engine.outputShape[0], engine.outputShape[1], engine.outputShape[2])
+            result = Layout.permute(output, batch: batch, c: c, h: h, w: w, toChannelsLast: true)
+            shape = [batch, h, w, c]
+        }
+        return NpyArray(dtype: .float32, shape: shape, bytes: result.withUnsafeBytes { Array($0) })
     }
 }
 

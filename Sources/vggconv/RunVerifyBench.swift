@@ -15,6 +15,11 @@ struct InputOptions: ParsableArguments {
 
     @Option(help: "The axis order of the input (and of 4-D outputs).")
     var inputLayout: TensorLayoutChoice = .nchw
+
+    @Flag(help: "Stop before a final softmax (a Softmax layer or the last layer's softmax activation): compare logits with any framework.")
+    var logits = false
+
+    var variant: RunVariant { RunVariant(logits: logits) }
 }
 
 extension VGGConv {
@@ -33,7 +38,7 @@ extension VGGConv {
 
         func run() throws {
             try Converter.checkOutput(output, inputs: [inputs.model, inputs.input], overwrite: force)
-            let result = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout)
+            let result = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout, variant: inputs.variant)
             try result.write(to: output, overwrite: force)
             print("wrote \(output): float32 \(result.shape)")
         }
@@ -55,6 +60,9 @@ extension VGGConv {
         @Option(help: "Tolerance relative to each sample's largest |golden| value.")
         var rtol: Float = 1e-4
 
+        @Flag(help: "On failure, re-run under each known cause (softmax vs logits, input layout, RGB/BGR, preprocessing, BatchNorm epsilon, Flatten order) and name those under which it passes.")
+        var explain = false
+
         func validate() throws {
             guard atol.isFinite, rtol.isFinite, atol >= 0, rtol >= 0 else {
                 throw ValidationError("--atol and --rtol must be finite and not negative")
@@ -62,11 +70,18 @@ extension VGGConv {
         }
 
         func run() throws {
-            let output = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout)
+            let output = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout, variant: inputs.variant)
             let golden = try VGGConvKit.readNpy(golden)
             let verification = try Verification.compare(output: output, golden: golden, goldenPath: self.golden, atol: atol, rtol: rtol)
             print(verification.report)
-            if !verification.passed { throw ExitCode(1) }
+            guard !verification.passed else { return }
+            if explain {
+                print(Explanation.report(try Explanation.explain(model: inputs.model, input: inputs.input, golden: self.golden,
+                                                                 layout: inputs.inputLayout, variant: inputs.variant, atol: atol, rtol: rtol)))
+            } else if let hint = Explanation.hint(output: output, golden: golden) {
+                print(hint)
+            }
+            throw ExitCode(1)
         }
     }
 
