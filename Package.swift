@@ -30,7 +30,7 @@ let package = Package(
         // The CPU inference engine over native files (the only module that imports CBLAS).
         .target(name: "Inference", dependencies: ["VGGCore", "CBLAS", "CKernels"]),
         // Format detection and the conversion pipeline the CLI calls.
-        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference"]),
+        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference", "CKernels"]),
         // Argument parsing only.
         .executableTarget(name: "vggconv", dependencies: [
             "VGGConvKit", "VGGCore",

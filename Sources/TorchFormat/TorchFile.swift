@@ -168,6 +168,8 @@ public final class TorchFile {
 
     private static func verifyCRC(_ zip: ZipArchive, _ entry: ZipArchive.Entry, data: TensorData, path: String) throws {
         let actual = data.withUnsafeBytes { CRC32.of($0) }
+        // Read again only when the tensor is used: no whole model resident just for the check.
+        data.releasePages()
         // torch.serialization.set_crc32_options(False) writes 0: nothing to check then.
         guard actual == entry.crc32 || entry.crc32 == 0 else {
             throw VGGError.badZip(path: path, reason: "record '\(entry.name)' fails its CRC-32 (recorded \(CRC32.hex(entry.crc32)), actual \(CRC32.hex(actual))); the file is damaged")

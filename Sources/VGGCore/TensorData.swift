@@ -36,6 +36,11 @@ public struct TensorData: Sendable {
     public func releasePages() {
         if case .mapped(let file, let offset) = storage { file.release(offset: offset, length: count) }
     }
+
+    /// Drops the pages of `bytes` (a range of this tensor's bytes) once they have been used.
+    public func releasePages(_ bytes: Range<Int>) {
+        if case .mapped(let file, let offset) = storage { file.release(offset: offset + bytes.lowerBound, length: bytes.count) }
+    }
 }
 
 /// The axis order of a stored tensor. Canonical native files use `oihw`, `outIn` and `vector`.

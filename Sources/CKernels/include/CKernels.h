@@ -24,6 +24,11 @@ void CKernels_deinterleave_channels32(const float *source, float *result, size_t
                                       size_t columns, size_t block_first, size_t block_count, size_t c_begin,
                                       size_t c_end);
 
+/// max |a - b|, max |b| and the sums of a*b, a*a, b*b over n values (float precision: callers pass
+/// chunks of a few thousand values and add the sums in double). Non-finite values make the sums non-finite.
+void CKernels_compare_stats(const float *a, const float *b, size_t n, float *max_difference, float *max_b,
+                            float *dot, float *norm_a, float *norm_b);
+
 // Winograd F(4x4, 3x3) with the sqrt(2) interpolation points (ncnn's "f43" coefficients since 2023,
 // about 2x more accurate than the (0, +-1, +-2) points): Y = A^T [(G g G^T) . (B^T d B)] A on 6x6 input
 // tiles that advance by 4 over a 'same'-padded (pad 1) input; tile t = ty * tiles_w + tx. A block of

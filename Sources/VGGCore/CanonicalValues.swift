@@ -1,0 +1,73 @@
+/// A planned tensor's values as float32 in canonical layout, produced in blocks of whole canonical rows
+/// straight from the memory-mapped source (the layout conversion and dtype widening done per block), so
+/// comparing two 500 MB models never holds a converted copy of either.
+public struct CanonicalValues {
+    public let tensor: PlannedTensor
+    /// Elements per canonical row: a transposed tensor's result row, else 1.
+    public let rowLength: Int
+    /// Canonical rows.
+    public let rows: Int
+    public var count: Int { rows * rowLength }
+
+    /// - Throws: `VGGError.unsupportedDType` for tensors that are not floating point.
+    public init(_ tensor: PlannedTensor) throws {
+        guard tensor.sourceDType.isFloatingPoint else {
+            throw VGGError.unsupportedDType(tensor: tensor.sourceName, dtype: tensor.sourceDType.rawValue, reason: "only floating-point tensors are compared")
+        }
+        self.tensor = tensor
+        switch tensor.conversion {
+        case .identity:
+            (rows, rowLength) = (ShapeMath.elementCount(tensor.shape) ?? 0, 1)
+        case .interleavedTranspose(let t):
+            (rows, rowLength) = (t.columns, t.rows)
+        case .deinterleavedTranspose(let t):
+            (rows, rowLength) = (t.rows, t.columns)
+        }
+    }
+
+    /// Rows per block for blocks of about `bytes` float32 bytes.
+    public func rowsPerBlock(bytes: Int = 16 << 20) -> Int { max(1, bytes / 4 / max(1, rowLength)) }
+
+    /// Bytes of scratch `withRows` needs for `rows` rows.
+    public func scratchBytes(rows: Int) -> Int { rows * rowLength * (tensor.sourceDType.byteSize + 4) + 64 }
+
+    /// Calls `body` with canonical rows `range` as float32: in place in the source when it is float32 and
+    /// already canonical, else converted into `scratch` (at least `scratchBytes(rows: range.count)`).
+    public func withRows<R>(_ range: Range<Int>, scratch: UnsafeMutableRawBufferPointer, _ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        let size = tensor.sourceDType.byteSize, n = range.count * rowLength
+        precondition(scratch.count >= scratchBytes(rows: range.count))
+        return tensor.data.withUnsafeBytes { source in
+            let raw: UnsafeRawBufferPointer
+            switch tensor.conversion {
+            case .identity:
+                raw = UnsafeRawBufferPointer(rebasing: source[(range.lowerBound * size)..<(range.upperBound * size)])
+            case .interleavedTranspose(let t):
+                t.applyInParallel(source: source, resultRows: range, elementSize: size, into: scratch)
+                raw = UnsafeRawBufferPointer(rebasing: scratch[0..<(n * size)])
+            case .deinterleavedTranspose(let t):
+                t.applyInverseInParallel(result: source, sourceRows: range, elementSize: size, into: scratch)
+                raw = UnsafeRawBufferPointer(rebasing: scratch[0..<(n * size)])
+            }
+            if tensor.sourceDType == .float32 { return body(raw.bindMemory(to: Float.self)) }
+            let start = (n * size + 63) / 64 * 64
+            let floats = UnsafeMutableRawBufferPointer(rebasing: scratch[start..<(start + n * 4)])
+            FloatConversion.convert(raw, from: tensor.sourceDType, into: floats, to: .float32, count: n)
+            return body(UnsafeRawBufferPointer(floats).bindMemory(to: Float.self))
+        }
+    }
+
+    /// Drops the source pages behind canonical rows `range` when they are not needed again (a tensor
+    /// used in place: its rows are its bytes; a transposed one reads every source row for each block).
+    public func release(_ range: Range<Int>) {
+        guard case .identity = tensor.conversion else { return }
+        let size = tensor.sourceDType.byteSize
+        tensor.data.releasePages((range.lowerBound * size)..<(range.upperBound * size))
+    }
+
+    /// Every value, in canonical order.
+    public func all() -> [Float] {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: scratchBytes(rows: rows), alignment: 64)
+        defer { scratch.deallocate() }
+        return withRows(0..<rows, scratch: scratch) { Array($0) }
+    }
+}
