@@ -141,15 +141,7 @@ public enum ModelDiff {
         result.equal = stats.nonFinite == 0 && stats.maxAbsolute <= limit
         if !result.equal, var context {
             context.shape = a.shape
-            let (x, y) = (va.all(), vb.all())
-            let matches = { (p: [Float], q: [Float]) -> Bool in
-                zip(p, q).allSatisfy { abs($0 - $1) <= limit }
-            }
-            let scaled = { (p: [Float], q: [Float]) -> Bool in
-                let s = Float(Slips.scale(p, q)), slack = max(limit, 1e-5 * stats.scale)
-                return abs(s - 1) > 1e-6 && zip(p, q).allSatisfy { abs($0 * s - $1) <= slack }
-            }
-            result.slip = Slips.name(x, y, context: context, matches: matches, scaled: scaled)
+            result.slip = Slips.name(va, vb, context: context, limit: limit, scale: stats.normA > 0 ? stats.dot / stats.normA : 1)
         }
         return result
     }

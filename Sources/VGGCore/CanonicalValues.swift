@@ -64,6 +64,37 @@ public struct CanonicalValues {
         tensor.data.releasePages((range.lowerBound * size)..<(range.upperBound * size))
     }
 
+    /// Calls `body` with random access to the values by canonical index (read in place from the source).
+    public func withValues<R>(_ body: ((Int) -> Float) -> R) -> R {
+        let dtype = tensor.sourceDType, size = dtype.byteSize
+        let locate: (Int) -> Int
+        switch tensor.conversion {
+        case .identity:
+            locate = { $0 }
+        case .interleavedTranspose(let t):  // canonical [o, c * groups + g] = source [(g * channels + c), o]
+            locate = { k in
+                let (o, j) = k.quotientAndRemainder(dividingBy: t.rows), (c, g) = j.quotientAndRemainder(dividingBy: t.groups)
+                return (g * t.channels + c) * t.columns + o
+            }
+        case .deinterleavedTranspose(let t):  // canonical [g * channels + c, o] = source [o, c * groups + g]
+            locate = { k in
+                let (r, o) = k.quotientAndRemainder(dividingBy: t.columns), (g, c) = r.quotientAndRemainder(dividingBy: t.channels)
+                return o * t.rows + c * t.groups + g
+            }
+        }
+        return tensor.data.withUnsafeBytes { raw in
+            body { k in
+                let offset = locate(k) * size
+                switch dtype {
+                case .float32: return raw.loadUnaligned(fromByteOffset: offset, as: Float.self)
+                case .float16: return Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+                case .bfloat16: return Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) << 16)
+                default: return Float(raw.loadUnaligned(fromByteOffset: offset, as: Double.self))
+                }
+            }
+        }
+    }
+
     /// Every value, in canonical order.
     public func all() -> [Float] {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: scratchBytes(rows: rows), alignment: 64)
