@@ -45,6 +45,7 @@ samples:
 	$(VENV)/bin/pip install -q -r samples/requirements.txt
 	$(VENV)/bin/python samples/generate.py
 	$(VENV)/bin/python samples/generate_timm.py
+	$(VENV)/bin/python samples/generate_slips.py
 
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build
