@@ -24,8 +24,15 @@ public struct NpyArray: Sendable {
     /// - Throws: `VGGError.badNpy` naming what is wrong.
     public static func read(path: String) throws -> NpyArray {
         let file = try MappedFile(path: path)
+        return try file.withBytes(offset: 0, length: file.count) { try decode($0, origin: path) }
+    }
+
+    /// Decodes the bytes of a `.npy` file (such as a member of a `.npz` archive); `origin` names it in errors.
+    /// - Throws: `VGGError.badNpy` naming what is wrong.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, origin path: String) throws -> NpyArray {
         func bad(_ why: String) -> VGGError { .badNpy(path: path, reason: why) }
-        let prefix = file.bytes(offset: 0, length: 12)
+        func slice(_ offset: Int, _ length: Int) -> [UInt8] { Array(bytes[offset..<min(bytes.count, offset + length)]) }
+        let prefix = slice(0, 12)
         guard prefix.count >= 10, Array(prefix.prefix(6)) == magic else { throw bad("missing the \\x93NUMPY magic") }
         let major = prefix[6]
         let headerLength: Int, headerStart: Int
@@ -37,8 +44,8 @@ public struct NpyArray: Sendable {
             headerStart = 12
         default: throw bad("unsupported format version \(major)")
         }
-        guard file.contains(offset: headerStart, length: headerLength) else { throw bad("header runs past the end of the file") }
-        let header = String(decoding: file.bytes(offset: headerStart, length: headerLength), as: UTF8.self)
+        guard headerLength <= bytes.count - headerStart else { throw bad("header runs past the end of the file") }
+        let header = String(decoding: slice(headerStart, headerLength), as: UTF8.self)
         let descr = try field("descr", in: header, path: path)
         guard let dtype = descrs[descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))] else {
             let hint = descr.contains(">") ? " (big-endian data; save it little-endian with arr.astype(arr.dtype.newbyteorder('<')))" : ""
@@ -53,10 +60,20 @@ public struct NpyArray: Sendable {
             .compactMap { Int($0) }
         guard let nbytes = ShapeMath.byteCount(shape, dtype: dtype) else { throw bad("shape \(SafeText.quote(shapeText)) overflows") }
         let dataStart = headerStart + headerLength
-        guard file.count - dataStart == nbytes else {
-            throw bad("holds \(file.count - dataStart) data bytes but shape \(shape) of \(dtype.rawValue) needs \(nbytes)")
+        guard bytes.count - dataStart == nbytes else {
+            throw bad("holds \(bytes.count - dataStart) data bytes but shape \(shape) of \(dtype.rawValue) needs \(nbytes)")
         }
-        return NpyArray(dtype: dtype, shape: shape, bytes: file.bytes(offset: dataStart, length: nbytes))
+        return NpyArray(dtype: dtype, shape: shape, bytes: slice(dataStart, nbytes))
+    }
+
+    /// Reads every array of a `.npz` archive (`np.savez`, stored or deflated), keyed by name without `.npy`.
+    /// - Throws: `VGGError.badNpy` or the zip reader's error.
+    public static func readArchive(path: String) throws -> [(name: String, array: NpyArray)] {
+        let archive = try ZipArchive(file: try MappedFile(path: path))
+        return try archive.entries.filter { $0.name.hasSuffix(".npy") }.map { entry in
+            let array = try archive.data(of: entry).withUnsafeBytes { try decode($0, origin: "\(path): \(entry.name)") }
+            return (String(entry.name.dropLast(4)), array)
+        }
     }
 
     private static func field(_ key: String, in header: String, path: String) throws -> String {

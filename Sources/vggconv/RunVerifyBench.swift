@@ -52,7 +52,11 @@ extension VGGConv {
         @OptionGroup var inputs: InputOptions
 
         @Option(help: "The outputs the original framework produced for the same input (.npy).", completion: .file(extensions: ["npy"]))
-        var golden: String
+        var golden: String?
+
+        @Option(help: "Per-layer activations from the framework (.npz keyed by layer name or module path; scripts/dump_layers_torch.py, scripts/dump_layers_keras.py): compared layer by layer, naming the first that diverges.",
+                completion: .file(extensions: ["npz"]))
+        var layers: String?
 
         @Option(help: "Absolute tolerance added to the relative one.")
         var atol: Float = 0
@@ -67,21 +71,34 @@ extension VGGConv {
             guard atol.isFinite, rtol.isFinite, atol >= 0, rtol >= 0 else {
                 throw ValidationError("--atol and --rtol must be finite and not negative")
             }
+            guard golden != nil || layers != nil else { throw ValidationError("give --golden OUTPUTS.npy, --layers ACTIVATIONS.npz, or both") }
         }
 
         func run() throws {
-            let output = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout, variant: inputs.variant)
-            let golden = try VGGConvKit.readNpy(golden)
-            let verification = try Verification.compare(output: output, golden: golden, goldenPath: self.golden, atol: atol, rtol: rtol)
-            print(verification.report)
-            guard !verification.passed else { return }
-            if explain {
-                print(Explanation.report(try Explanation.explain(model: inputs.model, input: inputs.input, golden: self.golden,
-                                                                 layout: inputs.inputLayout, variant: inputs.variant, atol: atol, rtol: rtol)))
-            } else if let hint = Explanation.hint(output: output, golden: golden) {
-                print(hint)
+            var passed = true
+            if let layers {
+                let rows = try LayerComparison.compare(model: inputs.model, input: inputs.input, layout: inputs.inputLayout,
+                                                       variant: inputs.variant, golden: layers, atol: atol, rtol: rtol)
+                let (text, ok) = LayerComparison.report(rows, atol: atol, rtol: rtol)
+                print(text)
+                passed = ok
             }
-            throw ExitCode(1)
+            if let goldenPath = golden {
+                let output = try Prediction.run(model: inputs.model, input: inputs.input, layout: inputs.inputLayout, variant: inputs.variant)
+                let golden = try VGGConvKit.readNpy(goldenPath)
+                let verification = try Verification.compare(output: output, golden: golden, goldenPath: goldenPath, atol: atol, rtol: rtol)
+                print(verification.report)
+                if !verification.passed {
+                    passed = false
+                    if explain {
+                        print(Explanation.report(try Explanation.explain(model: inputs.model, input: inputs.input, golden: goldenPath,
+                                                                         layout: inputs.inputLayout, variant: inputs.variant, atol: atol, rtol: rtol)))
+                    } else if let hint = Explanation.hint(output: output, golden: golden) {
+                        print(hint)
+                    }
+                }
+            }
+            if !passed { throw ExitCode(1) }
         }
     }
 
