@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert check-exports fuzz clean
+.PHONY: deps pydeps build run test samples bench-convert check-exports check-diagnosis fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -62,6 +62,14 @@ check-exports: build
 	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_exports.py .build/release/vggconv $(EXPORT_WORK)
 	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_keras_exports.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e 'retracing'
+
+## Full-size proof of diff, verify --explain/--logits/--layers with PyTorch (needs the samples venv).
+check-diagnosis: build
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q -r samples/requirements.txt
+	@mkdir -p $(EXPORT_WORK)
+	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
+	$(VENV)/bin/python scripts/check_diagnosis.py .build/release/vggconv $(EXPORT_WORK)
 
 ## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps
