@@ -104,6 +104,13 @@ def check_sample(binary, work, model, source):
         attempt(f"{name} {label}", run)
 
 
+def zeroed(model):
+    """The model with every variable set to zero, so that only the file under test can fill it."""
+    for variable in model.weights:
+        variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+    return model
+
+
 def check_full_size(binary, work, arch, pth, x_nchw):
     reference = getattr(torchvision.models, arch)(weights=None)
     reference.load_state_dict(torch.load(pth, weights_only=True))
@@ -127,10 +134,7 @@ def check_full_size(binary, work, arch, pth, x_nchw):
                 report(f"{name} weights-only .h5 {label} applications.VGG16(weights=PATH)", m.predict(x, verbose=0), logits)
         else:  # keras.applications has no VGG-BN: the architecture from the full .h5, weights from this file
             for label, load in (("tf-keras", tf_keras.models.load_model), ("Keras 3", keras.models.load_model)):
-                m = load(stem + ".h5", compile=False)
-                for layer in m.layers:
-                    for variable in layer.weights:
-                        variable.assign(np.zeros(variable.shape, dtype="float32"))
+                m = zeroed(load(stem + ".h5", compile=False))
                 m.load_weights(stem + "_w.h5")
                 report(f"{name} weights-only .h5 {label} load_weights", m.predict(x, verbose=0), logits)
 
@@ -139,9 +143,7 @@ def check_full_size(binary, work, arch, pth, x_nchw):
         if arch == "vgg16":
             m = keras.applications.VGG16(weights=None, classifier_activation=None)
         else:
-            m = keras.saving.load_model(stem + ".keras", compile=False)
-            for variable in m.weights:
-                variable.assign(np.zeros(variable.shape, dtype="float32"))
+            m = zeroed(keras.saving.load_model(stem + ".keras", compile=False))
         m.load_weights(stem + ".weights.h5")
         report(f"{name} .weights.h5 Keras 3 load_weights", m.predict(x, verbose=0), logits)
 
