@@ -107,7 +107,7 @@ def check_sample(binary, work, model, source):
 def zeroed(model):
     """The model with every variable set to zero, so that only the file under test can fill it."""
     for variable in model.weights:
-        variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+        variable.assign(np.zeros(variable.shape, dtype="float32"))
     return model
 
 
