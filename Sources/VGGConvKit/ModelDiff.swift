@@ -114,7 +114,23 @@ public enum ModelDiff {
                                       maxAbsoluteDifference: .nan, maxRelativeDifference: .nan, cosine: .nan, equal: false)
         guard a.shape == b.shape else { return result }
         let (va, vb) = (try CanonicalValues(a), try CanonicalValues(b))
-        // Blocks hold whole rows of both sides: a multiple of both row lengths.
+        let stats = try blockStatistics(va, vb)
+        a.data.releasePages()
+        b.data.releasePages()
+        result.maxAbsoluteDifference = stats.maxAbsolute
+        result.maxRelativeDifference = stats.scale > 0 ? stats.maxAbsolute / stats.scale : stats.maxAbsolute
+        result.cosine = stats.cosine
+        let limit = atol + rtol * stats.scale
+        result.equal = stats.nonFinite == 0 && stats.maxAbsolute <= limit
+        if !result.equal, var context {
+            context.shape = a.shape
+            result.slip = Slips.name(va, vb, context: context, limit: limit, scale: stats.normA > 0 ? stats.dot / stats.normA : 1)
+        }
+        return result
+    }
+
+    /// Both sides in blocks of whole canonical rows (a multiple of both row lengths), converted as needed.
+    private static func blockStatistics(_ va: CanonicalValues, _ vb: CanonicalValues) throws -> Statistics {
         let unit = lcm(va.rowLength, vb.rowLength)
         let units = max(1, (4 << 20) / unit)
         let scratchA = UnsafeMutableRawBufferPointer.allocate(byteCount: va.scratchBytes(rows: units * unit / va.rowLength), alignment: 64)
@@ -132,18 +148,7 @@ public enum ModelDiff {
             vb.release(rowsB)
             start = end
         }
-        a.data.releasePages()
-        b.data.releasePages()
-        result.maxAbsoluteDifference = stats.maxAbsolute
-        result.maxRelativeDifference = stats.scale > 0 ? stats.maxAbsolute / stats.scale : stats.maxAbsolute
-        result.cosine = stats.cosine
-        let limit = atol + rtol * stats.scale
-        result.equal = stats.nonFinite == 0 && stats.maxAbsolute <= limit
-        if !result.equal, var context {
-            context.shape = a.shape
-            result.slip = Slips.name(va, vb, context: context, limit: limit, scale: stats.normA > 0 ? stats.dot / stats.normA : 1)
-        }
-        return result
+        return stats
     }
 
     private static func lcm(_ a: Int, _ b: Int) -> Int {
