@@ -6,58 +6,97 @@ import VGGCore
 
 /// Keeps libhdf5 away from what it cannot read safely. libhdf5 1.10 parses a file's metadata trusting
 /// it, and corrupt files crash it (a variable-length string attribute whose global-heap entry was
-/// damaged, a byte-flipped object header). So every read that goes through libhdf5 runs first in a
-/// forked child; only when the child finishes normally is the same read done here. A crash, hang or
-/// runaway in the child becomes one clear error.
+/// damaged, a byte-flipped object header) or quietly corrupt the heap of the process that reads them.
+/// So every read that goes through libhdf5 runs only in a forked child, which sends its result back
+/// through a pipe (`IsolatedRead`: plain data and file offsets, decoded bytes after them): libhdf5 never
+/// runs on the file in this process. A crash, hang or runaway in the child becomes one clear error.
 enum CrashIsolation {
-    /// How long the probe may take: reads of metadata take milliseconds, but a compressed file is decoded
-    /// in the probe too, so large files get longer (a second per 50 MB beyond the first 3 s).
+    /// How long the child may take: reads of metadata take milliseconds, but a compressed file is decoded
+    /// in the child too, so large files get longer (a second per 50 MB beyond the first 3 s).
     static func probeSeconds(fileBytes: Int) -> UInt32 { UInt32(clamping: 3 + max(fileBytes, 0) / (50 << 20)) }
 
-    /// Runs `body` in a child process first (its result discarded), then here.
-    /// - Throws: `HDF5Error` when the child did not exit normally; otherwise what `body` throws.
-    static func probed<T>(_ path: String, _ body: () throws -> T) throws -> T {
+    static let refusal = "the HDF5 library crashed, hung or outgrew this file's memory budget reading it in an isolated process: the file is corrupt or hostile; copy or download it again"
+
+    /// Runs `body` in a child process and returns its result, carried over by `encode` and `decode`.
+    /// - Throws: `HDF5Error` when the child did not finish normally; `KerasFormatError.reported` with the
+    ///   child's error text when `body` threw.
+    static func isolated<T>(_ path: String, encode: (T) throws -> [UInt8], decode: ([UInt8]) throws -> T,
+                            _ body: () throws -> T) throws -> T {
         var info = stat()
         let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
         // libhdf5's own allocations (metadata a damaged header makes it size) must stay within the file's
-        // byte budget plus a working margin: a child that grew more is refused, so the read is never
-        // repeated here. (A process-wide rlimit would also starve the host's other threads.)
-        let memory = ByteBudget(fileBytes: size).limit + (256 << 20)
-        guard survives(seconds: probeSeconds(fileBytes: size), memoryBytes: memory, { _ = try? body() }) else {
-            throw HDF5Error(path: path, object: "", reason: "the HDF5 library crashed, hung or outgrew this file's memory budget reading it in an isolated probe: the file is corrupt or hostile; copy or download it again")
+        // byte budget plus a working margin: a child that grew more is refused.
+        let budget = ByteBudget(fileBytes: size).limit
+        var reply: [UInt8] = []
+        let finished = run(seconds: probeSeconds(fileBytes: size), memoryBytes: budget + (256 << 20), replyLimit: budget + (64 << 20), reply: &reply) {
+            do {
+                return [0] + (try encode(try body()))
+            } catch {
+                return [1] + Array("\(error)".utf8)
+            }
         }
-        return try body()
+        guard finished, let status = reply.first else { throw HDF5Error(path: path, object: "", reason: refusal) }
+        let payload = Array(reply.dropFirst())
+        guard status == 0 else { throw KerasFormatError.reported(String(decoding: payload, as: UTF8.self)) }
+        return try decode(payload)
     }
 
-    /// True when `body`, run in a child process, returns within `seconds`; false when the child
-    /// dies of a signal, hangs or exits otherwise. The child runs only `body` and `_exit`.
-    static func survives(seconds: UInt32, memoryBytes: Int = .max, _ body: () -> Void) -> Bool {
+    /// True when `body`, run in a child process, returns within `seconds` (its reply, at most
+    /// `replyLimit` bytes, in `reply`); false when the child dies of a signal, hangs, outgrows
+    /// `memoryBytes` or replies too much. The child runs only `body` and `_exit`.
+    static func run(seconds: UInt32, memoryBytes: Int = .max, replyLimit: Int, reply: inout [UInt8], _ body: () -> [UInt8]) -> Bool {
         let baseline = residentBytes()
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { return false }
         let child = fork()
         if child == 0 {
+            close(pipeEnds[0])
             // A hang in the child ends it (SIGALRM, default action), never the parent; the parent's
             // cleanup handler must not run in the child, where it would delete the parent's temp files.
             // A crash ends it at once: no inherited crash reporter (the Swift runtime's backtracer, a
             // sanitizer's or fuzzer's handler) runs in the child.
-            for number in [SIGALRM, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] { _ = signal(number, SIG_DFL) }
+            for number in [SIGALRM, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE] { _ = signal(number, SIG_DFL) }
             alarm(seconds)
             // The child's crash report (libhdf5's or the Swift runtime's) must not reach the user's
             // terminal: the parent prints the one-line error.
             let null = open("/dev/null", O_WRONLY)
             if null >= 0 { dup2(null, 1); dup2(null, 2) }
-            body()
+            let bytes = body()
             // Peak resident memory beyond what the child started with: over the limit is a refusal.
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
-            _exit(usage.ru_maxrss * 1024 - baseline > memoryBytes ? 3 : 0)
+            if usage.ru_maxrss * 1024 - baseline > memoryBytes { _exit(3) }
+            var written = 0
+            while written < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(pipeEnds[1], $0.baseAddress! + written, bytes.count - written) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { _exit(4) }
+                written += n
+            }
+            _exit(0)
         }
+        close(pipeEnds[1])
+        defer { close(pipeEnds[0]) }
         guard child > 0 else { return false }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var overflow = false
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if reply.count + n > replyLimit {
+                overflow = true
+                kill(child, SIGKILL)
+                break
+            }
+            reply.append(contentsOf: chunk[0..<n])
+        }
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 {
             guard errno == EINTR else { return false }
         }
         // WIFEXITED(status) && WEXITSTATUS(status) == 0
-        return status & 0x7F == 0 && (status >> 8) & 0xFF == 0
+        return !overflow && status & 0x7F == 0 && (status >> 8) & 0xFF == 0
     }
 
     /// This process's resident memory in bytes, from /proc/self/statm.

@@ -5,10 +5,13 @@ public enum HDF5Inventory {
     /// Lists all datasets depth-first in HDF5 name order; `sourceName` is the path without the leading `/`.
     /// - Throws: `HDF5Error` for unreadable files and datasets.
     public static func datasets(path: String) throws -> [SourceTensor] {
-        try CrashIsolation.probed(path) { try datasetsUnprobed(path: path) }
+        try CrashIsolation.isolated(path, encode: IsolatedRead.encode, decode: { try IsolatedRead.decodeTensors($0, path: path) }) {
+            try datasetsInProcess(path: path)
+        }
     }
 
-    private static func datasetsUnprobed(path: String) throws -> [SourceTensor] {
+    /// The walk itself; runs in the isolated child only.
+    private static func datasetsInProcess(path: String) throws -> [SourceTensor] {
         let mapped = try MappedFile(path: path)
         let file: HDF5File
         if ZipArchive.hasMagic(mapped.bytes(offset: 0, length: 4)) {

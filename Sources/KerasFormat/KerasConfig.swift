@@ -174,6 +174,8 @@ public enum KerasFormatError: Error, CustomStringConvertible, Sendable {
     case notKeras(path: String, reason: String)
     case needsConfig(path: String, reason: String)
     case mismatch(path: String, reason: String)
+    /// An error the isolated reader (CrashIsolation) reported, with its text as it was.
+    case reported(String)
 
     public var description: String {
         switch self {
@@ -181,6 +183,7 @@ public enum KerasFormatError: Error, CustomStringConvertible, Sendable {
         case .notKeras(let path, let reason): return "\(path): not a Keras weight file: \(reason)"
         case .needsConfig(let path, let reason): return "\(path): \(reason); pass --config MODEL.json (the output of model.to_json(), or the config.json inside a .keras archive)"
         case .mismatch(let path, let reason): return "\(path): weights and architecture disagree: \(reason)"
+        case .reported(let message): return message
         }
     }
 }

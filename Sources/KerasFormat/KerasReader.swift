@@ -14,12 +14,13 @@ public enum KerasReader {
     /// without a config (see `NamedVGG`).
     public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config",
                             architecture: String? = nil) throws -> SourceModel {
-        try CrashIsolation.probed(path) {
-            try readUnprobed(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture)
+        try CrashIsolation.isolated(path, encode: IsolatedRead.encode, decode: { try IsolatedRead.decodeModel($0, path: path) }) {
+            try readInProcess(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture)
         }
     }
 
-    private static func readUnprobed(path: String, configJSON: Data?, configOrigin: String, architecture: String?) throws -> SourceModel {
+    /// The read itself; runs in the isolated child only.
+    private static func readInProcess(path: String, configJSON: Data?, configOrigin: String, architecture: String?) throws -> SourceModel {
         let mapped = try MappedFile(path: path)
         let prefix = mapped.bytes(offset: 0, length: 8)
         var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }

@@ -16,6 +16,12 @@ public struct TensorData: Sendable {
         self.count = count
     }
 
+    /// Where the bytes start in their mapped file; nil for owned bytes.
+    public var mappedOffset: Int? {
+        if case .mapped(_, let offset) = storage { return offset }
+        return nil
+    }
+
     /// Bytes held in memory.
     public init(bytes: [UInt8]) {
         storage = .owned(bytes)

@@ -134,7 +134,7 @@ def layer_names_not_strings(path):
         f["model_weights"].attrs["layer_names"] = np.arange(5, dtype="<i8")
 
 
-@case("corrupt_vlen_attribute.h5", KERAS_COMMANDS[:2], "isolated probe")
+@case("corrupt_vlen_attribute.h5", KERAS_COMMANDS[:2], "in an isolated process")
 def corrupt_vlen_attribute(path):
     # A byte-flipped tf-keras file: the first object of its global heap collection ("GCOL" at byte 2048;
     # object header at 2064, its size at 2072) is the variable-length string of the root's
@@ -332,7 +332,7 @@ def compressed_inner_h5(path):
 # Inputs the libFuzzer harnesses found (`make fuzz`), kept as regression files in samples/hostile/found/:
 # (file, commands, message, how it was found).
 FOUND = [
-    ("found/libhdf5_hang.h5", KERAS_COMMANDS[:2], "isolated probe",
+    ("found/libhdf5_hang.h5", KERAS_COMMANDS[:2], "in an isolated process",
      "hdf5 harness timeout: a mutated Keras sample on which libhdf5 1.10.8 never returns"),
     ("found/libhdf5_memory_bomb.h5", KERAS_COMMANDS[:2], "libhdf5_memory_bomb.h5",
      "hdf5 harness out-of-memory: a 38 KB mutated Keras file whose damaged layer_names makes libhdf5 1.10.8 "
