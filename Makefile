@@ -2,7 +2,7 @@
 SWIFT       ?= swift
 VENV        ?= .venv-samples
 PYTHON      ?= python3
-APT_PACKAGES = libhdf5-dev zlib1g-dev libisal-dev libopenblas-dev pkg-config
+APT_PACKAGES = libhdf5-dev zlib1g-dev libisal-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev pkg-config
 SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -46,6 +46,7 @@ samples:
 	$(VENV)/bin/python samples/generate.py
 	$(VENV)/bin/python samples/generate_timm.py
 	$(VENV)/bin/python samples/generate_slips.py
+	$(VENV)/bin/python samples/generate_images.py
 
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build

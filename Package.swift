@@ -20,6 +20,8 @@ let package = Package(
         // Hot loops Swift cannot express well: the conversion's transpose (prefetch, SIMD shuffles) and the
         // inference kernels (Winograd stages, direct 3x3 convolution; AVX2 + FMA variants chosen at run time).
         .target(name: "CKernels"),
+        // JPEG and PNG through libjpeg-turbo and libpng, whose errors longjmp: kept in C behind setjmp.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
 
         // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.
         .target(name: "VGGCore", dependencies: ["CZlib", "CISAL", "CKernels"]),
@@ -27,10 +29,12 @@ let package = Package(
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.
         .target(name: "TorchFormat", dependencies: ["VGGCore"]),
+        // Photos in (decoded and resized as Pillow does, preprocessed as Keras and torchvision do), PNGs out.
+        .target(name: "Imaging", dependencies: ["VGGCore", "CImageCodecs"]),
         // The CPU inference engine over native files (the only module that imports CBLAS).
         .target(name: "Inference", dependencies: ["VGGCore", "CBLAS", "CKernels"]),
         // Format detection and the conversion pipeline the CLI calls.
-        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference", "CKernels"]),
+        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference", "Imaging", "CKernels"]),
         // Argument parsing only.
         .executableTarget(name: "vggconv", dependencies: [
             "VGGConvKit", "VGGCore",
@@ -43,6 +47,6 @@ let package = Package(
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "Inference", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "Inference", "Imaging", "TestSupport"]),
     ]
 )

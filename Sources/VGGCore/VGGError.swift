@@ -11,6 +11,7 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
     case checksumMismatch(path: String, tensor: String, expected: String, actual: String)
     case badZip(path: String, reason: String)
     case badNpy(path: String, reason: String)
+    case badImage(path: String, reason: String)
     case badSafetensors(path: String, reason: String)
     case unsupportedLayer(name: String, type: String, position: Int, hint: String)
     case unexpectedShape(tensor: String, layer: String, expected: [Int], actual: [Int])
@@ -43,6 +44,8 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
             return "\(path): unreadable safetensors file: \(reason)"
         case .badNpy(let path, let reason):
             return "\(path): unreadable .npy file: \(reason)"
+        case .badImage(let path, let reason):
+            return "\(SafeText.quote(path)): unreadable image: \(reason)"
         case .unsupportedLayer(let name, let type, let position, let hint):
             return "unsupported layer \(SafeText.quote(name)) (type \(SafeText.quote(type))) at position \(position)" + (hint.isEmpty ? "" : "; \(hint)")
         case .unexpectedShape(let tensor, let layer, let expected, let actual):
