@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference", "Imaging", "CKernels"]),
         // Argument parsing only.
         .executableTarget(name: "vggconv", dependencies: [
-            "VGGConvKit", "VGGCore",
+            "VGGConvKit", "VGGCore", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -392,7 +392,8 @@ public final class InferenceEngine: @unchecked Sendable {
         return (current, size)
     }
 
-    static func softmax(_ values: UnsafeMutablePointer<Float>, _ width: Int) {
+    /// Softmax of `width` values in place (max-subtracted).
+    public static func softmax(_ values: UnsafeMutablePointer<Float>, _ width: Int) {
         var largest = -Float.infinity
         for i in 0..<width { largest = max(largest, values[i]) }
         var sum: Float = 0

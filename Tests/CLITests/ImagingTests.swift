@@ -85,3 +85,50 @@ final class ImagingTests: XCTestCase {
         }
     }
 }
+
+/// `predict` on the photos with the 32x32 sample models, against tf-keras's and PyTorch's own
+/// predictions with their own preprocessing (samples/generate_images.py).
+final class PredictTests: XCTestCase {
+    struct Models: Decodable {
+        struct Framework: Decodable { var model: String, top5: [[Int]] }
+        var order: [String], keras: Framework, torch: Framework
+    }
+
+    func testTopFiveAndProbabilitiesMatchTheFrameworks() throws {
+        struct File: Decodable { var models: Models }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Samples.path("images/manifest.json")))
+        let manifest = try JSONDecoder().decode(File.self, from: data).models
+        let golden = Dictionary(try NpyArray.readArchive(path: Samples.path("images/golden_models.npz")).map { ($0.name, $0.array) }) { a, _ in a }
+        for (framework, expected, key) in [(manifest.keras, manifest.keras.top5, "keras_probabilities"), (manifest.torch, manifest.torch.top5, "torch_probabilities")] {
+            let result = try vggconv("predict", Samples.path(framework.model), Samples.path("images"), "--top", "10", "--json")
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+            XCTAssertEqual(rows.map { ($0["file"] as? String ?? "").split(separator: "/").last.map(String.init) ?? "" }, manifest.order)
+            let probabilities = try XCTUnwrap(golden[key]).bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            for (n, row) in rows.enumerated() {
+                let top = row["top"] as? [[String: Any]] ?? []
+                XCTAssertEqual(top.prefix(5).map { $0["index"] as? Int ?? -1 }, expected[n], "\(framework.model) on \(manifest.order[n])")
+                for entry in top {
+                    let index = entry["index"] as? Int ?? 0, p = Float(entry["probability"] as? Double ?? -1)
+                    XCTAssertEqual(p, probabilities[n * 10 + index], accuracy: 1e-4, "\(framework.model) on \(manifest.order[n]) class \(index)")
+                }
+            }
+        }
+    }
+
+    func testFlipLabelsAndBadInput() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let labels = scratch.file("labels.txt")
+        try (0..<10).map { "thing \($0)" }.joined(separator: "\n").write(toFile: labels, atomically: true, encoding: .utf8)
+        let named = try vggconv("predict", Samples.path("vgg_small.pth"), Samples.path("images/rocket.jpg"), "--labels", labels, "--tta", "flip", "--top", "2")
+        XCTAssertEqual(named.status, 0, named.stderr)
+        XCTAssertTrue(named.stdout.hasPrefix("\(Samples.path("images/rocket.jpg")): thing "), named.stdout)
+        let imagenet = try vggconv("predict", Samples.path("vgg_small.pth"), Samples.path("images/rocket.jpg"), "--labels", "imagenet")
+        XCTAssertEqual(imagenet.status, 2)
+        XCTAssertTrue(imagenet.stderr.contains("not ImageNet's 1000"), imagenet.stderr)
+        let missing = try vggconv("predict", Samples.path("vgg_small.pth"), scratch.file("nothing.jpg"))
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("no such file"), missing.stderr)
+    }
+}

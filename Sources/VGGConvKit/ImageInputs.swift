@@ -1,0 +1,56 @@
+import Foundation
+import Imaging
+import Inference
+import VGGCore
+
+/// Photos as network inputs: which files, which preprocessing, which size, in batches.
+public struct ImageInputs {
+    /// The image files, directories expanded (their .jpg/.jpeg/.png files, sorted by name, not recursive).
+    public let paths: [String]
+    public let preprocessing: Preprocessing
+    /// (H, W) the images are resized to.
+    public let size: (height: Int, width: Int)
+
+    /// - Parameters:
+    ///   - arguments: image files and directories.
+    ///   - model: the native model (its input size and the framework it came from pick the defaults).
+    ///   - preprocessing: overrides the model's framework's preprocessing.
+    ///   - size: overrides the model's input size.
+    /// - Throws: `CommandError.unsupported` for a missing path or a directory without images.
+    public init(_ arguments: [String], model: NativeFile, preprocessing: Preprocessing?, size: [Int]?) throws {
+        var paths: [String] = []
+        for argument in arguments {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
+                throw CommandError.unsupported(path: argument, reason: "no such file or directory")
+            }
+            if isDirectory.boolValue {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []
+                let images = names.filter { ImageDecoder.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+                guard !images.isEmpty else { throw CommandError.unsupported(path: argument, reason: "the directory holds no .jpg, .jpeg or .png file") }
+                paths += images.map { (argument as NSString).appendingPathComponent($0) }
+            } else {
+                paths.append(argument)
+            }
+        }
+        self.paths = paths
+        self.preprocessing = preprocessing ?? Preprocessing.matching(sourceFormat: model.header.provenance.sourceFormat)
+        let input = model.header.architecture.inputShape
+        self.size = size.map { ($0[0], $0[1]) } ?? (input[1], input[2])
+    }
+
+    /// The preprocessed (C, H, W) tensor of image `index`; `flipped` mirrors it first (test-time augmentation).
+    public func tensor(_ index: Int, flipped: Bool = false) throws -> [Float] {
+        var image = try ImageDecoder.decode(path: paths[index])
+        if flipped { image = image.flippedHorizontally }
+        return preprocessing.tensor(preprocessing.resize(image, height: size.height, width: size.width))
+    }
+
+    /// The engine for these inputs' size (a fully convolutional model runs at any size).
+    func engine(_ model: NativeFile, variant: RunVariant = RunVariant()) throws -> InferenceEngine {
+        try InferenceEngine(file: model, inputShape: [model.header.architecture.inputShape[0], size.height, size.width], variant: variant)
+    }
+
+    /// Images per forward pass: enough to batch the dense layers, few enough to bound memory.
+    static let batch = 8
+}
