@@ -32,7 +32,11 @@ public final class InferenceEngine: @unchecked Sendable {
         /// `false` applies the opposite reordering.
         public var firstDenseColumnsFromHWC: Bool?
 
-        public init(logits: Bool = false, batchNormEpsilon: Double? = nil, firstDenseColumnsFromHWC: Bool? = nil) {
+        /// Stop after this layer (canonical or source name): its output is the network's.
+        public var stopAfter: String?
+
+        public init(logits: Bool = false, batchNormEpsilon: Double? = nil, firstDenseColumnsFromHWC: Bool? = nil, stopAfter: String? = nil) {
+            self.stopAfter = stopAfter
             self.logits = logits
             self.batchNormEpsilon = batchNormEpsilon
             self.firstDenseColumnsFromHWC = firstDenseColumnsFromHWC
@@ -41,6 +45,9 @@ public final class InferenceEngine: @unchecked Sendable {
         /// The layers as this variant runs them.
         public func apply(to layers: [NativeLayer]) -> [NativeLayer] {
             var layers = layers
+            if let stopAfter, let last = layers.firstIndex(where: { $0.name == stopAfter || $0.sourceName == stopAfter }) {
+                layers = Array(layers[...last])
+            }
             guard logits, let last = layers.lastIndex(where: { ![.dropout, .flatten].contains($0.type) }) else { return layers }
             if layers[last].type == .softmax || (layers[last].type == .activation && layers[last].config.activation == "softmax") {
                 layers.remove(at: last)

@@ -139,6 +139,16 @@ public final class NativeFile: @unchecked Sendable {
 extension NativeFile {
     /// The checked model as a reader's `SourceModel` (canonical layouts, tensors in place in the map),
     /// so a `.vggw` converts to any other format through the same pipeline as a framework file.
+    /// A floating-point tensor's values as float32.
+    public func floats(of tensor: NativeTensor) -> [Float] {
+        let count = ShapeMath.elementCount(tensor.shape) ?? 0
+        var values = [Float](repeating: 0, count: count)
+        withBytes(of: tensor) { raw in
+            values.withUnsafeMutableBytes { FloatConversion.convert(raw, from: tensor.dtype, into: $0, to: .float32, count: count) }
+        }
+        return values
+    }
+
     public func sourceModel() -> SourceModel {
         let tensors = Dictionary(header.tensors.map { tensor in
             (tensor.name, SourceTensor(sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape, layout: tensor.layout,

@@ -76,6 +76,17 @@ public struct NpyArray: Sendable {
         }
     }
 
+    /// The version-1 `.npy` preamble and header for an array of `dtype` and `shape` (data follows it),
+    /// padded to 64 bytes as NumPy pads it.
+    public static func header(dtype: DType, shape: [Int]) -> [UInt8] {
+        let descr = descrs.first { $0.value == dtype }!.key
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        let total = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        return magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
+    }
+
     private static func field(_ key: String, in header: String, path: String) throws -> String {
         guard let keyRange = header.range(of: "'\(key)':") else {
             throw VGGError.badNpy(path: path, reason: "header has no '\(key)' entry")
@@ -92,14 +103,7 @@ public struct NpyArray: Sendable {
 
     /// Writes the array as a version-1 `.npy` file, through a temporary file.
     public func write(to path: String, overwrite: Bool = true) throws {
-        let descr = Self.descrs.first { $0.value == dtype }!.key
-        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
-        let total = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-        var out = Self.magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
-        out += Array(header.utf8)
-        out += bytes
+        let out = Self.header(dtype: dtype, shape: shape) + bytes
         let file = try OutputFile(path: path, overwrite: overwrite)
         try out.withUnsafeBytes { try file.write($0, at: 0) }
         try file.commit()

@@ -66,3 +66,86 @@ extension VGGConv {
         }
     }
 }
+
+extension VGGConv {
+    struct Features: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write one layer's activations for many photos (or a .npy batch) to one .npy, streamed.",
+            discussion: "Default layer: the last pooling layer (the 'bottleneck features' to train a small head on). Memory is bounded by one batch however many images there are.")
+
+        @OptionGroup var options: ImageOptions
+
+        @Argument(help: "Image files or directories (or none, with --input).", completion: .file(extensions: ["jpg", "jpeg", "png"]))
+        var images: [String] = []
+
+        @Option(help: "A preprocessed .npy batch instead of images (its layout: --layout).", completion: .file(extensions: ["npy"]))
+        var input: String?
+
+        @Option(help: "The layer whose output to write (canonical or source name).")
+        var layer: String?
+
+        @Option(help: "Axis order of the .npy (and of --input): nchw, or nhwc (Keras's); default: the model's framework's.")
+        var layout: TensorLayoutChoice?
+
+        @Option(name: .shortAndLong, help: "The .npy to write.")
+        var output: String
+
+        @Option(help: "Also draw the first input's channels as a grid of gray tiles into this PNG.")
+        var png: String?
+
+        @Flag(help: "Overwrite the outputs if they exist.")
+        var force = false
+
+        func validate() throws {
+            guard images.isEmpty != (input == nil) else { throw ValidationError("give images (or directories) or --input X.npy, not both") }
+        }
+
+        func run() throws {
+            let model = try ModelOpener.native(options.model)
+            try Converter.checkOutput(output, inputs: [options.model] + images + (input.map { [$0] } ?? []), overwrite: force)
+            let kerasModel = model.header.provenance.sourceFormat.hasPrefix("keras")
+            let order = layout ?? (kerasModel ? .nhwc : .nchw)
+            let source: FeatureExtraction.Source = try input.map { .array(path: $0, layout: order) }
+                ?? .images(try ImageInputs(images, model: model, preprocessing: options.preprocess, size: options.size))
+            let progress = ProgressBar(label: "features")
+            let result = try FeatureExtraction.extract(model: model, layer: layer, source: source, output: output, layout: order,
+                                                       overwrite: force, progress: progress.update)
+            progress.finish()
+            print("wrote \(output): float32 \(result.shape) (layer \(result.layer), \(order.rawValue.uppercased()))")
+            if let png {
+                guard let grid = FeatureExtraction.grid(result) else {
+                    throw ValidationError("--png draws spatial feature maps; layer \(result.layer) outputs a vector")
+                }
+                try PNGWriter.write(grid, to: png, overwrite: force)
+                print("wrote \(png): the first input's \(min(result.sampleShape[0], 64)) channels of \(result.layer)")
+            }
+        }
+    }
+
+    struct Filters: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Draw a convolution's kernels: the first layer's as RGB tiles, deeper layers' as gray tiles per input channel.")
+
+        @Argument(help: "The model: .vggw, or any file convert reads.", completion: .file())
+        var model: String
+
+        @Option(help: "The convolution (default: the first).")
+        var layer: String?
+
+        @Option(help: "How many tiles.")
+        var count = 30
+
+        @Option(help: "The PNG to write.")
+        var png: String
+
+        @Flag(help: "Overwrite the PNG if it exists.")
+        var force = false
+
+        func run() throws {
+            try Converter.checkOutput(png, inputs: [model], overwrite: force)
+            let picture = try FilterPicture.render(model: try ModelOpener.native(model), layer: layer, count: max(1, count))
+            try PNGWriter.write(picture.image, to: png, overwrite: force)
+            print("wrote \(png): \(picture.tiles) kernels of \(picture.layer), \(picture.image.width)x\(picture.image.height)")
+        }
+    }
+}

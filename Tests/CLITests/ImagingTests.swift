@@ -132,3 +132,51 @@ final class PredictTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("no such file"), missing.stderr)
     }
 }
+
+/// `features` and `filters` on the photos, against a Keras sub-model and a PyTorch forward hook.
+final class FeatureTests: XCTestCase {
+    func testFeaturesEqualTheFrameworksIntermediateOutputs() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let golden = Dictionary(try NpyArray.readArchive(path: Samples.path("images/golden_models.npz")).map { ($0.name, $0.array) }) { a, _ in a }
+        for (model, key, layout) in [("vgg_small_tfkeras_model.h5", "keras_features", "nhwc"), ("vgg_small.pth", "torch_features", "nchw")] {
+            let out = scratch.file("\(key).npy"), png = scratch.file("\(key).png")
+            let result = try vggconv("features", Samples.path(model), Samples.path("images"), "-o", out, "--png", png)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("layer block4_pool, \(layout.uppercased())"), result.stdout)
+            let ours = try NpyArray.read(path: out), theirs = try XCTUnwrap(golden[key])
+            XCTAssertEqual(ours.shape, theirs.shape, model)
+            let (a, b) = (ours.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, theirs.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            let scale = b.map(abs).max() ?? 1, worst = zip(a, b).map { abs($0 - $1) }.max() ?? .nan
+            XCTAssertLessThanOrEqual(worst, 1e-4 * scale, "\(model): max |err| \(worst), scale \(scale)")
+            let picture = try ImageDecoder.decode(path: png)  // a PNG our own decoder (libpng) reads back
+            XCTAssertGreaterThan(picture.width, 100)
+        }
+        // A .npy batch in, any layer out.
+        let fromArray = scratch.file("array.npy")
+        let array = try vggconv("features", Samples.path("vgg_small.pth"), "--input", Samples.path("golden/vgg_small_input_nchw.npy"),
+                                "--layer", "fc1", "-o", fromArray)
+        XCTAssertEqual(array.status, 0, array.stderr)
+        XCTAssertEqual(try NpyArray.read(path: fromArray).shape, [2, 32])
+        let unknown = try vggconv("features", Samples.path("vgg_small.pth"), Samples.path("images"), "--layer", "nope", "-o", scratch.file("x.npy"))
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("the model has no such layer"), unknown.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("x.npy")))
+    }
+
+    func testFiltersDrawTheFirstLayersKernels() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let png = scratch.file("filters.png")
+        let result = try vggconv("filters", Samples.path("vgg_small.pth"), "--png", png)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("8 kernels of block1_conv1"), result.stdout)
+        let image = try ImageDecoder.decode(path: png)
+        // 8 tiles in rows of 3: 3 columns of 48-pixel tiles with 2-pixel gaps.
+        XCTAssertEqual(image.width, 3 * 50 + 2)
+        let deeper = try vggconv("filters", Samples.path("vgg_small.pth"), "--layer", "block2_conv1", "--count", "12", "--png", scratch.file("deep.png"))
+        XCTAssertTrue(deeper.stdout.contains("12 kernels of block2_conv1"), deeper.stdout)
+        let notConv = try vggconv("filters", Samples.path("vgg_small.pth"), "--layer", "fc1", "--png", scratch.file("no.png"))
+        XCTAssertEqual(notConv.status, 2)
+    }
+}

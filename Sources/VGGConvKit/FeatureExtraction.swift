@@ -1,0 +1,110 @@
+import Foundation
+import Imaging
+import Inference
+import VGGCore
+
+/// `vggconv features`: one layer's activations for many inputs, streamed into one `.npy` (memory bounded
+/// by a batch), and a picture of one input's channels.
+public enum FeatureExtraction {
+    /// Where the inputs come from.
+    public enum Source {
+        case images(ImageInputs)
+        /// A preprocessed `.npy` batch in the given layout.
+        case array(path: String, layout: TensorLayoutChoice)
+    }
+
+    /// What was written.
+    public struct Result: Sendable {
+        public var layer: String
+        /// The `.npy`'s shape.
+        public var shape: [Int]
+        /// The first input's activations, (C, H, W) or (N).
+        public var first: [Float]
+        public var sampleShape: [Int]
+    }
+
+    /// The name of the last pooling layer (the usual "bottleneck features"), else of the last layer.
+    public static func defaultLayer(_ architecture: NativeArchitecture) -> String {
+        (architecture.layers.last { $0.type == .maxPooling2d } ?? architecture.layers.last)?.name ?? ""
+    }
+
+    /// Runs the network up to `layer` on every input and writes the activations to `output` as float32,
+    /// (N, C, H, W) or (N, H, W, C) per `layout`, through a temporary file.
+    /// - Throws: `CommandError.unsupported` for an unknown layer; input and model errors.
+    public static func extract(model: NativeFile, layer: String?, source: Source, output: String, layout: TensorLayoutChoice,
+                               overwrite: Bool, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        let architecture = model.header.architecture
+        let name = layer ?? defaultLayer(architecture)
+        guard let target = architecture.layers.first(where: { $0.name == name || $0.sourceName == name }) else {
+            throw CommandError.unsupported(path: "--layer \(name)", reason: "the model has no such layer; its layers: \(architecture.layers.map(\.name).joined(separator: ", "))")
+        }
+        let variant = RunVariant(stopAfter: target.name)
+        let engine: InferenceEngine
+        let count: Int
+        let sample: (Int) throws -> [Float]
+        switch source {
+        case .images(let inputs):
+            engine = try inputs.engine(model, variant: variant)
+            count = inputs.paths.count
+            sample = { try inputs.tensor($0) }
+        case .array(let path, let inputLayout):
+            let prepared = try PreparedInput(model: model, input: path, layout: inputLayout)
+            engine = try InferenceEngine(file: model, inputShape: prepared.sampleShape, variant: variant)
+            count = prepared.batch
+            let size = ShapeMath.elementCount(prepared.sampleShape) ?? 0
+            sample = { Array(prepared.values[($0 * size)..<(($0 + 1) * size)]) }
+        }
+        let shape = engine.outputShape
+        let stored = layout == .nhwc && shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape
+        let header = NpyArray.header(dtype: .float32, shape: [count] + stored)
+        let sampleBytes = (ShapeMath.elementCount(shape) ?? 0) * 4
+        let file = try OutputFile(path: output, overwrite: overwrite)
+        try header.withUnsafeBytes { try file.write($0, at: 0) }
+        var first: [Float] = []
+        for start in stride(from: 0, to: count, by: ImageInputs.batch) {
+            let batch = min(ImageInputs.batch, count - start)
+            let input = try (start..<(start + batch)).flatMap { try sample($0) }
+            var values = engine.run(input, batch: batch)
+            if start == 0 { first = Array(values.prefix(sampleBytes / 4)) }
+            if layout == .nhwc, shape.count == 3 {
+                values = Layout.permute(values, batch: batch, c: shape[0], h: shape[1], w: shape[2], toChannelsLast: true)
+            }
+            try values.withUnsafeBytes { try file.write($0, at: header.count + start * sampleBytes) }
+            progress?(start + batch, count)
+        }
+        try file.commit()
+        return Result(layer: target.name, shape: [count] + stored, first: first, sampleShape: shape)
+    }
+
+    /// One input's feature map as a grid of gray channel tiles (at most `limit` channels).
+    public static func grid(_ result: Result, limit: Int = 64) -> RGBImage? {
+        guard result.sampleShape.count == 3 else { return nil }
+        let (c, h, w) = (result.sampleShape[0], result.sampleShape[1], result.sampleShape[2])
+        return TileGrid.render((0..<min(c, limit)).map { channel in
+            TileGrid.grayTile(result.first[(channel * h * w)..<((channel + 1) * h * w)], height: h, width: w, label: channel)
+        })
+    }
+}
+
+/// `vggconv filters`: a convolution's kernels as a picture.
+public enum FilterPicture {
+    /// The first convolution's kernels as RGB tiles when it takes 3 channels; otherwise gray tiles, filter
+    /// by filter and input channel by input channel. At most `count` tiles.
+    /// - Throws: `CommandError.unsupported` when `layer` is not a convolution of the model.
+    public static func render(model: NativeFile, layer: String?, count: Int) throws -> (image: RGBImage, layer: String, tiles: Int) {
+        let layers = model.header.architecture.layers
+        guard let conv = layers.first(where: { $0.type == .conv2d && (layer == nil || $0.name == layer || $0.sourceName == layer) }) else {
+            throw CommandError.unsupported(path: "--layer \(layer ?? "")", reason: "not a convolution of the model; its convolutions: \(layers.filter { $0.type == .conv2d }.map(\.name).joined(separator: ", "))")
+        }
+        let kernel = try model.tensor(named: "\(conv.name).weight")
+        let values = model.floats(of: kernel)
+        let (o, i, h, w) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
+        let tiles: [TileGrid.Tile]
+        if i == 3 {
+            tiles = (0..<min(o, count)).map { TileGrid.colorTile(values[($0 * 3 * h * w)..<(($0 + 1) * 3 * h * w)], height: h, width: w, label: $0) }
+        } else {
+            tiles = (0..<min(o * i, count)).map { TileGrid.grayTile(values[($0 * h * w)..<(($0 + 1) * h * w)], height: h, width: w, label: $0) }
+        }
+        return (TileGrid.render(tiles), conv.name, tiles.count)
+    }
+}
