@@ -149,3 +149,47 @@ extension VGGConv {
         }
     }
 }
+
+extension VGGConv {
+    struct Gradcam: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gradcam",
+            abstract: "Grad-CAM: where the network looks for a class, as a heat map over the image.",
+            discussion: "The gradient of the class score (before softmax) with respect to the chosen block's activations weights its channels; the map is ReLU of the weighted sum, upsampled bilinearly to the network's input size and blended over the image as the network saw it (resized, cropped).")
+
+        @OptionGroup var options: ImageOptions
+
+        @Argument(help: "The image.", completion: .file(extensions: ["jpg", "jpeg", "png"]))
+        var image: String
+
+        @Option(name: .customLong("class"), help: "The class index (default: the top-scoring class).")
+        var classIndex: Int?
+
+        @Option(help: "The layer whose activations are weighted (default: the end of the last convolution block).")
+        var layer: String?
+
+        @Option(help: "The PNG to write: the heat map over the image.")
+        var png: String
+
+        @Option(help: "Also write the upsampled map (H x W float32) as .npy.")
+        var npy: String?
+
+        @Flag(help: "Overwrite the outputs if they exist.")
+        var force = false
+
+        func run() throws {
+            for output in [png] + (npy.map { [$0] } ?? []) {
+                try Converter.checkOutput(output, inputs: [options.model, image], overwrite: force)
+            }
+            let model = try ModelOpener.native(options.model)
+            let inputs = try ImageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
+            let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex)
+            try PNGWriter.write(GradCAM.overlay(result), to: png, overwrite: force)
+            if let npy {
+                try NpyArray(dtype: .float32, shape: [inputs.size.height, inputs.size.width],
+                             bytes: result.upsampled.withUnsafeBytes { Array($0) }).write(to: npy, overwrite: force)
+            }
+            print("wrote \(png): Grad-CAM of class \(result.classIndex) (score \(result.score)) at \(result.layer), \(result.size.height)x\(result.size.width) map upsampled to \(inputs.size.height)x\(inputs.size.width)")
+        }
+    }
+}

@@ -180,3 +180,39 @@ final class FeatureTests: XCTestCase {
         XCTAssertEqual(notConv.status, 2)
     }
 }
+
+/// `gradcam` against a Grad-CAM computed with PyTorch autograd on the same model and photos.
+final class GradCAMTests: XCTestCase {
+    func testMapsEqualPyTorchAutograd() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        struct File: Decodable {
+            struct Models: Decodable { struct Torch: Decodable { var gradcam_class: [Int] }; var order: [String]; var torch: Torch }
+            var models: Models
+        }
+        let manifest = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: Samples.path("images/manifest.json")))).models
+        let golden = Dictionary(try NpyArray.readArchive(path: Samples.path("images/golden_models.npz")).map { ($0.name, $0.array) }) { a, _ in a }
+        let reference = try XCTUnwrap(golden["torch_gradcam_upsampled"]).bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        var nonzero = 0
+        for (n, name) in manifest.order.enumerated() {
+            let png = scratch.file("\(n).png"), npy = scratch.file("\(n).npy")
+            let result = try vggconv("gradcam", Samples.path("vgg_small.pth"), Samples.path("images/\(name)"), "--png", png, "--npy", npy)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("class \(manifest.torch.gradcam_class[n]) "), "\(name): \(result.stdout)")
+            XCTAssertTrue(result.stdout.contains("at block4_conv3, 4x4 map upsampled to 32x32"), result.stdout)
+            let ours = try NpyArray.read(path: npy).bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let theirs = Array(reference[(n * 1024)..<((n + 1) * 1024)])
+            let top = theirs.max() ?? 0, worst = zip(ours, theirs).map { abs($0 - $1) }.max() ?? .nan
+            nonzero += top > 0 ? 1 : 0  // random weights: for some photos every weighted sum is negative
+            XCTAssertLessThanOrEqual(worst, 1e-3 * top, "\(name): max |err| \(worst) of a map peaking at \(top)")
+            XCTAssertEqual(try ImageDecoder.decode(path: png).width, 32)
+        }
+        XCTAssertGreaterThanOrEqual(nonzero, 3)
+        let notop = try vggconv("gradcam", Samples.path("vgg_notop.pth"), Samples.path("images/rocket.jpg"), "--png", scratch.file("x.png"))
+        XCTAssertEqual(notop.status, 2)
+        XCTAssertTrue(notop.stderr.contains("Grad-CAM needs a classifier"), notop.stderr)
+        let early = try vggconv("gradcam", Samples.path("vgg_small.pth"), Samples.path("images/rocket.jpg"), "--layer", "block1_conv1", "--png", scratch.file("y.png"))
+        XCTAssertEqual(early.status, 2)
+        XCTAssertTrue(early.stderr.contains("backward pass covers"), early.stderr)
+    }
+}

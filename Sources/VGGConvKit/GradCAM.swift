@@ -1,0 +1,213 @@
+import Foundation
+import Imaging
+import Inference
+import VGGCore
+
+/// `vggconv gradcam`: where the network looks for a class (Selvaraju et al., Grad-CAM). The engine runs
+/// the image up to the chosen convolution block (its activations A, C×h×w); the layers after it —
+/// MaxPool, Flatten, Dropout, AdaptiveAvgPool, Dense, ReLU — are run again here with their inputs kept, and
+/// the gradient of the class score (before any softmax) flows back through them to A. Channel weights are
+/// the spatial means of that gradient; the map is ReLU(Σ weight·A), upsampled bilinearly (as PyTorch's
+/// `interpolate(mode="bilinear", align_corners=False)`) to the network's input size.
+public enum GradCAM {
+    public struct Result: Sendable {
+        /// The layer whose activations were weighted.
+        public var layer: String
+        public var classIndex: Int
+        public var score: Float
+        /// (h, w) and the map at that resolution.
+        public var size: (height: Int, width: Int)
+        public var map: [Float]
+        /// The map upsampled to the input size (H × W).
+        public var upsampled: [Float]
+        /// The image as the network saw it (resized, cropped), for the overlay.
+        public var input: RGBImage
+    }
+
+    /// The default layer: where the last convolution's block ends (its ReLU, after BatchNorm if any).
+    static func defaultLayer(_ engine: InferenceEngine) -> String? {
+        guard let step = engine.stepCoverage.lastIndex(where: { range in range.contains { engine.layers[$0].type == .conv2d } }) else { return nil }
+        return engine.layers[engine.stepCoverage[step].upperBound - 1].name
+    }
+
+    /// Computes the map for image `index` of `inputs`; `classIndex` nil takes the top-scoring class.
+    /// - Throws: `CommandError.unsupported` for a layer whose following layers are not all ones the
+    ///   backward pass covers.
+    public static func compute(model: NativeFile, inputs: ImageInputs, index: Int = 0, layer: String?, classIndex: Int?) throws -> Result {
+        let full = try inputs.engine(model)
+        guard let target = layer ?? defaultLayer(full),
+              let position = full.layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
+            throw CommandError.unsupported(path: "--layer \(layer ?? "")", reason: "the model has no such layer")
+        }
+        let tail = RunVariant(logits: true).apply(to: Array(full.layers[(position + 1)...]))
+        let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .dense, .relu, .activation]
+        if let other = tail.first(where: { !supported.contains($0.type) || ($0.type == .activation && $0.config.activation != "relu") }) {
+            throw CommandError.unsupported(path: "--layer \(target)", reason: "layer \(other.name) (\(other.type.rawValue)) follows it; Grad-CAM's backward pass covers MaxPool, Flatten, Dropout, AdaptiveAvgPool, Dense and ReLU: choose a later layer (default: the end of the last convolution block)")
+        }
+        let engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
+        let resized = try inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
+        let activations = engine.run(inputs.preprocessing.tensor(resized), batch: 1)
+        let shape = engine.outputShape
+        guard shape.count == 3 else { throw CommandError.unsupported(path: "--layer \(target)", reason: "outputs a vector, not a spatial map") }
+
+        // Forward through the tail, keeping what the backward pass needs.
+        var value = activations, currentShape = shape
+        var tape: [(layer: NativeLayer, input: [Float], inputShape: [Int], output: [Float])] = []
+        for layer in tail {
+            let input = value, inputShape = currentShape
+            switch layer.type {
+            case .maxPooling2d:
+                (value, currentShape) = try maxPool(input, inputShape, layer)
+            case .adaptiveAvgPool2d:
+                (value, currentShape) = averagePool(input, inputShape, layer.outputShape)
+            case .dense:
+                let weights = model.floats(of: try model.tensor(named: "\(layer.name).weight"))
+                let bias = (try? model.tensor(named: "\(layer.name).bias")).map(model.floats) ?? []
+                let units = layer.outputShape[0]
+                value = (0..<units).map { o in
+                    var sum = bias.isEmpty ? 0 : bias[o]
+                    for (k, x) in input.enumerated() { sum += weights[o * input.count + k] * x }
+                    return layer.config.activation == "relu" ? max(sum, 0) : sum
+                }
+                currentShape = [units]
+            case .relu, .activation:
+                value = input.map { max($0, 0) }
+            case .flatten:
+                currentShape = [input.count]
+            default:
+                break  // Dropout: identity
+            }
+            tape.append((layer, input, inputShape, value))
+        }
+        guard currentShape.count == 1 else {
+            throw CommandError.unsupported(path: "model", reason: "outputs a \(currentShape) feature map, not class scores: Grad-CAM needs a classifier")
+        }
+        let scores = value
+        let chosen = classIndex ?? scores.indices.max { scores[$0] < scores[$1] } ?? 0
+        guard scores.indices.contains(chosen) else {
+            throw CommandError.unsupported(path: "--class \(chosen)", reason: "the model has \(scores.count) classes")
+        }
+        // Backward: d score / d activations.
+        var gradient = [Float](repeating: 0, count: scores.count)
+        gradient[chosen] = 1
+        for entry in tape.reversed() {
+            switch entry.layer.type {
+            case .maxPooling2d:
+                gradient = try maxPoolBackward(gradient, entry.input, entry.inputShape, entry.layer)
+            case .adaptiveAvgPool2d:
+                gradient = averagePoolBackward(gradient, entry.inputShape, entry.layer.outputShape)
+            case .dense:
+                if entry.layer.config.activation == "relu" { gradient = zip(gradient, entry.output).map { $1 > 0 ? $0 : 0 } }
+                let weights = model.floats(of: try model.tensor(named: "\(entry.layer.name).weight"))
+                let inputs = entry.input.count
+                var back = [Float](repeating: 0, count: inputs)
+                for (o, g) in gradient.enumerated() where g != 0 {
+                    for k in 0..<inputs { back[k] += weights[o * inputs + k] * g }
+                }
+                gradient = back
+            case .relu, .activation:
+                gradient = zip(gradient, entry.input).map { $1 > 0 ? $0 : 0 }
+            default:
+                break
+            }
+        }
+        let (c, h, w) = (shape[0], shape[1], shape[2])
+        var map = [Float](repeating: 0, count: h * w)
+        for channel in 0..<c {
+            let weight = gradient[(channel * h * w)..<((channel + 1) * h * w)].reduce(0, +) / Float(h * w)
+            for i in 0..<(h * w) { map[i] += weight * activations[channel * h * w + i] }
+        }
+        map = map.map { max($0, 0) }
+        return Result(layer: full.layers[position].name, classIndex: chosen, score: scores[chosen], size: (h, w), map: map,
+                      upsampled: bilinear(map, h, w, to: inputs.size.height, inputs.size.width), input: resized)
+    }
+
+    private static func poolWindow(_ layer: NativeLayer) throws -> LayerSchema.Window {
+        let window = try LayerSchema.poolingWindow(layer.config)
+        guard window.padding == .valid else {
+            throw CommandError.unsupported(path: layer.name, reason: "Grad-CAM's backward pass takes unpadded ('valid') pools")
+        }
+        return window
+    }
+
+    private static func maxPool(_ x: [Float], _ s: [Int], _ layer: NativeLayer) throws -> ([Float], [Int]) {
+        let window = try poolWindow(layer), out = layer.outputShape
+        var y = [Float](repeating: -.infinity, count: out[0] * out[1] * out[2])
+        for c in 0..<out[0] { for oy in 0..<out[1] { for ox in 0..<out[2] {
+            for dy in 0..<window.height { for dx in 0..<window.width {
+                let (iy, ix) = (oy * window.strideY + dy, ox * window.strideX + dx)
+                y[(c * out[1] + oy) * out[2] + ox] = max(y[(c * out[1] + oy) * out[2] + ox], x[(c * s[1] + iy) * s[2] + ix])
+            } }
+        } } }
+        return (y, out)
+    }
+
+    /// The gradient goes to the first position holding each window's maximum (as PyTorch's max pool).
+    private static func maxPoolBackward(_ g: [Float], _ x: [Float], _ s: [Int], _ layer: NativeLayer) throws -> [Float] {
+        let window = try poolWindow(layer), out = layer.outputShape
+        var back = [Float](repeating: 0, count: x.count)
+        for c in 0..<out[0] { for oy in 0..<out[1] { for ox in 0..<out[2] {
+            var best = -Float.infinity, at = 0
+            for dy in 0..<window.height { for dx in 0..<window.width {
+                let index = (c * s[1] + oy * window.strideY + dy) * s[2] + ox * window.strideX + dx
+                if x[index] > best { best = x[index]; at = index }
+            } }
+            back[at] += g[(c * out[1] + oy) * out[2] + ox]
+        } } }
+        return back
+    }
+
+    private static func averagePool(_ x: [Float], _ s: [Int], _ out: [Int]) -> ([Float], [Int]) {
+        guard s != out else { return (x, s) }
+        let (fh, fw) = (s[1] / out[1], s[2] / out[2])
+        var y = [Float](repeating: 0, count: out[0] * out[1] * out[2])
+        for c in 0..<s[0] { for iy in 0..<s[1] { for ix in 0..<s[2] {
+            y[(c * out[1] + iy / fh) * out[2] + ix / fw] += x[(c * s[1] + iy) * s[2] + ix] / Float(fh * fw)
+        } } }
+        return (y, out)
+    }
+
+    private static func averagePoolBackward(_ g: [Float], _ s: [Int], _ out: [Int]) -> [Float] {
+        guard s != out else { return g }
+        let (fh, fw) = (s[1] / out[1], s[2] / out[2])
+        var back = [Float](repeating: 0, count: s[0] * s[1] * s[2])
+        for c in 0..<s[0] { for iy in 0..<s[1] { for ix in 0..<s[2] {
+            back[(c * s[1] + iy) * s[2] + ix] = g[(c * out[1] + iy / fh) * out[2] + ix / fw] / Float(fh * fw)
+        } } }
+        return back
+    }
+
+    /// PyTorch's bilinear interpolation with align_corners=False (source = (i + 0.5)·scale − 0.5, clamped).
+    static func bilinear(_ map: [Float], _ h: Int, _ w: Int, to height: Int, _ width: Int) -> [Float] {
+        func axis(_ i: Int, _ input: Int, _ output: Int) -> (Int, Int, Float) {
+            let source = max((Float(i) + 0.5) * Float(input) / Float(output) - 0.5, 0)
+            let low = min(Int(source), input - 1), high = min(low + 1, input - 1)
+            return (low, high, source - Float(low))
+        }
+        var out = [Float](repeating: 0, count: height * width)
+        for y in 0..<height {
+            let (y0, y1, fy) = axis(y, h, height)
+            for x in 0..<width {
+                let (x0, x1, fx) = axis(x, w, width)
+                let top = map[y0 * w + x0] * (1 - fx) + map[y0 * w + x1] * fx
+                let bottom = map[y1 * w + x0] * (1 - fx) + map[y1 * w + x1] * fx
+                out[y * width + x] = top * (1 - fy) + bottom * fy
+            }
+        }
+        return out
+    }
+
+    /// The map as a jet-coloured heat map blended (40 %) over the input image.
+    public static func overlay(_ result: Result) -> RGBImage {
+        let image = result.input, top = result.upsampled.max() ?? 0
+        var pixels = image.pixels
+        for i in 0..<(image.width * image.height) {
+            let v = top > 0 ? result.upsampled[i] / top : 0
+            let jet = [min(max(1.5 - abs(4 * v - 3), 0), 1), min(max(1.5 - abs(4 * v - 2), 0), 1), min(max(1.5 - abs(4 * v - 1), 0), 1)]
+            for c in 0..<3 {
+                pixels[i * 3 + c] = UInt8((0.6 * Float(image.pixels[i * 3 + c]) + 0.4 * 255 * jet[c]).rounded())
+            }
+        }
+        return RGBImage(width: image.width, height: image.height, pixels: pixels)
+    }
+}
