@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert check-exports check-diagnosis fuzz clean
+.PHONY: deps pydeps build run test samples bench-convert check-exports check-diagnosis check-images fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -71,6 +71,15 @@ check-diagnosis: build
 	@mkdir -p $(EXPORT_WORK)
 	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
 	$(VENV)/bin/python scripts/check_diagnosis.py .build/release/vggconv $(EXPORT_WORK)
+
+## Full-size proof of predict, features and gradcam against torchvision, tf-keras and PyTorch autograd.
+check-images: build
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q -r samples/requirements.txt
+	@mkdir -p $(EXPORT_WORK)
+	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
+	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
+	$(VENV)/bin/python scripts/check_images.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e '^I0000'
 
 ## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps
