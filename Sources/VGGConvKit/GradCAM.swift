@@ -33,7 +33,9 @@ public enum GradCAM {
     /// Computes the map for image `index` of `inputs`; `classIndex` nil takes the top-scoring class.
     /// - Throws: `CommandError.unsupported` for a layer whose following layers are not all ones the
     ///   backward pass covers.
-    public static func compute(model: NativeFile, inputs: ImageInputs, index: Int = 0, layer: String?, classIndex: Int?) throws -> Result {
+    /// `rank` picks the class ranked that high when `classIndex` is nil (1: the top-scoring class).
+    public static func compute(model: NativeFile, inputs: ImageInputs, index: Int = 0, layer: String?, classIndex: Int?,
+                               rank: Int = 1) throws -> Result {
         let full = try inputs.engine(model)
         guard let target = layer ?? defaultLayer(full),
               let position = full.layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
@@ -83,7 +85,10 @@ public enum GradCAM {
             throw CommandError.unsupported(path: "model", reason: "outputs a \(currentShape) feature map, not class scores: Grad-CAM needs a classifier")
         }
         let scores = value
-        let chosen = classIndex ?? scores.indices.max { scores[$0] < scores[$1] } ?? 0
+        guard (1...scores.count).contains(rank) else {
+            throw CommandError.unsupported(path: "--top \(rank)", reason: "the model has \(scores.count) classes")
+        }
+        let chosen = classIndex ?? scores.indices.sorted { scores[$0] > scores[$1] }[rank - 1]
         guard scores.indices.contains(chosen) else {
             throw CommandError.unsupported(path: "--class \(chosen)", reason: "the model has \(scores.count) classes")
         }

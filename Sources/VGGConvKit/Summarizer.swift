@@ -14,7 +14,7 @@ public enum Summarizer {
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         if kind == .native {
             let native = try NativeFile(path: path, verifyChecksums: false)
-            return ModelSummary.make(native.header.architecture, modelName: stem, format: "vggw",
+            return ModelSummary.make(native.header.architecture, modelName: stem, format: NativeOrigin.describe(native),
                                      dtypes: Dictionary(native.header.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
                                      canonicalRowNames: true)
         }

@@ -1,5 +1,6 @@
 import KerasFormat
 import TorchFormat
+import Imaging
 import VGGCore
 
 /// One row of `vggconv inspect`.
@@ -44,7 +45,7 @@ public struct TensorInventory: Codable, Sendable {
         switch try FileKind.detect(path: path) {
         case .native:
             let native = try NativeFile(path: path)
-            return TensorInventory(file: path, format: "vggw", tensors: native.header.tensors.map {
+            return TensorInventory(file: path, format: NativeOrigin.describe(native), tensors: native.header.tensors.map {
                 TensorEntry(name: $0.name, sourceName: $0.sourceName, dtype: $0.dtype, shape: $0.shape, layout: $0.layout,
                             offset: $0.offset, nbytes: $0.nbytes, crc32: $0.crc32)
             })
@@ -112,5 +113,14 @@ public struct TensorInventory: Codable, Sendable {
             return entry(tensor, name: name, layout: layout)
         }
         return TensorInventory(file: path, format: format, tensors: tensors)
+    }
+}
+
+/// What a `.vggw` came from, and so which preprocessing its images get by default.
+enum NativeOrigin {
+    /// `vggw from keras2-model-h5; photos preprocessed the keras way`.
+    static func describe(_ native: NativeFile) -> String {
+        let source = native.header.provenance.sourceFormat
+        return "vggw from \(source); photos preprocessed the \(Preprocessing.matching(sourceFormat: source).rawValue) way"
     }
 }

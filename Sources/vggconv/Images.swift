@@ -165,6 +165,9 @@ extension VGGConv {
         @Option(name: .customLong("class"), help: "The class index (default: the top-scoring class).")
         var classIndex: Int?
 
+        @Option(help: "The class ranked this high instead (1: the top-scoring class).")
+        var top: Int?
+
         @Option(help: "The layer whose activations are weighted (default: the end of the last convolution block).")
         var layer: String?
 
@@ -183,7 +186,8 @@ extension VGGConv {
             }
             let model = try ModelOpener.native(options.model)
             let inputs = try ImageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
-            let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex)
+            guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }
+            let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex, rank: top ?? 1)
             try PNGWriter.write(GradCAM.overlay(result), to: png, overwrite: force)
             if let npy {
                 try NpyArray(dtype: .float32, shape: [inputs.size.height, inputs.size.width],

@@ -152,6 +152,10 @@ final class FeatureTests: XCTestCase {
             let picture = try ImageDecoder.decode(path: png)  // a PNG our own decoder (libpng) reads back
             XCTAssertGreaterThan(picture.width, 100)
         }
+        // A converted model records its origin, which picks the preprocessing: inspect says which.
+        let native = scratch.file("model.vggw")
+        XCTAssertEqual(try vggconv("convert", Samples.path("vgg_small.pth"), "-o", native).status, 0)
+        XCTAssertTrue(try vggconv("inspect", native).stdout.contains("photos preprocessed the torch way"))
         // A .npy batch in, any layer out.
         let fromArray = scratch.file("array.npy")
         let array = try vggconv("features", Samples.path("vgg_small.pth"), "--input", Samples.path("golden/vgg_small_input_nchw.npy"),
@@ -187,7 +191,7 @@ final class GradCAMTests: XCTestCase {
         let scratch = TemporaryDirectory()
         defer { scratch.remove() }
         struct File: Decodable {
-            struct Models: Decodable { struct Torch: Decodable { var gradcam_class: [Int] }; var order: [String]; var torch: Torch }
+            struct Models: Decodable { struct Torch: Decodable { var gradcam_class: [Int]; var top5: [[Int]] }; var order: [String]; var torch: Torch }
             var models: Models
         }
         let manifest = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: Samples.path("images/manifest.json")))).models
@@ -208,6 +212,9 @@ final class GradCAMTests: XCTestCase {
             XCTAssertEqual(try ImageDecoder.decode(path: png).width, 32)
         }
         XCTAssertGreaterThanOrEqual(nonzero, 3)
+        let second = try vggconv("gradcam", Samples.path("vgg_small.pth"), Samples.path("images/\(manifest.order[0])"), "--top", "2",
+                                 "--png", scratch.file("second.png"))
+        XCTAssertTrue(second.stdout.contains("class \(manifest.torch.top5[0][1]) "), second.stdout)
         let notop = try vggconv("gradcam", Samples.path("vgg_notop.pth"), Samples.path("images/rocket.jpg"), "--png", scratch.file("x.png"))
         XCTAssertEqual(notop.status, 2)
         XCTAssertTrue(notop.stderr.contains("Grad-CAM needs a classifier"), notop.stderr)
