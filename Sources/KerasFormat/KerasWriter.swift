@@ -40,7 +40,7 @@ public enum KerasWriter {
             let skeleton = try HDF5SkeletonWriter(path: output.workingPath, displayPath: path)
             let tensors = try lay(export, flavour: flavour, into: skeleton)
             let offsets = try skeleton.finish()
-            _ = try TensorStreamer.write(tensors, at: offsets, to: output, progress: progress)
+            _ = try TensorStreamer.write(tensors, at: offsets, to: output, checksums: false, progress: progress)
             bytes = fileSize(output.workingPath)
         }
         try output.commit()

@@ -125,7 +125,7 @@ public enum SafetensorsModel {
         let output = try OutputFile(path: path, overwrite: overwrite)
         try container.header.withUnsafeBytes { try output.write($0, at: 0) }
         let streamed = sources.enumerated().compactMap { index, tensor in tensor.map { (container.offsets[index], $0) } }
-        _ = try TensorStreamer.write(streamed.map(\.1), at: streamed.map(\.0), to: output, progress: progress)
+        _ = try TensorStreamer.write(streamed.map(\.1), at: streamed.map(\.0), to: output, checksums: false, progress: progress)
         for (index, record) in records.enumerated() where record.source == nil {
             try record.bytes.withUnsafeBytes { try output.write($0, at: container.offsets[index]) }
         }

@@ -98,10 +98,25 @@ final class BlockSink: @unchecked Sendable {
     private var position = 0
     private var failure: Error?
 
-    init(output: OutputFile, total: Int, progress: NativeWriter.Progress?) {
+    private let checksums: Bool
+
+    init(output: OutputFile, total: Int, checksums: Bool = true, progress: NativeWriter.Progress?) {
         self.output = output
         self.total = total
+        self.checksums = checksums
         self.progress = progress
+    }
+
+    // Touched only by the producing thread, between tensors (after the previous tensor drained).
+    private var pool: [ScratchBuffer] = []
+
+    /// `count` buffers of at least `bytes` for double buffering, reused across the tensors of one write:
+    /// fresh memory costs a zeroing page fault per page (a third of an export's time when each tensor
+    /// allocated its own).
+    func scratch(_ count: Int, bytes: Int) -> [ScratchBuffer] {
+        while pool.count < count { pool.append(ScratchBuffer(count: bytes)) }
+        for index in 0..<count where pool[index].bytes.count < bytes { pool[index] = ScratchBuffer(count: bytes) }
+        return Array(pool.prefix(count))
     }
 
     /// Starts a tensor at `offset`.
@@ -121,7 +136,7 @@ final class BlockSink: @unchecked Sendable {
             guard self.failure == nil else { return }
             do {
                 let at = offset ?? self.position
-                self.parts.append((at, view.pointer.count, CRC32.of(view.pointer)))
+                self.parts.append((at, view.pointer.count, self.checksums ? CRC32.of(view.pointer) : 0))
                 try self.output.write(view.pointer, at: at)
                 if offset == nil { self.position += view.pointer.count }
                 self.written += view.pointer.count
@@ -151,9 +166,11 @@ public enum TensorStreamer {
 
     /// Writes each tensor of `tensors`, converted, at the matching offset of `offsets`; returns each
     /// tensor's CRC-32. Every writer (`.vggw`, `.pth`, …) goes through here.
+    /// `checksums: false` skips the CRC-32s (formats that record none: HDF5, safetensors, ONNX); the
+    /// result is then all zeros.
     public static func write(_ tensors: [PlannedTensor], at offsets: [Int], to output: OutputFile,
-                             progress: NativeWriter.Progress? = nil) throws -> [UInt32] {
-        let sink = BlockSink(output: output, total: tensors.reduce(0) { $0 + $1.nbytes }, progress: progress)
+                             checksums: Bool = true, progress: NativeWriter.Progress? = nil) throws -> [UInt32] {
+        let sink = BlockSink(output: output, total: tensors.reduce(0) { $0 + $1.nbytes }, checksums: checksums, progress: progress)
         return try zip(tensors, offsets).map { try stream($0, to: sink, at: $1) }
     }
 
@@ -270,7 +287,7 @@ public enum TensorStreamer {
     /// offset continues the tensor where the previous sequential run ended.
     private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
                                               produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> [(Range<Int>, Int?)]) throws {
-        let buffers = (0..<min(2, blocks.count)).map { _ in ScratchBuffer(count: bytesPerBlock) }
+        let buffers = sink.scratch(min(2, blocks.count), bytes: bytesPerBlock)
         let inFlight = buffers.map { _ in DispatchSemaphore(value: 1) }
         for (index, block) in blocks.enumerated() {
             let slot = index % buffers.count

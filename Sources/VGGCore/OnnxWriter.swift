@@ -102,7 +102,7 @@ public enum OnnxWriter {
             }
             cursor += initializer.nbytes
         }
-        _ = try TensorStreamer.write(streamed.map(\.0), at: streamed.map(\.1), to: file, progress: progress)
+        _ = try TensorStreamer.write(streamed.map(\.0), at: streamed.map(\.1), to: file, checksums: false, progress: progress)
         try file.commit()
         return (nodes.count, initializers.count, cursor)
     }
