@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Inference
 import KerasFormat
 import TorchFormat
@@ -24,6 +25,8 @@ enum Harness: String, CaseIterable {
     case hdf5
     /// safetensors: the container checks, foreign keys (module order, timm's head), vggconv's metadata.
     case safetensors
+    /// JPEG and PNG photos through libjpeg-turbo and libpng (in this process, errors by longjmp).
+    case image
 
     /// The file extension each format is presented with.
     var fileExtension: String {
@@ -34,6 +37,7 @@ enum Harness: String, CaseIterable {
         case .json: return "json"
         case .hdf5: return "h5"
         case .safetensors: return "safetensors"
+        case .image: return "img"
         }
     }
 
@@ -67,6 +71,10 @@ enum Harness: String, CaseIterable {
         case .safetensors:
             _ = try? TensorInventory.of(path: path)
             if let model = try? SafetensorsModel.read(path: path) { _ = try? ModelAssembler.plan(model) }
+        case .image:
+            if let image = try? ImageDecoder.decode(path: path) {
+                _ = Preprocessing.torch.resize(image, height: 32, width: 32)
+            }
         }
     }
 
