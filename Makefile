@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert check-exports check-diagnosis check-images fuzz clean
+.PHONY: deps pydeps build run test samples bench-convert full-size-models check-exports check-diagnosis check-images fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -52,34 +52,29 @@ samples:
 bench-convert: build
 	bash scripts/bench-convert.sh
 
-## Load every export in the real frameworks (PyTorch, ONNX Runtime, tf-keras, Keras 3) and compare with its own outputs (needs the samples venv;
-## writes full-size VGG16 from tf-keras and torchvision into $(EXPORT_WORK) first).
+## The samples venv and full-size VGG16 written by tf-keras and torchvision into $(EXPORT_WORK), for the
+## check-* targets below.
 EXPORT_WORK ?= /dev/shm/vggconv-exports
-check-exports: build
+full-size-models: build
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q -r samples/requirements.txt
 	@mkdir -p $(EXPORT_WORK)
 	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
 	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
+
+## Load every export in the real frameworks (PyTorch, ONNX Runtime, tf-keras, Keras 3) and compare with
+## their own outputs.
+check-exports: full-size-models
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_exports.py .build/release/vggconv $(EXPORT_WORK)
 	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_keras_exports.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e 'retracing'
 
-## Full-size proof of diff, verify --explain/--logits/--layers with PyTorch (needs the samples venv).
-check-diagnosis: build
-	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q -r samples/requirements.txt
-	@mkdir -p $(EXPORT_WORK)
-	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
+## Full-size proof of diff, verify --explain/--logits/--layers with PyTorch.
+check-diagnosis: full-size-models
 	$(VENV)/bin/python scripts/check_diagnosis.py .build/release/vggconv $(EXPORT_WORK)
 
 ## Full-size proof of predict, features and gradcam against torchvision, tf-keras and PyTorch autograd.
-check-images: build
-	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q -r samples/requirements.txt
-	@mkdir -p $(EXPORT_WORK)
-	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
-	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
-	$(VENV)/bin/python scripts/check_images.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e '^I0000'
+check-images: full-size-models
+	set -o pipefail; $(VENV)/bin/python scripts/check_images.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e '^I0000'
 
 ## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps
