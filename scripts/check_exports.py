@@ -205,7 +205,7 @@ def main():
     import keras
     weights_only = os.path.join(work, "vgg16_keras3.weights.h5")
     whole = os.path.join(work, "vgg16_keras3.keras")
-    if not os.path.exists(whole):
+    if not (os.path.exists(whole) and os.path.exists(weights_only)):
         model3 = keras.applications.VGG16(weights=None)
         model3.save_weights(weights_only)
         model3.save(whole)
