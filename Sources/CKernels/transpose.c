@@ -93,7 +93,32 @@ void CKernels_deinterleave_channels32(const float *source, float *result, size_t
         const size_t o1 = o0 + TILE_O < columns ? o0 + TILE_O : columns;
         for (size_t c0 = c_begin; c0 < c_end; c0 += TILE_J) {
             const size_t c1 = c0 + TILE_J < c_end ? c0 + TILE_J : c_end;
-            for (size_t g = 0; g < groups; g++) {
+            size_t g = 0;
+#if defined(__SSE2__)
+            // Four groups of one channel are four adjacent source values: 4x4 blocks (4 columns o by 4
+            // groups) are loaded as rows, transposed in registers and stored as runs of 4 columns.
+            for (; g + 4 <= groups; g += 4) {
+                for (size_t c = c0; c < c1; c++) {
+                    const float *in = source + c * groups + g;
+                    float *out = result + (g * block_count + (c - block_first)) * columns;
+                    const size_t stride = block_count * columns;
+                    size_t o = o0;
+                    for (; o + 4 <= o1; o += 4) {
+                        __m128 a = _mm_loadu_ps(in + o * rows), b = _mm_loadu_ps(in + (o + 1) * rows);
+                        __m128 e = _mm_loadu_ps(in + (o + 2) * rows), d = _mm_loadu_ps(in + (o + 3) * rows);
+                        _MM_TRANSPOSE4_PS(a, b, e, d);
+                        _mm_storeu_ps(out + o, a);
+                        _mm_storeu_ps(out + stride + o, b);
+                        _mm_storeu_ps(out + 2 * stride + o, e);
+                        _mm_storeu_ps(out + 3 * stride + o, d);
+                    }
+                    for (; o < o1; o++) {
+                        for (size_t k = 0; k < 4; k++) out[k * stride + o] = in[o * rows + k];
+                    }
+                }
+            }
+#endif
+            for (; g < groups; g++) {
                 for (size_t c = c0; c < c1; c++) {
                     const float *in = source + o0 * rows + c * groups + g;
                     float *out = result + (g * block_count + (c - block_first)) * columns + o0;

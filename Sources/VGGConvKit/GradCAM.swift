@@ -47,7 +47,7 @@ public enum GradCAM {
             throw CommandError.unsupported(path: "--layer \(target)", reason: "layer \(other.name) (\(other.type.rawValue)) follows it; Grad-CAM's backward pass covers MaxPool, Flatten, Dropout, AdaptiveAvgPool, Dense and ReLU: choose a later layer (default: the end of the last convolution block)")
         }
         let engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
-        let resized = try inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
+        let resized = inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
         let activations = engine.run(inputs.preprocessing.tensor(resized), batch: 1)
         let shape = engine.outputShape
         guard shape.count == 3 else { throw CommandError.unsupported(path: "--layer \(target)", reason: "outputs a vector, not a spatial map") }
