@@ -10,23 +10,16 @@ public struct TileGrid {
 
     /// A gray tile of a (h × w) map, scaled to 0–255 over its own range and enlarged to at least `minimum` pixels a side.
     public static func grayTile(_ values: ArraySlice<Float>, height: Int, width: Int, label: Int, minimum: Int = 48) -> Tile {
-        let (low, high) = (values.min() ?? 0, values.max() ?? 0)
-        let scale = max(1, (minimum + max(height, width) - 1) / max(height, width))
-        let side = max(height, width) * scale
-        var pixels = [UInt8](repeating: 0, count: side * side * 3)
-        for y in 0..<(height * scale) {
-            for x in 0..<(width * scale) {
-                let v = values[values.startIndex + (y / scale) * width + x / scale]
-                let g = high > low ? UInt8(((v - low) / (high - low) * 255).rounded()) : 0
-                let o = (y * side + x) * 3
-                pixels[o] = g; pixels[o + 1] = g; pixels[o + 2] = g
-            }
-        }
-        return Tile(pixels: pixels, side: side, label: label)
+        tile(values, planes: [0, 0, 0], height: height, width: width, label: label, minimum: minimum)
     }
 
     /// An RGB tile of a (3, h, w) kernel, scaled to 0–255 over the kernel's range, enlarged to `minimum`.
     public static func colorTile(_ values: ArraySlice<Float>, height: Int, width: Int, label: Int, minimum: Int = 48) -> Tile {
+        tile(values, planes: [0, 1, 2], height: height, width: width, label: label, minimum: minimum)
+    }
+
+    /// Output channel c of each pixel reads input plane `planes[c]` (all 0 for gray).
+    private static func tile(_ values: ArraySlice<Float>, planes: [Int], height: Int, width: Int, label: Int, minimum: Int) -> Tile {
         let (low, high) = (values.min() ?? 0, values.max() ?? 0)
         let scale = max(1, (minimum + max(height, width) - 1) / max(height, width))
         let side = max(height, width) * scale
@@ -35,7 +28,7 @@ public struct TileGrid {
         for y in 0..<(height * scale) {
             for x in 0..<(width * scale) {
                 for c in 0..<3 {
-                    let v = values[values.startIndex + c * plane + (y / scale) * width + x / scale]
+                    let v = values[values.startIndex + planes[c] * plane + (y / scale) * width + x / scale]
                     pixels[(y * side + x) * 3 + c] = high > low ? UInt8(((v - low) / (high - low) * 255).rounded()) : 0
                 }
             }

@@ -19,7 +19,6 @@ public enum PthWriter {
     public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, layout known: TorchModuleLayout? = nil,
                              progress: NativeWriter.Progress? = nil) throws -> Result {
         let layout = try known ?? TorchModuleLayout.of(plan.architecture)
-        let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         // Storage keys "0", "1", … in state_dict order; a record per storage.
         let records = try layout.records(plan)
         let folder = archiveFolder(for: path)

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Inference
 import VGGCore
 
@@ -26,13 +27,6 @@ public enum Explanation {
         var variant = RunVariant()
         var input: (([Float], [Int], Int) -> [Float])?
         var output: ((NpyArray) -> NpyArray)?
-    }
-
-    /// ImageNet statistics of the two preprocessings (keras.applications 'caffe' mode; torchvision).
-    enum Preprocessing {
-        static let caffeMeanBGR: [Float] = [103.939, 116.779, 123.68]
-        static let torchMeanRGB: [Float] = [0.485, 0.456, 0.406]
-        static let torchStdRGB: [Float] = [0.229, 0.224, 0.225]
     }
 
     /// Tries every candidate for `model` on `input` against `golden`; returns them all, passing ones first.
@@ -152,10 +146,8 @@ public enum Explanation {
     private static func softmax(_ array: NpyArray) -> NpyArray {
         guard array.shape.count == 2, var values = try? Prediction.floats(array, path: "") else { return array }
         let width = array.shape[1]
-        for start in stride(from: 0, to: values.count, by: width) {
-            let row = values[start..<(start + width)], top = row.max() ?? 0
-            let exps = row.map { exp($0 - top) }, sum = exps.reduce(0, +)
-            for (offset, value) in exps.enumerated() { values[start + offset] = value / sum }
+        values.withUnsafeMutableBufferPointer { buffer in
+            for start in stride(from: 0, to: buffer.count, by: width) { InferenceEngine.softmax(buffer.baseAddress! + start, width) }
         }
         return NpyArray(dtype: .float32, shape: array.shape, bytes: values.withUnsafeBytes { Array($0) })
     }

@@ -54,16 +54,17 @@ public enum GradCAM {
 
         // Forward through the tail, keeping what the backward pass needs.
         var value = activations, currentShape = shape
-        var tape: [(layer: NativeLayer, input: [Float], inputShape: [Int], output: [Float])] = []
+        var tape: [(layer: NativeLayer, input: [Float], inputShape: [Int], output: [Float], weights: [Float])] = []
         for layer in tail {
             let input = value, inputShape = currentShape
+            var weights: [Float] = []  // a Dense layer's, kept for the backward pass (fc1 is 411 MB: read once)
             switch layer.type {
             case .maxPooling2d:
                 (value, currentShape) = try maxPool(input, inputShape, layer)
             case .adaptiveAvgPool2d:
                 (value, currentShape) = averagePool(input, inputShape, layer.outputShape)
             case .dense:
-                let weights = model.floats(of: try model.tensor(named: "\(layer.name).weight"))
+                weights = model.floats(of: try model.tensor(named: "\(layer.name).weight"))
                 let bias = (try? model.tensor(named: "\(layer.name).bias")).map(model.floats) ?? []
                 let units = layer.outputShape[0]
                 value = (0..<units).map { o in
@@ -79,7 +80,7 @@ public enum GradCAM {
             default:
                 break  // Dropout: identity
             }
-            tape.append((layer, input, inputShape, value))
+            tape.append((layer, input, inputShape, value, weights))
         }
         guard currentShape.count == 1 else {
             throw CommandError.unsupported(path: "model", reason: "outputs a \(currentShape) feature map, not class scores: Grad-CAM needs a classifier")
@@ -103,8 +104,7 @@ public enum GradCAM {
                 gradient = averagePoolBackward(gradient, entry.inputShape, entry.layer.outputShape)
             case .dense:
                 if entry.layer.config.activation == "relu" { gradient = zip(gradient, entry.output).map { $1 > 0 ? $0 : 0 } }
-                let weights = model.floats(of: try model.tensor(named: "\(entry.layer.name).weight"))
-                let inputs = entry.input.count
+                let (weights, inputs) = (entry.weights, entry.input.count)
                 var back = [Float](repeating: 0, count: inputs)
                 for (o, g) in gradient.enumerated() where g != 0 {
                     for k in 0..<inputs { back[k] += weights[o * inputs + k] * g }

@@ -8,8 +8,8 @@ extension Preprocessing: ExpressibleByArgument {}
 
 /// The options every image command shares: the model, the images, preprocessing and size.
 struct ImageOptions: ParsableArguments {
-    @Argument(help: "The model: .vggw, or any file convert reads.", completion: .file())
-    var model: String
+    @OptionGroup var modelArgument: ModelArgument
+    var model: String { modelArgument.model }
 
     @Option(help: "keras (load_img nearest + 'caffe' BGR mean subtraction), torch (Resize + CenterCrop, ImageNet mean/std) or none (0-255 RGB); default: the framework the model came from.")
     var preprocess: Preprocessing?
@@ -126,8 +126,8 @@ extension VGGConv {
         static let configuration = CommandConfiguration(
             abstract: "Draw a convolution's kernels: the first layer's as RGB tiles, deeper layers' as gray tiles per input channel.")
 
-        @Argument(help: "The model: .vggw, or any file convert reads.", completion: .file())
-        var model: String
+        @OptionGroup var modelArgument: ModelArgument
+        var model: String { modelArgument.model }
 
         @Option(help: "The convolution (default: the first).")
         var layer: String?

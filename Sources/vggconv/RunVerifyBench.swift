@@ -4,10 +4,16 @@ import VGGConvKit
 
 extension TensorLayoutChoice: ExpressibleByArgument {}
 
-/// The model and input options shared by `run` and `verify`.
-struct InputOptions: ParsableArguments {
+/// The model argument of every command that runs a model (any format: converted on the fly).
+struct ModelArgument: ParsableArguments {
     @Argument(help: "The model: .vggw, or any file convert reads (converted on the fly).", completion: .file())
     var model: String
+}
+
+/// The model and input options shared by `run` and `verify`.
+struct InputOptions: ParsableArguments {
+    @OptionGroup var modelArgument: ModelArgument
+    var model: String { modelArgument.model }
 
     @Option(help: "A .npy of float32/float64 inputs, (N, C, H, W) or (N, H, W, C); already preprocessed (vggconv applies no Keras/torchvision preprocessing).",
             completion: .file(extensions: ["npy"]))
@@ -106,8 +112,8 @@ extension VGGConv {
         static let configuration = CommandConfiguration(
             abstract: "Measure the forward-pass latency of a native model (load time excluded).")
 
-        @Argument(help: "The model: .vggw, or any file convert reads (converted on the fly).", completion: .file())
-        var model: String
+        @OptionGroup var modelArgument: ModelArgument
+        var model: String { modelArgument.model }
 
         @Option(help: "Samples per forward pass.")
         var batch = 1

@@ -27,6 +27,9 @@ struct VGGConv: ParsableCommand {
             try command.run()
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
+        } catch where exitCode(for: error) == .success {
+            // `--help` parses to ArgumentParser's help command, whose run() throws the help request.
+            exit(withError: error)
         } catch {
             // Failures of the work itself: one line (file text escaped), bounded length, exit status 2.
             FileHandle.standardError.write(Data(("error: " + VGGConvKit.printableError("\(error)") + "\n").utf8))

@@ -4,6 +4,15 @@ import XCTest
 
 /// Each bad input gets its own specific message on stderr, exit status 2, and no output file.
 final class ErrorTests: XCTestCase {
+    /// `--help` (which ArgumentParser runs as a command that throws its text) prints usage and succeeds.
+    func testHelpPrintsUsageForEveryCommand() throws {
+        for command in ["", "convert", "diff", "verify", "predict", "features", "filters", "gradcam"] {
+            let result = try runProcess(vggconvExecutable, (command.isEmpty ? [] : [command]) + ["--help"])
+            XCTAssertEqual(result.status, 0, "\(command) --help: \(result.stderr)")
+            XCTAssertTrue(result.stdout.contains("USAGE: vggconv"), "\(command) --help: \(result.stdout)")
+        }
+    }
+
     var scratch: TemporaryDirectory!
     override func setUp() { scratch = TemporaryDirectory() }
     override func tearDown() { scratch.remove() }
