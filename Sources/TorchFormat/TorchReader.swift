@@ -16,10 +16,11 @@ public enum TorchReader {
     /// `expectedArchitecture` (`vgg16`, `vgg16_bn`, …) is asserted when given.
     /// - Throws: `TorchFormatError.architecture` when the keys do not form a VGG-style stack or the
     ///   recognised model is not the one asserted.
-    /// `metadataOnly` skips storage checksums so that no tensor data is read (contiguous tensors
-    /// then only point into the memory map).
-    public static func read(path: String, expectedArchitecture: String? = nil, metadataOnly: Bool = false) throws -> SourceModel {
-        let file = try TorchFile(path: path, verifyRecordChecksums: !metadataOnly)
+    /// `recordChecks: .skip` reads no tensor data (contiguous tensors then only point into the memory
+    /// map); `.deferredToReader` leaves whole-record checksums to the writer that streams them.
+    public static func read(path: String, expectedArchitecture: String? = nil,
+                            recordChecks: TorchFile.RecordChecks = .onRead) throws -> SourceModel {
+        let file = try TorchFile(path: path, recordChecks: recordChecks)
         let (tensors, container) = try StateDict.locate(file.root, path: path)
         let keyed = tensors.map { entry in
             KeyedTensor(key: entry.key, fullPath: entry.fullPath, shape: entry.tensor.shape) {

@@ -65,7 +65,7 @@ public enum Converter {
         let output = try prepare(input, options: options, accepted: [.torchZip, .torchLegacy],
                                  expected: "a PyTorch .pth/.pt file",
                                  otherReader: ([.hdf5, .kerasArchive], "a Keras file (use keras2native)"))
-        let model = try TorchReader.read(path: input, expectedArchitecture: architecture)
+        let model = try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: .deferredToReader)
         return try write(model, to: output, options: options, progress: progress)
     }
 
@@ -123,7 +123,7 @@ public enum Converter {
                                progress: NativeWriter.Progress? = nil) throws -> ExportResult {
         let format = try OutputFormat.of(output)
         try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
-        let model = try readModel(input, options: options, architecture: architecture)
+        let model = try readModel(input, options: options, architecture: architecture, streamed: true)
         if format == .native {
             let result = try write(model, to: output, options: options, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
@@ -183,14 +183,15 @@ public enum Converter {
         return cleaned.isEmpty ? nil : String(cleaned.prefix(64))
     }
 
-    /// Reads any model file vggconv understands into a `SourceModel`.
-    static func readModel(_ input: String, options: ConversionOptions, architecture: String?) throws -> SourceModel {
+    /// Reads any model file vggconv understands into a `SourceModel`. `streamed`: the model's tensors
+    /// go through `TensorStreamer`, which checks the checksums a reader leaves pending.
+    static func readModel(_ input: String, options: ConversionOptions, architecture: String?, streamed: Bool = false) throws -> SourceModel {
         switch try FileKind.detect(path: input) {
         case .hdf5, .kerasArchive:
             let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
             return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
         case .torchZip, .torchLegacy:
-            return try TorchReader.read(path: input, expectedArchitecture: architecture)
+            return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: streamed ? .deferredToReader : .onRead)
         case .native:
             return try NativeFile(path: input).sourceModel()
         case .safetensors:

@@ -26,7 +26,7 @@ public enum Summarizer {
             let config = try configPath.map { try KerasArchitecture.readJSON(path: $0) }
             model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
         case .torchZip, .torchLegacy:
-            model = try TorchReader.read(path: path, metadataOnly: true)
+            model = try TorchReader.read(path: path, recordChecks: .skip)
         case .safetensors:
             model = try SafetensorsModel.read(path: path)
         default:

@@ -15,6 +15,9 @@ public final class MappedFile: @unchecked Sendable {
     /// The file's length in bytes when it was mapped.
     public let count: Int
     private let base: UnsafeRawPointer?
+    /// Kept open for `read`: streaming a range through a small buffer with `pread` costs one copy, where
+    /// touching the mapping costs a page fault per few pages (measured: a third more time for a 553 MB copy).
+    private let descriptor: Int32
 
     /// Maps `path` read-only.
     /// - Throws: `VGGError.fileNotFound`, `.notAFile` or `.io` naming the failing call.
@@ -25,10 +28,16 @@ public final class MappedFile: @unchecked Sendable {
             if errno == ENOENT { throw VGGError.fileNotFound(path: path) }
             throw VGGError.io(path: path, operation: "open it", errno: errno)
         }
-        defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw VGGError.io(path: path, operation: "read its size (fstat)", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw VGGError.notAFile(path: path) }
+        guard fstat(fd, &info) == 0 else {
+            defer { close(fd) }
+            throw VGGError.io(path: path, operation: "read its size (fstat)", errno: errno)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw VGGError.notAFile(path: path)
+        }
+        descriptor = fd
         count = Int(info.st_size)
         if count == 0 {
             base = nil
@@ -36,6 +45,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         let address = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let address, address != MAP_FAILED else {
+            defer { close(fd) }
             throw VGGError.io(path: path, operation: "map it into memory (mmap)", errno: errno)
         }
         base = UnsafeRawPointer(address)
@@ -43,6 +53,22 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        close(descriptor)
+    }
+
+    /// Copies bytes `offset..<offset+buffer.count` (which must lie inside the file) into `buffer` with
+    /// `pread`, without touching the mapping.
+    /// - Throws: `VGGError.io` when the read fails or the file has shrunk since it was mapped.
+    public func read(offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+        precondition(contains(offset: offset, length: buffer.count), "range checked by caller")
+        var done = 0
+        while done < buffer.count {
+            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0, errno == EINTR { continue }
+            if n < 0 { throw VGGError.io(path: path, operation: "read it", errno: errno) }
+            if n == 0 { throw VGGError.io(path: path, operation: "read it (the file shrank while vggconv was reading it)", errno: EIO) }
+            done += n
+        }
     }
 
     /// True when `offset..<offset+length` lies inside the file (overflow-checked).
@@ -69,6 +95,18 @@ public final class MappedFile: @unchecked Sendable {
 
     /// The whole file as `Data` (for small files such as JSON configs).
     public func contents() -> Data { withBytes(offset: 0, length: count) { Data($0) } }
+
+    /// Maps every page of a range in one call (`MADV_POPULATE_READ`, Linux 5.14+; ignored elsewhere), for
+    /// a range about to be read out of order: one page-table walk in the kernel instead of a fault per
+    /// few pages (measured: a fifth of the time of faulting a 411 MB transpose's source in).
+    public func populate(offset: Int, length: Int) {
+        #if os(Linux)
+        guard let base, contains(offset: offset, length: length), length > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset / page) * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), offset + length - start, 22)  // MADV_POPULATE_READ
+        #endif
+    }
 
     /// Tells the kernel that this process no longer needs the pages of a range, so they leave its
     /// resident set (the page cache keeps them). Used to bound peak memory while streaming.

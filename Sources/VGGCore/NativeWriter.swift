@@ -98,7 +98,8 @@ final class BlockSink: @unchecked Sendable {
     private var position = 0
     private var failure: Error?
 
-    private let checksums: Bool
+    /// Whether the output format records CRC-32s (the sink then computes what the producer did not).
+    let checksums: Bool
 
     init(output: OutputFile, total: Int, checksums: Bool = true, progress: NativeWriter.Progress?) {
         self.output = output
@@ -127,16 +128,26 @@ final class BlockSink: @unchecked Sendable {
         }
     }
 
+    // Touched only by the producing thread, like `pool`.
+    private var stagingPool: ScratchBuffer?
+
+    /// One buffer of at least `bytes` for reading a whole source tensor, reused across tensors.
+    func staging(bytes: Int) -> UnsafeMutableRawBufferPointer {
+        if (stagingPool?.bytes.count ?? -1) < bytes { stagingPool = ScratchBuffer(count: bytes) }
+        return UnsafeMutableRawBufferPointer(rebasing: stagingPool!.bytes[0..<bytes])
+    }
+
     /// Queues `block` (which must stay valid until `done` runs) for the file offset `offset`, or where
-    /// the tensor's previous sequential block ended, and returns at once.
-    func write(_ block: UnsafeRawBufferPointer, at offset: Int? = nil, done: (@Sendable () -> Void)? = nil) {
+    /// the tensor's previous sequential block ended, and returns at once. `crc`: the block's CRC-32 when
+    /// the producer computed it already (it is then not computed again).
+    func write(_ block: UnsafeRawBufferPointer, at offset: Int? = nil, crc: UInt32? = nil, done: (@Sendable () -> Void)? = nil) {
         let view = SharedBuffer(block)
         queue.async {
             defer { done?() }
             guard self.failure == nil else { return }
             do {
                 let at = offset ?? self.position
-                self.parts.append((at, view.pointer.count, self.checksums ? CRC32.of(view.pointer) : 0))
+                self.parts.append((at, view.pointer.count, crc ?? (self.checksums ? CRC32.of(view.pointer) : 0)))
                 try self.output.write(view.pointer, at: at)
                 if offset == nil { self.position += view.pointer.count }
                 self.written += view.pointer.count
@@ -162,12 +173,20 @@ final class BlockSink: @unchecked Sendable {
 /// Streams planned tensors into an output file, converting layouts and dtypes block by block on the way
 /// (the source is read once; nothing holds a whole converted model in memory).
 public enum TensorStreamer {
-    static let blockBytes = 32 << 20
+    /// The largest block a conversion produces at once (two are in flight).
+    static let blockBytes = 8 << 20
+    /// Copies read through blocks this large: small enough to stay in a core's L2 between the read, the
+    /// checksum and the write.
+    static let copyBlockBytes = 2 << 20
+    /// Tensors up to this size are read whole with `pread` before a layout conversion; larger ones are
+    /// converted straight from the memory map.
+    static let stagingBytes = 16 << 20
 
     /// Writes each tensor of `tensors`, converted, at the matching offset of `offsets`; returns each
     /// tensor's CRC-32. Every writer (`.vggw`, `.pth`, …) goes through here.
     /// `checksums: false` skips the CRC-32s (formats that record none: HDF5, safetensors, ONNX); the
-    /// result is then all zeros.
+    /// result is then all zeros. A checksum the source left pending (`TensorData.pendingChecksum`) is
+    /// always checked, on the bytes as they are read for writing: a damaged record fails the write.
     public static func write(_ tensors: [PlannedTensor], at offsets: [Int], to output: OutputFile,
                              checksums: Bool = true, progress: NativeWriter.Progress? = nil) throws -> [UInt32] {
         let sink = BlockSink(output: output, total: tensors.reduce(0) { $0 + $1.nbytes }, checksums: checksums, progress: progress)
@@ -176,8 +195,10 @@ public enum TensorStreamer {
 
     /// `tensor`'s layout conversion applied in memory, still in its source dtype: for the rare export
     /// whose target layout is neither the source's nor one transpose away from it.
-    public static func materialize(_ tensor: PlannedTensor) -> TensorData {
-        tensor.data.withUnsafeBytes { source in
+    /// - Throws: `VGGError.badZip` when the source's pending checksum fails.
+    public static func materialize(_ tensor: PlannedTensor) throws -> TensorData {
+        try tensor.data.withUnsafeBytes { source in
+            try tensor.data.pendingChecksum?.check(CRC32.of(source))
             var bytes = [UInt8](repeating: 0, count: source.count)
             bytes.withUnsafeMutableBytes { into in
                 switch tensor.conversion {
@@ -192,42 +213,79 @@ public enum TensorStreamer {
         }
     }
 
-    /// Streams `tensor` to `sink` starting at file offset `offset`; returns its CRC-32.
+    /// Streams `tensor` to `sink` starting at file offset `offset`; returns its CRC-32. Mapped bytes are
+    /// read with `pread` (a plain copy through small blocks, or a whole small tensor before its
+    /// transpose); only large transposes read the memory map, whose pages are released afterwards.
     static func stream(_ tensor: PlannedTensor, to sink: BlockSink, at offset: Int) throws -> UInt32 {
         sink.begin(at: offset)
-        defer { tensor.data.releasePages() }
-        return try tensor.data.withUnsafeBytes { source in
-            switch tensor.conversion {
-            case .identity where tensor.dtype == tensor.sourceDType:
-                // Slices of the mapped source stay valid until `drain` returns.
-                var start = 0
-                while start < source.count {
-                    let end = min(start + blockBytes, source.count)
-                    sink.write(UnsafeRawBufferPointer(rebasing: source[start..<end]))
-                    start = end
-                }
-            case .identity:
-                let count = source.count / tensor.sourceDType.byteSize
-                let step = max(1, blockBytes / 8)
-                try produceDoubleBuffered(blocks: stride(from: 0, to: count, by: step).map { $0..<min($0 + step, count) },
-                                          bytesPerBlock: step * tensor.dtype.byteSize, sink: sink) { elements, buffer in
-                    let slice = UnsafeRawBufferPointer(rebasing: source[(elements.lowerBound * tensor.sourceDType.byteSize)...])
-                    FloatConversion.convert(slice, from: tensor.sourceDType, into: buffer, to: tensor.dtype, count: elements.count)
-                    return elements.count * tensor.dtype.byteSize
-                }
-            case .interleavedTranspose(let transpose):
-                try produceTransposed(rows: transpose.columns, rowElements: transpose.rows, tensor, sink: sink) { rows, into in
-                    transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
-                }
-            case .deinterleavedTranspose(let transpose) where transpose.groups > 1 && tensor.nbytes > blockBytes:
-                try produceDeinterleavedByChannels(transpose, tensor, source: source, sink: sink, at: offset)
-            case .deinterleavedTranspose(let transpose):
-                try produceTransposed(rows: transpose.rows, rowElements: transpose.columns, tensor, sink: sink) { rows, into in
-                    transpose.applyInverseInParallel(result: source, sourceRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
-                }
-            }
-            return try sink.drain()
+        let plainCopy = tensor.conversion == .identity && tensor.dtype == tensor.sourceDType
+        if plainCopy, tensor.data.isMapped { return try copyByReading(tensor, to: sink) }
+        if tensor.data.isMapped, tensor.data.count <= stagingBytes {
+            let staging = sink.staging(bytes: tensor.data.count)
+            try tensor.data.read(0..<tensor.data.count, into: staging)
+            try tensor.data.pendingChecksum?.check(CRC32.of(UnsafeRawBufferPointer(staging)))
+            return try convert(tensor, from: UnsafeRawBufferPointer(staging), to: sink, at: offset)
         }
+        defer { tensor.data.releasePages() }
+        tensor.data.populatePages()
+        return try tensor.data.withUnsafeBytes { source in
+            try tensor.data.pendingChecksum?.check(CRC32.of(source))
+            return try convert(tensor, from: source, to: sink, at: offset)
+        }
+    }
+
+    /// Copies a mapped tensor unchanged: each block is read, checksummed while it is in cache (the one
+    /// CRC-32 of these bytes: it is both the output's and the check of the source's pending one) and
+    /// written while the next is read.
+    private static func copyByReading(_ tensor: PlannedTensor, to sink: BlockSink) throws -> UInt32 {
+        let count = tensor.data.count
+        let pending = tensor.data.pendingChecksum
+        let checksummed = sink.checksums || pending != nil
+        let blocks = stride(from: 0, to: count, by: copyBlockBytes).map { $0..<min($0 + copyBlockBytes, count) }
+        try produceDoubleBuffered(blocks: blocks, bytesPerBlock: min(count, copyBlockBytes), sink: sink) { range, buffer in
+            try tensor.data.read(range, into: buffer)
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<range.count])
+            var crc = CRC32()
+            if checksummed { crc.update(bytes) }
+            return [(0..<range.count, nil, checksummed ? crc.value : nil)]
+        }
+        let crc = try sink.drain()
+        try pending?.check(crc)
+        return crc
+    }
+
+    /// Streams `tensor`'s bytes `source`, converted; returns the CRC-32 of what was written.
+    private static func convert(_ tensor: PlannedTensor, from source: UnsafeRawBufferPointer, to sink: BlockSink, at offset: Int) throws -> UInt32 {
+        switch tensor.conversion {
+        case .identity where tensor.dtype == tensor.sourceDType:
+            // Slices of the source stay valid until `drain` returns.
+            var start = 0
+            while start < source.count {
+                let end = min(start + blockBytes, source.count)
+                sink.write(UnsafeRawBufferPointer(rebasing: source[start..<end]))
+                start = end
+            }
+        case .identity:
+            let count = source.count / tensor.sourceDType.byteSize
+            let step = max(1, blockBytes / 8)
+            try produceDoubleBuffered(blocks: stride(from: 0, to: count, by: step).map { $0..<min($0 + step, count) },
+                                      bytesPerBlock: step * tensor.dtype.byteSize, sink: sink) { elements, buffer in
+                let slice = UnsafeRawBufferPointer(rebasing: source[(elements.lowerBound * tensor.sourceDType.byteSize)...])
+                FloatConversion.convert(slice, from: tensor.sourceDType, into: buffer, to: tensor.dtype, count: elements.count)
+                return elements.count * tensor.dtype.byteSize
+            }
+        case .interleavedTranspose(let transpose):
+            try produceTransposed(rows: transpose.columns, rowElements: transpose.rows, tensor, sink: sink) { rows, into in
+                transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
+            }
+        case .deinterleavedTranspose(let transpose) where transpose.groups > 1 && tensor.nbytes > blockBytes:
+            try produceDeinterleavedByChannels(transpose, tensor, source: source, sink: sink, at: offset)
+        case .deinterleavedTranspose(let transpose):
+            try produceTransposed(rows: transpose.rows, rowElements: transpose.columns, tensor, sink: sink) { rows, into in
+                transpose.applyInverseInParallel(result: source, sourceRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
+            }
+        }
+        return try sink.drain()
     }
 
     /// Streams a transposed tensor of `rows` result rows (`rowElements` elements each) in blocks of whole
@@ -270,7 +328,7 @@ public enum TensorStreamer {
             }
             let run = channels.count * transpose.columns * outSize
             return (0..<transpose.groups).map { g in
-                (g * run..<(g + 1) * run, offset + (g * transpose.channels + channels.lowerBound) * transpose.columns * outSize)
+                (g * run..<(g + 1) * run, offset + (g * transpose.channels + channels.lowerBound) * transpose.columns * outSize, nil)
             }
         }
     }
@@ -279,26 +337,33 @@ public enum TensorStreamer {
     private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
                                               produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> Int) throws {
         try produceDoubleBuffered(blocks: blocks, bytesPerBlock: bytesPerBlock, sink: sink) { block, buffer in
-            [(0..<produce(block, buffer), nil)]
+            [(0..<produce(block, buffer), nil, nil)]
         }
     }
 
-    /// As above, where each block's bytes go to one or more (buffer range, file offset) runs; a nil
-    /// offset continues the tensor where the previous sequential run ended.
+    /// As above, where each block's bytes go to one or more (buffer range, file offset, CRC-32) runs; a nil
+    /// offset continues the tensor where the previous sequential run ended, a nil CRC is computed by the sink.
     private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
-                                              produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> [(Range<Int>, Int?)]) throws {
+                                              produce: (Range<Int>, UnsafeMutableRawBufferPointer) throws -> [(Range<Int>, Int?, UInt32?)]) throws {
         let buffers = sink.scratch(min(2, blocks.count), bytes: bytesPerBlock)
         let inFlight = buffers.map { _ in DispatchSemaphore(value: 1) }
         for (index, block) in blocks.enumerated() {
             let slot = index % buffers.count
             inFlight[slot].wait()
-            let runs = produce(block, buffers[slot].bytes)
+            let runs: [(Range<Int>, Int?, UInt32?)]
+            do {
+                runs = try produce(block, buffers[slot].bytes)
+            } catch {
+                inFlight[slot].signal()
+                _ = try? sink.drain()
+                throw error
+            }
             let release = inFlight[slot]
             for (number, run) in runs.enumerated() {
                 let signal: @Sendable () -> Void = { _ = release.signal() }
                 let done = number == runs.count - 1 ? signal : nil
                 let bytes = UnsafeRawBufferPointer(rebasing: buffers[slot].bytes[run.0])
-                sink.write(bytes, at: run.1, done: done)
+                sink.write(bytes, at: run.1, crc: run.2, done: done)
             }
             if runs.isEmpty { release.signal() }
         }

@@ -8,12 +8,16 @@ public struct TensorData: Sendable {
     private let storage: Storage
     /// Length in bytes.
     public let count: Int
+    /// A checksum the container records for exactly these bytes that has not been checked yet: whoever
+    /// reads the data must check it (`TensorStreamer` does, on the bytes it writes, before the rename).
+    public let pendingChecksum: PendingChecksum?
 
     /// Bytes `offset..<offset+count` of a mapped file; the caller has checked the range.
-    public init(file: MappedFile, offset: Int, count: Int) {
+    public init(file: MappedFile, offset: Int, count: Int, pendingChecksum: PendingChecksum? = nil) {
         precondition(file.contains(offset: offset, length: count))
         storage = .mapped(file, offset: offset)
         self.count = count
+        self.pendingChecksum = pendingChecksum
     }
 
     /// Where the bytes start in their mapped file; nil for owned bytes.
@@ -26,6 +30,21 @@ public struct TensorData: Sendable {
     public init(bytes: [UInt8]) {
         storage = .owned(bytes)
         count = bytes.count
+        pendingChecksum = nil
+    }
+
+    /// True when the bytes live in a mapped file (and `read` copies them with `pread`).
+    public var isMapped: Bool { mappedOffset != nil }
+
+    /// Copies the bytes `range` (inside `0..<count`) into `buffer` (at least `range.count` long): with
+    /// `pread` for a mapped file, so that streaming a tensor does not fault its pages in.
+    public func read(_ range: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count && buffer.count >= range.count)
+        let into = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<range.count])
+        switch storage {
+        case .mapped(let file, let offset): try file.read(offset: offset + range.lowerBound, into: into)
+        case .owned(let bytes): bytes.withUnsafeBytes { into.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[range])) }
+        }
     }
 
     /// Calls `body` with the bytes. - warning: Do not let the buffer escape the closure.
@@ -38,6 +57,11 @@ public struct TensorData: Sendable {
         }
     }
 
+    /// Maps a mapped range's pages in at once, before reading them out of order.
+    public func populatePages() {
+        if case .mapped(let file, let offset) = storage { file.populate(offset: offset, length: count) }
+    }
+
     /// Drops the pages of a mapped range from this process's resident set once they have been used.
     public func releasePages() {
         if case .mapped(let file, let offset) = storage { file.release(offset: offset, length: count) }
@@ -46,6 +70,26 @@ public struct TensorData: Sendable {
     /// Drops the pages of `bytes` (a range of this tensor's bytes) once they have been used.
     public func releasePages(_ bytes: Range<Int>) {
         if case .mapped(let file, let offset) = storage { file.release(offset: offset + bytes.lowerBound, length: bytes.count) }
+    }
+}
+
+/// A CRC-32 a container (a `.pth` zip record) stores for a tensor's bytes, checked where they are read.
+public struct PendingChecksum: Sendable {
+    public let crc32: UInt32
+    /// The file and the record, for the error.
+    public let path: String
+    public let record: String
+
+    public init(crc32: UInt32, path: String, record: String) {
+        self.crc32 = crc32
+        self.path = path
+        self.record = record
+    }
+
+    /// Throws `VGGError.badZip` unless `actual` is the recorded checksum.
+    public func check(_ actual: UInt32) throws {
+        guard actual != crc32 else { return }
+        throw VGGError.badZip(path: path, reason: "record '\(SafeText.quote(record))' fails its CRC-32 (recorded \(CRC32.hex(crc32)), actual \(CRC32.hex(actual))); the file is damaged")
     }
 }
 

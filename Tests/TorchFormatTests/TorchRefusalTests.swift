@@ -75,4 +75,32 @@ final class TorchRefusalTests: XCTestCase {
         XCTAssertEqual(result.status, 2)
         XCTAssertTrue(result.stderr.contains("fails its CRC-32"), result.stderr)
     }
+
+    /// Conversions check a record's CRC-32 on the bytes they stream (one pass, not a read ahead): a byte
+    /// flipped in any tensor record still fails every writer, with nothing left at the output.
+    func testDamagedRecordFailsEveryConversionBeforeTheRename() throws {
+        let archive = try ZipArchive(file: try MappedFile(path: Samples.path("vgg_small.pth")))
+        let records = archive.entries.filter { $0.name.contains("/data/") && $0.compressedSize >= 8 }
+        XCTAssertGreaterThan(records.count, 4)
+        for record in records {
+            let path = try damagedCopy("vgg_small.pth") { data in data[record.dataOffset + record.compressedSize / 2] ^= 0x40 }
+            try assertRefused(path, "record '\(record.name)' fails its CRC-32")
+        }
+        let largest = try XCTUnwrap(records.max { $0.compressedSize < $1.compressedSize })
+        let path = try damagedCopy("vgg_small.pth") { data in data[record: largest] ^= 0x01 }
+        for output in ["out.pth", "out.safetensors", "out.onnx", "out.h5", "out.keras", "out.vggw"] {
+            let result = try vggconv("convert", path, "-o", scratch.file(output))
+            XCTAssertEqual(result.status, 2, "\(output): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("fails its CRC-32"), "\(output): \(result.stderr)")
+            XCTAssertEqual(scratch.contents().filter { !$0.hasPrefix("input") }, [], output)
+        }
+    }
+}
+
+private extension Data {
+    /// The last byte of `record`'s data.
+    subscript(record record: ZipArchive.Entry) -> UInt8 {
+        get { self[record.dataOffset + record.compressedSize - 1] }
+        set { self[record.dataOffset + record.compressedSize - 1] = newValue }
+    }
 }
