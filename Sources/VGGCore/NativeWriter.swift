@@ -131,6 +131,13 @@ final class BlockSink: @unchecked Sendable {
     // Touched only by the producing thread, like `pool`.
     private var stagingPool: ScratchBuffer?
 
+    /// Sizes the buffers a write will need once, up front: growing them tensor by tensor remapped
+    /// fresh memory mid-stream (fresh pages are the slow part on the VMs measured).
+    func reserve(blockBytes: Int, stagingBytes: Int) {
+        _ = scratch(2, bytes: blockBytes)
+        if stagingBytes > 0 { _ = staging(bytes: stagingBytes) }
+    }
+
     /// One buffer of at least `bytes` for reading a whole source tensor, reused across tensors.
     func staging(bytes: Int) -> UnsafeMutableRawBufferPointer {
         if (stagingPool?.bytes.count ?? -1) < bytes { stagingPool = ScratchBuffer(count: bytes) }
@@ -180,7 +187,7 @@ public enum TensorStreamer {
     static let copyBlockBytes = 2 << 20
     /// Tensors up to this size are read whole with `pread` before a layout conversion; larger ones are
     /// converted straight from the memory map.
-    static let stagingBytes = 16 << 20
+    static let stagingBytes = 10 << 20
 
     /// Writes each tensor of `tensors`, converted, at the matching offset of `offsets`; returns each
     /// tensor's CRC-32. Every writer (`.vggw`, `.pth`, …) goes through here.
@@ -190,7 +197,28 @@ public enum TensorStreamer {
     public static func write(_ tensors: [PlannedTensor], at offsets: [Int], to output: OutputFile,
                              checksums: Bool = true, progress: NativeWriter.Progress? = nil) throws -> [UInt32] {
         let sink = BlockSink(output: output, total: tensors.reduce(0) { $0 + $1.nbytes }, checksums: checksums, progress: progress)
-        return try zip(tensors, offsets).map { try stream($0, to: sink, at: $1) }
+        let prefetcher = MapPrefetcher(tensors.map { readsTheMap($0) ? $0.data : nil })
+        defer { prefetcher.cancel() }
+        sink.reserve(blockBytes: min(blockBytes, tensors.map(\.nbytes).max() ?? 0),
+                     stagingBytes: tensors.filter { isStaged($0) }.map(\.data.count).max() ?? 0)
+        return try zip(tensors, offsets).enumerated().map { index, item in
+            try stream(item.0, as: index, to: sink, at: item.1, prefetcher: prefetcher)
+        }
+    }
+
+    /// Whether `tensor` is a plain copy of mapped bytes (read through small blocks).
+    private static func isCopiedByReading(_ tensor: PlannedTensor) -> Bool {
+        tensor.data.isMapped && tensor.conversion == .identity && tensor.dtype == tensor.sourceDType
+    }
+
+    /// Whether `tensor` is read whole into the staging buffer before its conversion.
+    private static func isStaged(_ tensor: PlannedTensor) -> Bool {
+        tensor.data.isMapped && tensor.data.count <= stagingBytes && !isCopiedByReading(tensor)
+    }
+
+    /// Whether `tensor` is converted straight from the memory map (a large transpose or dtype change).
+    private static func readsTheMap(_ tensor: PlannedTensor) -> Bool {
+        tensor.data.isMapped && tensor.data.count > stagingBytes && !isCopiedByReading(tensor)
     }
 
     /// `tensor`'s layout conversion applied in memory, still in its source dtype: for the rare export
@@ -216,18 +244,21 @@ public enum TensorStreamer {
     /// Streams `tensor` to `sink` starting at file offset `offset`; returns its CRC-32. Mapped bytes are
     /// read with `pread` (a plain copy through small blocks, or a whole small tensor before its
     /// transpose); only large transposes read the memory map, whose pages are released afterwards.
-    static func stream(_ tensor: PlannedTensor, to sink: BlockSink, at offset: Int) throws -> UInt32 {
+    /// `index`: the tensor's place in the write, for `prefetcher`.
+    static func stream(_ tensor: PlannedTensor, as index: Int, to sink: BlockSink, at offset: Int, prefetcher: MapPrefetcher) throws -> UInt32 {
         sink.begin(at: offset)
-        let plainCopy = tensor.conversion == .identity && tensor.dtype == tensor.sourceDType
-        if plainCopy, tensor.data.isMapped { return try copyByReading(tensor, to: sink) }
-        if tensor.data.isMapped, tensor.data.count <= stagingBytes {
+        if isCopiedByReading(tensor) { return try copyByReading(tensor, to: sink) }
+        if isStaged(tensor) {
             let staging = sink.staging(bytes: tensor.data.count)
             try tensor.data.read(0..<tensor.data.count, into: staging)
             try tensor.data.pendingChecksum?.check(CRC32.of(UnsafeRawBufferPointer(staging)))
             return try convert(tensor, from: UnsafeRawBufferPointer(staging), to: sink, at: offset)
         }
-        defer { tensor.data.releasePages() }
-        tensor.data.populatePages()
+        prefetcher.waitUntilMapped(index)
+        defer {
+            tensor.data.releasePages()
+            prefetcher.didRelease(index)
+        }
         return try tensor.data.withUnsafeBytes { source in
             try tensor.data.pendingChecksum?.check(CRC32.of(source))
             return try convert(tensor, from: source, to: sink, at: offset)
@@ -334,10 +365,14 @@ public enum TensorStreamer {
     }
 
     /// Fills two buffers in turn: while the sink writes one, the next block is produced into the other.
+    /// The block's CRC-32 is computed here, on every core while the block is still in cache, leaving the
+    /// sink's thread only the write.
     private static func produceDoubleBuffered(blocks: [Range<Int>], bytesPerBlock: Int, sink: BlockSink,
                                               produce: (Range<Int>, UnsafeMutableRawBufferPointer) -> Int) throws {
         try produceDoubleBuffered(blocks: blocks, bytesPerBlock: bytesPerBlock, sink: sink) { block, buffer in
-            [(0..<produce(block, buffer), nil, nil)]
+            let count = produce(block, buffer)
+            let crc = sink.checksums ? CRC32.of(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) : nil
+            return [(0..<count, nil, crc)]
         }
     }
 

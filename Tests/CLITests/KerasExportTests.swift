@@ -59,6 +59,21 @@ final class KerasExportTests: XCTestCase {
 
     /// Fixed-length strings (old loaders `.decode()` them), `keras_version` and `backend` always present,
     /// contiguous float32 datasets at tf-keras's paths.
+    /// The AVX2 transposes and the portable ones (VGGCONV_SIMD=generic) write the same bytes, both ways.
+    func testPortableTransposesWriteIdenticalTensors() throws {
+        let keras = Samples.path("vgg_small_tfkeras_model.h5"), torch = Samples.path("vgg_small.pth")
+        for (input, output) in [(keras, "fast.vggw"), (torch, "fast.h5")] {
+            let fast = try runProcess(vggconvExecutable, ["convert", input, "-o", scratch.file(output)])
+            let portable = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "convert", input,
+                                                           "-o", scratch.file("portable-" + output)])
+            XCTAssertEqual(fast.status, 0, fast.stderr)
+            XCTAssertEqual(portable.status, 0, portable.stderr)
+            let same = try vggconv("diff", scratch.file(output), scratch.file("portable-" + output), "--atol", "0", "--rtol", "0")
+            XCTAssertEqual(same.status, 0, same.stdout + same.stderr)
+            XCTAssertTrue(same.stdout.contains("IDENTICAL"), same.stdout)
+        }
+    }
+
     func testLegacyH5AttributesAreFixedLengthAndVersioned() throws {
         let full = scratch.file("full.h5"), weights = scratch.file("weights.h5")
         XCTAssertEqual(try vggconv("convert", Samples.path("vgg_bn.pth"), "-o", full).status, 0)
