@@ -123,7 +123,7 @@ public enum Converter {
                                progress: NativeWriter.Progress? = nil) throws -> ExportResult {
         let format = try OutputFormat.of(output)
         try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
-        let model = try readModel(input, options: options, architecture: architecture, streamed: true)
+        let model = try readModel(input, options: options, architecture: architecture, checksPending: true)
         if format == .native {
             let result = try write(model, to: output, options: options, progress: progress)
             return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
@@ -183,15 +183,16 @@ public enum Converter {
         return cleaned.isEmpty ? nil : String(cleaned.prefix(64))
     }
 
-    /// Reads any model file vggconv understands into a `SourceModel`. `streamed`: the model's tensors
-    /// go through `TensorStreamer`, which checks the checksums a reader leaves pending.
-    static func readModel(_ input: String, options: ConversionOptions, architecture: String?, streamed: Bool = false) throws -> SourceModel {
+    /// Reads any model file vggconv understands into a `SourceModel`. `checksPending`: the caller checks
+    /// the checksums a reader may leave pending (`TensorData.pendingChecksum`) as it reads the tensors
+    /// (`TensorStreamer` and `diff` do), so records are not read once ahead just for their CRC-32.
+    static func readModel(_ input: String, options: ConversionOptions, architecture: String?, checksPending: Bool = false) throws -> SourceModel {
         switch try FileKind.detect(path: input) {
         case .hdf5, .kerasArchive:
             let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
             return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
         case .torchZip, .torchLegacy:
-            return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: streamed ? .deferredToReader : .onRead)
+            return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: checksPending ? .deferredToReader : .onRead)
         case .native:
             return try NativeFile(path: input).sourceModel()
         case .safetensors:

@@ -94,6 +94,10 @@ final class TorchRefusalTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains("fails its CRC-32"), "\(output): \(result.stderr)")
             XCTAssertEqual(scratch.contents().filter { !$0.hasPrefix("input") }, [], output)
         }
+        // diff checks the same checksums as it reads the tensors.
+        let diff = try vggconv("diff", path, Samples.path("vgg_small.pth"))
+        XCTAssertEqual(diff.status, 2, diff.stdout + diff.stderr)
+        XCTAssertTrue(diff.stderr.contains("fails its CRC-32"), diff.stderr)
     }
 }
 
