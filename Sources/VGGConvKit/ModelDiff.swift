@@ -42,8 +42,10 @@ public enum ModelDiff {
     /// - Throws: the readers' errors (either file unreadable: the command exits 2).
     public static func compare(_ a: String, _ b: String, atol: Float, rtol: Float) throws -> Report {
         let options = ConversionOptions()
-        let (modelA, modelB) = (try Converter.readModel(a, options: options, architecture: nil, checksPending: true),
-                                try Converter.readModel(b, options: options, architecture: nil, checksPending: true))
+        // Records' CRC-32s are checked on read (pages released after): folding them into the comparison
+        // kept whole tensors resident and measured slower (725 MiB, 0.62 s vs 472 MiB, 0.45 s).
+        let (modelA, modelB) = (try Converter.readModel(a, options: options, architecture: nil),
+                                try Converter.readModel(b, options: options, architecture: nil))
         let (planA, planB) = (try ModelAssembler.plan(modelA), try ModelAssembler.plan(modelB))
         let (pairs, onlyA, onlyB, alignment) = align(planA.tensors, planB.tensors)
         let contexts = slipContexts(planA.architecture)
@@ -113,10 +115,6 @@ public enum ModelDiff {
                                       dtypes: (a.sourceDType, b.sourceDType), shapes: (a.shape, b.shape),
                                       maxAbsoluteDifference: .nan, maxRelativeDifference: .nan, cosine: .nan, equal: false)
         guard a.shape == b.shape else { return result }
-        // A record's CRC-32 is checked as its pages come in for the comparison (not in a pass of its own).
-        for side in [a, b] where side.data.pendingChecksum != nil {
-            try side.data.withUnsafeBytes { try side.data.pendingChecksum?.check(CRC32.of($0)) }
-        }
         let (va, vb) = (try CanonicalValues(a), try CanonicalValues(b))
         let stats = try blockStatistics(va, vb)
         a.data.releasePages()
