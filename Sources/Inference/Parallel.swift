@@ -1,11 +1,12 @@
 import CBLAS
+import VGGCore
 import Foundation
 
 /// The engine owns its threads: OpenBLAS runs single-threaded inside each task, and work is split
 /// across the machine's cores here. (A threaded OpenBLAS keeps its workers spinning between calls,
 /// which starved the engine's own transforms and im2col on a 2-core machine.)
 enum Parallel {
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    static let cores = Cores.count
 
     /// Called once before the first matrix product.
     static let configureBLAS: Void = { openblas_set_num_threads(1) }()

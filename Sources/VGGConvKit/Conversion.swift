@@ -185,7 +185,7 @@ public enum Converter {
 
     /// Reads any model file vggconv understands into a `SourceModel`. `checksPending`: the caller checks
     /// the checksums a reader may leave pending (`TensorData.pendingChecksum`) as it reads the tensors
-    /// (`TensorStreamer` and `diff` do), so records are not read once ahead just for their CRC-32.
+    /// (`TensorStreamer` does), so records are not read once ahead just for their CRC-32.
     static func readModel(_ input: String, options: ConversionOptions, architecture: String?, checksPending: Bool = false) throws -> SourceModel {
         switch try FileKind.detect(path: input) {
         case .hdf5, .kerasArchive:

@@ -167,7 +167,7 @@ public enum ModelDiff {
         /// Adds a block, split across the cores.
         mutating func add(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) {
             let n = min(x.count, y.count)
-            let parts = n >= 1 << 20 ? ProcessInfo.processInfo.activeProcessorCount : 1
+            let parts = n >= 1 << 20 ? Cores.count : 1
             let per = (n + parts - 1) / parts
             let partials = UnsafeMutableBufferPointer<Statistics>.allocate(capacity: parts)
             partials.initialize(repeating: Statistics())

@@ -28,7 +28,7 @@ public struct CRC32: Sendable {
 
     /// The checksum of one buffer; large buffers are split across cores and the parts combined.
     public static func of(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        let parts = bytes.count >= 4 << 20 ? ProcessInfo.processInfo.activeProcessorCount : 1
+        let parts = bytes.count >= 4 << 20 ? Cores.count : 1
         if parts <= 1 {
             var crc = CRC32()
             crc.update(bytes)

@@ -101,7 +101,7 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
                                        into destination: UnsafeMutableRawBufferPointer) {
         precondition(result.count >= rows * columns * elementSize && block.upperBound <= channels)
         precondition(destination.count >= block.count * groups * columns * elementSize)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = Cores.count
         let parts = min(cores, max(1, block.count * groups * columns * elementSize / (1 << 20)))
         let per = (block.count + parts - 1) / parts
         let (input, output) = (SharedBuffer(result), SharedBuffer(destination))
@@ -183,7 +183,7 @@ extension InterleavedTranspose {
     /// Runs `body` on up to one part of `rows` per core (parts of at least 1 MiB), each with its slice of `destination`.
     private func splitAcrossCores(_ rows: Range<Int>, rowBytes: Int, into destination: UnsafeMutableRawBufferPointer,
                                   _ body: (Range<Int>, UnsafeMutableRawBufferPointer) -> Void) {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = Cores.count
         let parts = min(cores, max(1, rows.count * rowBytes / (1 << 20)))
         guard parts > 1 else { return body(rows, destination) }
         let per = (rows.count + parts - 1) / parts

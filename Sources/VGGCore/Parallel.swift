@@ -1,5 +1,11 @@
 import Foundation
 
+/// The machine's usable cores, read once (`activeProcessorCount` reads the cgroup's CPU quota from
+/// /sys on every call, which the per-block checksums and transposes used to pay).
+public enum Cores {
+    public static let count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+}
+
 /// Hands a buffer pointer to concurrent workers that each touch a disjoint part of it.
 /// The caller guarantees the memory outlives the work and that the parts do not overlap.
 struct SharedBuffer<Pointer>: @unchecked Sendable {
