@@ -29,49 +29,56 @@ public enum PILResize {
 
     public static func bilinear(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
         if image.width == width && image.height == height { return image }
-        let horizontal = Coefficients(input: image.width, output: width)
-        let vertical = Coefficients(input: image.height, output: height)
-        var current = image
+        return bilinear(image, width: width, height: height, columns: 0..<width, rows: 0..<height)
+    }
+
+    /// The pixels `columns × rows` of `bilinear(image, width:, height:)`, computed without the rest, so
+    /// time and memory follow the window, not the resized size (a 1×60,000 photo resized to 256 on its
+    /// short side would be 256×15,360,000 pixels). A pass whose size does not change is skipped, as
+    /// Pillow skips it.
+    static func bilinear(_ image: RGBImage, width: Int, height: Int, columns: Range<Int>, rows: Range<Int>) -> RGBImage {
+        let horizontal = width == image.width ? nil : Coefficients(input: image.width, output: width, positions: columns)
+        let vertical = height == image.height ? nil : Coefficients(input: image.height, output: height, positions: rows)
         // Only the source rows the vertical pass reads go through the horizontal pass.
-        let first = vertical.bounds.first?.start ?? 0
-        let last = vertical.bounds.last.map { $0.start + $0.count } ?? image.height
-        if width != image.width {
-            var out = [UInt8](repeating: 0, count: width * (last - first) * 3)
-            for y in first..<last {
-                for x in 0..<width {
-                    let (start, count) = horizontal.bounds[x]
-                    var sums = (Self.half, Self.half, Self.half)
-                    for k in 0..<count {
-                        let weight = horizontal.weights[x * horizontal.size + k], p = ((y * image.width) + start + k) * 3
-                        sums.0 += Int32(image.pixels[p]) * weight
-                        sums.1 += Int32(image.pixels[p + 1]) * weight
-                        sums.2 += Int32(image.pixels[p + 2]) * weight
-                    }
-                    let o = ((y - first) * width + x) * 3
-                    out[o] = clip(sums.0); out[o + 1] = clip(sums.1); out[o + 2] = clip(sums.2)
+        let sourceRows = vertical?.inputRange ?? rows
+        var middle = [UInt8](repeating: 0, count: columns.count * sourceRows.count * 3)
+        for (row, y) in sourceRows.enumerated() {
+            for (column, x) in columns.enumerated() {
+                let o = (row * columns.count + column) * 3
+                guard let horizontal else {
+                    let p = (y * image.width + x) * 3
+                    middle[o] = image.pixels[p]; middle[o + 1] = image.pixels[p + 1]; middle[o + 2] = image.pixels[p + 2]
+                    continue
                 }
-            }
-            current = RGBImage(width: width, height: last - first, pixels: out)
-        } else if first != 0 || last != image.height {
-            current = RGBImage(width: width, height: last - first, pixels: Array(image.pixels[(first * width * 3)..<(last * width * 3)]))
-        }
-        guard height != image.height else { return current }
-        var out = [UInt8](repeating: 0, count: width * height * 3)
-        for y in 0..<height {
-            let (start, count) = vertical.bounds[y]
-            for x in 0..<width {
+                let (start, count) = horizontal.bounds[column]
                 var sums = (Self.half, Self.half, Self.half)
                 for k in 0..<count {
-                    let weight = vertical.weights[y * vertical.size + k], p = ((start - first + k) * width + x) * 3
-                    sums.0 += Int32(current.pixels[p]) * weight
-                    sums.1 += Int32(current.pixels[p + 1]) * weight
-                    sums.2 += Int32(current.pixels[p + 2]) * weight
+                    let weight = horizontal.weights[column * horizontal.size + k], p = ((y * image.width) + start + k) * 3
+                    sums.0 += Int32(image.pixels[p]) * weight
+                    sums.1 += Int32(image.pixels[p + 1]) * weight
+                    sums.2 += Int32(image.pixels[p + 2]) * weight
                 }
-                let o = (y * width + x) * 3
+                middle[o] = clip(sums.0); middle[o + 1] = clip(sums.1); middle[o + 2] = clip(sums.2)
+            }
+        }
+        guard let vertical else { return RGBImage(width: columns.count, height: rows.count, pixels: middle) }
+        var out = [UInt8](repeating: 0, count: columns.count * rows.count * 3)
+        for row in 0..<rows.count {
+            let (start, count) = vertical.bounds[row]
+            for column in 0..<columns.count {
+                var sums = (Self.half, Self.half, Self.half)
+                for k in 0..<count {
+                    let weight = vertical.weights[row * vertical.size + k]
+                    let p = ((start - sourceRows.lowerBound + k) * columns.count + column) * 3
+                    sums.0 += Int32(middle[p]) * weight
+                    sums.1 += Int32(middle[p + 1]) * weight
+                    sums.2 += Int32(middle[p + 2]) * weight
+                }
+                let o = (row * columns.count + column) * 3
                 out[o] = clip(sums.0); out[o + 1] = clip(sums.1); out[o + 2] = clip(sums.2)
             }
         }
-        return RGBImage(width: width, height: height, pixels: out)
+        return RGBImage(width: columns.count, height: rows.count, pixels: out)
     }
 
     /// Pillow's PRECISION_BITS for 8-bit images.
@@ -86,18 +93,26 @@ public enum PILResize {
     /// Pillow's `precompute_coeffs` with the bilinear (triangle) filter, normalised and then rounded to
     /// fixed point as `normalize_coeffs_8bpc` does.
     struct Coefficients {
-        /// Per output position: the first input index and how many inputs contribute.
+        /// Per output position of the window: the first input index and how many inputs contribute.
         var bounds: [(start: Int, count: Int)] = []
-        /// `size` weights per output position.
+        /// `size` weights per output position of the window.
         var weights: [Int32] = []
         var size: Int
 
-        init(input: Int, output: Int) {
+        /// The input positions the window reads.
+        var inputRange: Range<Int> {
+            let used = bounds.filter { $0.count > 0 }
+            guard let low = used.map(\.start).min(), let high = used.map({ $0.start + $0.count }).max() else { return 0..<0 }
+            return low..<high
+        }
+
+        /// The coefficients of the output positions `positions` of a resize from `input` to `output`.
+        init(input: Int, output: Int, positions: Range<Int>) {
             let scale = Double(input) / Double(output)
             let filterScale = max(scale, 1)
             let support = 1.0 * filterScale
             size = Int(support.rounded(.up)) * 2 + 1
-            for x in 0..<output {
+            for x in positions {
                 let center = (Double(x) + 0.5) * scale
                 let inverse = 1 / filterScale
                 let low = max(Int(center - support + 0.5), 0)
@@ -117,19 +132,25 @@ public enum PILResize {
         }
     }
 
-    /// torchvision's `CenterCrop`: the top-left corner at Python's `round((size - crop) / 2)` (ties to even).
+    /// torchvision's `CenterCrop`: the top-left corner at Python's `round((size - crop) / 2)` (ties to even),
+    /// zeros where the crop reaches past the image.
     public static func centerCrop(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+        bilinearCenterCrop(image, width: image.width, height: image.height, cropWidth: width, cropHeight: height)
+    }
+
+    /// `centerCrop(bilinear(image, width:, height:), width: cropWidth, height: cropHeight)` — torchvision's
+    /// `Resize` then `CenterCrop` — resampling only the pixels the crop keeps.
+    public static func bilinearCenterCrop(_ image: RGBImage, width: Int, height: Int, cropWidth: Int, cropHeight: Int) -> RGBImage {
         func offset(_ size: Int, _ crop: Int) -> Int { Int((Double(size - crop) / 2).rounded(.toNearestOrEven)) }
-        let (top, left) = (offset(image.height, height), offset(image.width, width))
-        var out = [UInt8](repeating: 0, count: width * height * 3)
-        for y in 0..<height {
-            for x in 0..<width {
-                let (sy, sx) = (y + top, x + left)
-                guard sy >= 0, sy < image.height, sx >= 0, sx < image.width else { continue }  // torchvision pads with 0
-                let (to, from) = ((y * width + x) * 3, (sy * image.width + sx) * 3)
-                out[to] = image.pixels[from]; out[to + 1] = image.pixels[from + 1]; out[to + 2] = image.pixels[from + 2]
-            }
+        let (top, left) = (offset(height, cropHeight), offset(width, cropWidth))
+        let columns = max(left, 0)..<min(left + cropWidth, width), rows = max(top, 0)..<min(top + cropHeight, height)
+        let window = bilinear(image, width: width, height: height, columns: columns, rows: rows)
+        if columns.count == cropWidth && rows.count == cropHeight { return window }
+        var out = [UInt8](repeating: 0, count: cropWidth * cropHeight * 3)  // torchvision pads with 0
+        for y in 0..<rows.count {
+            let to = ((rows.lowerBound - top + y) * cropWidth + columns.lowerBound - left) * 3
+            out[to..<(to + columns.count * 3)] = window.pixels[(y * columns.count * 3)..<((y + 1) * columns.count * 3)]
         }
-        return RGBImage(width: width, height: height, pixels: out)
+        return RGBImage(width: cropWidth, height: cropHeight, pixels: out)
     }
 }

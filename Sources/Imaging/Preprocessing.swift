@@ -24,7 +24,7 @@ public enum Preprocessing: String, CaseIterable, Sendable {
             let (short, long) = (min(image.width, image.height), max(image.width, image.height))
             let scaledLong = Int(Double(size) * Double(long) / Double(short))
             let (w, h) = image.width <= image.height ? (size, scaledLong) : (scaledLong, size)
-            return PILResize.centerCrop(PILResize.bilinear(image, width: w, height: h), width: width, height: height)
+            return PILResize.bilinearCenterCrop(image, width: w, height: h, cropWidth: width, cropHeight: height)
         }
     }
 

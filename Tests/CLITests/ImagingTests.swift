@@ -223,3 +223,85 @@ final class GradCAMTests: XCTestCase {
         XCTAssertTrue(early.stderr.contains("backward pass covers"), early.stderr)
     }
 }
+
+/// torchvision's Resize + CenterCrop computed only over the pixels the crop keeps: the same bytes as
+/// resizing everything and cropping, in memory bounded by the crop for any aspect ratio.
+final class ResizeWindowTests: XCTestCase {
+    private func image(width: Int, height: Int, seed: Int) -> RGBImage {
+        var state = UInt32(truncatingIfNeeded: seed &* 2_654_435_761 | 1)
+        let pixels = (0..<(width * height * 3)).map { _ -> UInt8 in
+            state ^= state << 13; state ^= state >> 17; state ^= state << 5
+            return UInt8(truncatingIfNeeded: state)
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
+    /// The crop of the whole resized image, with torchvision's rounding and zero padding, written out here.
+    private func resizeThenCrop(_ image: RGBImage, width: Int, height: Int, cropWidth: Int, cropHeight: Int) -> [UInt8] {
+        let resized = PILResize.bilinear(image, width: width, height: height)
+        let top = Int((Double(height - cropHeight) / 2).rounded(.toNearestOrEven))
+        let left = Int((Double(width - cropWidth) / 2).rounded(.toNearestOrEven))
+        var out = [UInt8](repeating: 0, count: cropWidth * cropHeight * 3)
+        for y in 0..<cropHeight {
+            for x in 0..<cropWidth where (0..<height).contains(y + top) && (0..<width).contains(x + left) {
+                for c in 0..<3 { out[(y * cropWidth + x) * 3 + c] = resized.pixels[((y + top) * width + x + left) * 3 + c] }
+            }
+        }
+        return out
+    }
+
+    func testWindowEqualsResizingEverythingThenCropping() {
+        let cases: [(Int, Int, Int, Int, Int, Int)] = [  // image w, h, resized w, h, crop w, h
+            (40, 30, 48, 36, 32, 32), (300, 7, 36, 36, 32, 32), (3, 200, 36, 2400, 32, 32), (17, 17, 17, 17, 8, 9),
+            (20, 25, 10, 12, 16, 16), (64, 48, 64, 40, 30, 50), (1, 1, 5, 5, 7, 3), (50, 50, 25, 25, 25, 25),
+        ]
+        for (index, (w, h, rw, rh, cw, ch)) in cases.enumerated() {
+            let source = image(width: w, height: h, seed: index)
+            let window = PILResize.bilinearCenterCrop(source, width: rw, height: rh, cropWidth: cw, cropHeight: ch)
+            XCTAssertEqual([window.width, window.height], [cw, ch])
+            XCTAssertEqual(window.pixels, resizeThenCrop(source, width: rw, height: rh, cropWidth: cw, cropHeight: ch),
+                           "\(w)×\(h) → \(rw)×\(rh), crop \(cw)×\(ch)")
+        }
+    }
+
+    /// A 1×60,000 gray PNG (197 bytes): torchvision's Resize(256) would make it 256×15,360,000 pixels
+    /// (11.8 GB); only the 224×224 crop is computed.
+    func testAnElongatedPhotoCostsOnlyItsCrop() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let path = scratch.file("tall.png")
+        try Data(PNGFixture.gray(width: 1, height: 60_000, value: 128)).write(to: URL(fileURLWithPath: path))
+        let decoded = try ImageDecoder.decode(path: path)
+        XCTAssertEqual([decoded.width, decoded.height], [1, 60_000])
+        let crop = Preprocessing.torch.resize(decoded, height: 224, width: 224)
+        XCTAssertEqual([crop.width, crop.height], [224, 224])
+        XCTAssertEqual(Set(crop.pixels), [128], "a uniform image stays uniform")
+    }
+}
+
+/// A valid 8-bit grayscale PNG, written with zlib's stored (uncompressed) blocks.
+enum PNGFixture {
+    static func gray(width: Int, height: Int, value: UInt8) -> [UInt8] {
+        var raw: [UInt8] = []
+        for _ in 0..<height { raw.append(0); raw += [UInt8](repeating: value, count: width) }
+        var zlib: [UInt8] = [0x78, 0x01]
+        var position = 0
+        repeat {
+            let count = min(65_535, raw.count - position)
+            zlib.append(position + count == raw.count ? 1 : 0)
+            zlib += [UInt8(count & 0xFF), UInt8(count >> 8), UInt8(~count & 0xFF), UInt8(~count >> 8 & 0xFF)]
+            zlib += raw[position..<(position + count)]
+            position += count
+        } while position < raw.count
+        var (a, b): (UInt32, UInt32) = (1, 0)
+        for byte in raw { a = (a + UInt32(byte)) % 65_521; b = (b + a) % 65_521 }
+        zlib += bigEndian(b << 16 | a)
+        func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            return bigEndian(UInt32(data.count)) + body + bigEndian(body.withUnsafeBytes { CRC32.of($0) })
+        }
+        let header = bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, 0, 0, 0, 0]
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib) + chunk("IEND", [])
+    }
+}
