@@ -73,7 +73,8 @@ enum Harness: String, CaseIterable {
             if let model = try? SafetensorsModel.read(path: path) { _ = try? ModelAssembler.plan(model) }
         case .image:
             if let image = try? ImageDecoder.decode(path: path) {
-                _ = Preprocessing.torch.resize(image, height: 32, width: 32)
+                _ = Preprocessing.torch.resize(image, height: 32, width: 24)
+                _ = Preprocessing.keras.resize(image, height: 24, width: 32)
             }
         }
     }
