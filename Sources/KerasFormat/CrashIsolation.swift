@@ -10,6 +10,16 @@ import VGGCore
 /// So every read that goes through libhdf5 runs only in a forked child, which sends its result back
 /// through a pipe (`IsolatedRead`: plain data and file offsets, decoded bytes after them): libhdf5 never
 /// runs on the file in this process. A crash, hang or runaway in the child becomes one clear error.
+/// Observers of the child that runs libhdf5 (`CrashIsolation`), for the fuzz harness only: code the child
+/// runs updates coverage counters in the child's own copy of memory, so the harness copies them out
+/// before the child exits and merges them when it has ended. Unset in vggconv itself.
+public enum IsolatedChildObservers {
+    /// Runs in the child after the read, just before it exits.
+    nonisolated(unsafe) public static var beforeExit: (@convention(c) () -> Void)?
+    /// Runs in the parent once the child has ended, however it ended.
+    nonisolated(unsafe) public static var afterEnd: (@convention(c) () -> Void)?
+}
+
 enum CrashIsolation {
     /// How long the child may take: reads of metadata take milliseconds, but a compressed file is decoded
     /// in the child too, so large files get longer (a second per 50 MB beyond the first 3 s).
@@ -62,6 +72,7 @@ enum CrashIsolation {
             let null = open("/dev/null", O_WRONLY)
             if null >= 0 { dup2(null, 1); dup2(null, 2) }
             let bytes = body()
+            IsolatedChildObservers.beforeExit?()
             // Peak resident memory beyond what the child started with: over the limit is a refusal.
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -95,6 +106,7 @@ enum CrashIsolation {
         while waitpid(child, &status, 0) < 0 {
             guard errno == EINTR else { return false }
         }
+        IsolatedChildObservers.afterEnd?()
         // WIFEXITED(status) && WEXITSTATUS(status) == 0
         return !overflow && status & 0x7F == 0 && (status >> 8) & 0xFF == 0
     }

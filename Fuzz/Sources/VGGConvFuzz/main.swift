@@ -1,5 +1,6 @@
 import CFuzzerDriver
 import Foundation
+import KerasFormat
 
 // The harness is chosen by VGGCONV_FUZZ_TARGET (pickle, zip, vggw, npy, json, hdf5); the arguments are
 // libFuzzer's (corpus directories, -max_total_time=…, or crash files to replay).
@@ -12,6 +13,11 @@ let harness: Harness = {
     }
     return harness
 }()
+// libhdf5 reads run in a forked child: carry its coverage back (CFuzzerDriver/coverage.c).
+if vggconv_child_coverage_setup() != 0 {
+    IsolatedChildObservers.beforeExit = vggconv_child_coverage_save
+    IsolatedChildObservers.afterEnd = vggconv_child_coverage_merge
+}
 let scratch = (ProcessInfo.processInfo.environment["VGGCONV_FUZZ_SCRATCH"] ?? "/dev/shm") + "/vggconv-fuzz-\(getpid())"
 
 var argc = CommandLine.argc

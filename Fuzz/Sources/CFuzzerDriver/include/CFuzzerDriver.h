@@ -8,4 +8,11 @@
 
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
 
+/// Maps the shared copy of the coverage counters; returns 0 when the binary has none.
+int vggconv_child_coverage_setup(void);
+/// In the forked child, before it exits: its counters into the shared copy.
+void vggconv_child_coverage_save(void);
+/// In the parent, after the child ended: the shared copy merged into the counters, then cleared.
+void vggconv_child_coverage_merge(void);
+
 #endif
