@@ -12,12 +12,16 @@ import VGGCore
 /// runs on the file in this process. A crash, hang or runaway in the child becomes one clear error.
 /// Observers of the child that runs libhdf5 (`CrashIsolation`), for the fuzz harness only: code the child
 /// runs updates coverage counters in the child's own copy of memory, so the harness copies them out
-/// before the child exits and merges them when it has ended. Unset in vggconv itself.
+/// before the child exits and merges them when it has ended; and a trap in vggconv's own code in the
+/// child (which the user sees as a refused file) must still reach the fuzzer as a finding. Unset in
+/// vggconv itself.
 public enum IsolatedChildObservers {
     /// Runs in the child after the read, just before it exits.
     nonisolated(unsafe) public static var beforeExit: (@convention(c) () -> Void)?
-    /// Runs in the parent once the child has ended, however it ended.
-    nonisolated(unsafe) public static var afterEnd: (@convention(c) () -> Void)?
+    /// Runs in the parent once the child has ended, however it ended, with its `waitpid` status.
+    nonisolated(unsafe) public static var afterEnd: (@convention(c) (Int32) -> Void)?
+    /// Leaves the child's standard error open (a sanitizer's report of the child), instead of /dev/null.
+    nonisolated(unsafe) public static var childKeepsStandardError = false
 }
 
 enum CrashIsolation {
@@ -70,7 +74,7 @@ enum CrashIsolation {
             // The child's crash report (libhdf5's or the Swift runtime's) must not reach the user's
             // terminal: the parent prints the one-line error.
             let null = open("/dev/null", O_WRONLY)
-            if null >= 0 { dup2(null, 1); dup2(null, 2) }
+            if null >= 0 { dup2(null, 1); if !IsolatedChildObservers.childKeepsStandardError { dup2(null, 2) } }
             let bytes = body()
             IsolatedChildObservers.beforeExit?()
             // Peak resident memory beyond what the child started with: over the limit is a refusal.
@@ -106,7 +110,7 @@ enum CrashIsolation {
         while waitpid(child, &status, 0) < 0 {
             guard errno == EINTR else { return false }
         }
-        IsolatedChildObservers.afterEnd?()
+        IsolatedChildObservers.afterEnd?(status)
         // WIFEXITED(status) && WEXITSTATUS(status) == 0
         return !overflow && status & 0x7F == 0 && (status >> 8) & 0xFF == 0
     }

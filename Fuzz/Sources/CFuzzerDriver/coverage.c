@@ -4,7 +4,11 @@
 // (the larger count wins) after the child ended, so the fuzzer is guided by the child's paths too.
 #include "CFuzzerDriver.h"
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 // The linker's bounds of the section holding the inline 8-bit counters (-sanitize=fuzzer).
 extern uint8_t __start___sancov_cntrs[] __attribute__((weak));
@@ -34,7 +38,19 @@ UNINSTRUMENTED void vggconv_child_coverage_save(void) {
     if (shared_counters) memcpy(shared_counters, __start___sancov_cntrs, counter_count());
 }
 
-UNINSTRUMENTED void vggconv_child_coverage_merge(void) {
+UNINSTRUMENTED void vggconv_child_ended(int status) {
+    // A trap (SIGILL: a Swift precondition, overflow or bounds check) or a sanitizer report (exit code
+    // 77, set in ASAN_OPTIONS by scripts/fuzz.sh) in the child is vggconv's own bug, which users would
+    // only see as a refused file: make it a finding here. libhdf5's own crashes (SIGSEGV, SIGABRT) stay
+    // what the isolation turns them into.
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) {
+        fprintf(stderr, "==vggconv-fuzz== the isolated child trapped (SIGILL)\n");
+        abort();
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "==vggconv-fuzz== the isolated child's sanitizer reported an error (above)\n");
+        abort();
+    }
     if (!shared_counters) return;
     size_t count = counter_count();
     for (size_t i = 0; i < count; i++) {

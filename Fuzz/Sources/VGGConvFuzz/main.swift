@@ -13,11 +13,11 @@ let harness: Harness = {
     }
     return harness
 }()
-// libhdf5 reads run in a forked child: carry its coverage back (CFuzzerDriver/coverage.c).
-if vggconv_child_coverage_setup() != 0 {
-    IsolatedChildObservers.beforeExit = vggconv_child_coverage_save
-    IsolatedChildObservers.afterEnd = vggconv_child_coverage_merge
-}
+// libhdf5 reads run in a forked child: carry its coverage back, and its traps and sanitizer reports
+// (CFuzzerDriver/coverage.c).
+if vggconv_child_coverage_setup() != 0 { IsolatedChildObservers.beforeExit = vggconv_child_coverage_save }
+IsolatedChildObservers.afterEnd = vggconv_child_ended
+IsolatedChildObservers.childKeepsStandardError = true
 let scratch = (ProcessInfo.processInfo.environment["VGGCONV_FUZZ_SCRATCH"] ?? "/dev/shm") + "/vggconv-fuzz-\(getpid())"
 
 var argc = CommandLine.argc

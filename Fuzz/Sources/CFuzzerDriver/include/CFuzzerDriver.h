@@ -12,7 +12,8 @@ int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *
 int vggconv_child_coverage_setup(void);
 /// In the forked child, before it exits: its counters into the shared copy.
 void vggconv_child_coverage_save(void);
-/// In the parent, after the child ended: the shared copy merged into the counters, then cleared.
-void vggconv_child_coverage_merge(void);
+/// In the parent, after the child ended with `status`: a trap or sanitizer report in the child aborts
+/// (a finding); otherwise the shared copy is merged into the counters, then cleared.
+void vggconv_child_ended(int status);
 
 #endif
