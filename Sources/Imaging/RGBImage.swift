@@ -37,9 +37,10 @@ public enum ImageDecoder {
     /// The file extensions `decode` reads.
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    /// Decodes the file at `path`, choosing the codec by its signature.
+    /// Decodes the file at `path`, choosing the codec by its signature; images of more than
+    /// `maximumPixels` pixels are refused before decoding.
     /// - Throws: `VGGError.badImage` naming the file and what is wrong.
-    public static func decode(path: String) throws -> RGBImage {
+    public static func decode(path: String, maximumPixels: Int = maximumPixels) throws -> RGBImage {
         let file = try MappedFile(path: path)
         return try file.withBytes(offset: 0, length: file.count) { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count >= 8 else {

@@ -72,7 +72,9 @@ enum Harness: String, CaseIterable {
             _ = try? TensorInventory.of(path: path)
             if let model = try? SafetensorsModel.read(path: path) { _ = try? ModelAssembler.plan(model) }
         case .image:
-            if let image = try? ImageDecoder.decode(path: path) {
+            // A 300-byte progressive JPEG may declare 88 million pixels, within the limit (as Pillow's),
+            // and take seconds to decode: a smaller limit keeps executions fast; the check is the same.
+            if let image = try? ImageDecoder.decode(path: path, maximumPixels: 1 << 22) {
                 _ = Preprocessing.torch.resize(image, height: 32, width: 24)
                 _ = Preprocessing.keras.resize(image, height: 24, width: 32)
             }
