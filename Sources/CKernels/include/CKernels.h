@@ -7,6 +7,7 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /// result[(o - o_begin) * rows + c * groups + g] = source[(g * channels + c) * columns + o]
 /// for o in [o_begin, o_end), where rows = groups * channels; 4-byte elements.
@@ -28,6 +29,18 @@ void CKernels_deinterleave_channels32(const float *source, float *result, size_t
 /// chunks of a few thousand values and add the sums in double). Non-finite values make the sums non-finite.
 void CKernels_compare_stats(const float *a, const float *b, size_t n, float *max_difference, float *max_b,
                             float *dot, float *norm_a, float *norm_b);
+
+/// Keys of `CKernels_position_hash32`: odd multipliers and offsets, two independent hashes.
+typedef struct {
+    uint32_t multiplier[2], offset[2];
+} CKernels_hash_keys;
+
+/// Adds to `sums` a keyed hash of `count` float32 values whose canonical positions (below 2^32) are
+/// first, first + stride, ...: the sum of a per-element mix of (bits, position), so a tensor read in any
+/// storage order, run by run, sums to the same value, and two tensors with different bits at some
+/// position almost never do. Sets *non_finite when a value is NaN or infinite.
+void CKernels_position_hash32(const float *values, size_t count, uint32_t first, uint32_t stride,
+                              const CKernels_hash_keys *keys, uint32_t sums[2], uint32_t *non_finite);
 
 // Winograd F(4x4, 3x3) with the sqrt(2) interpolation points (ncnn's "f43" coefficients since 2023,
 // about 2x more accurate than the (0, +-1, +-2) points): Y = A^T [(G g G^T) . (B^T d B)] A on 6x6 input
