@@ -56,25 +56,28 @@ static inline WG_TARGET void WG(gather_row)(const float *const p[LANES], v8 d[6]
 static WG_TARGET void WG(input)(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                 size_t c0, size_t c1, float *V) {
     static const float zeros[8] = {0};
-    const size_t tiles_w = (W + 3) / 4, width8 = ROUND_UP(count, LANES);
+    const size_t tiles_w = (W + 3) / 4, per_image = (H + 3) / 4 * tiles_w, width8 = ROUND_UP(count, LANES);
     for (size_t g = 0; g < width8; g += LANES) {
         long ys[LANES], xs[LANES];
         int interior[LANES], valid[LANES];
+        const float *image[LANES];  // each lane's image: a block may span several
         for (size_t q = 0; q < LANES; q++) {
-            const size_t t = first + g + q;
+            const size_t t = first + g + q, local = t % per_image;
             valid[q] = g + q < count;
-            ys[q] = (long)(t / tiles_w) * 4 - 1;
-            xs[q] = (long)(t % tiles_w) * 4 - 1;
+            image[q] = input + (valid[q] ? t / per_image : 0) * C * H * W;
+            ys[q] = (long)(local / tiles_w) * 4 - 1;
+            xs[q] = (long)(local % tiles_w) * 4 - 1;
             interior[q] = valid[q] && ys[q] >= 0 && xs[q] >= 0 && ys[q] + 6 <= (long)H && xs[q] + 6 <= (long)W;
         }
         const size_t panel = g / PANEL_COLUMNS;
         const size_t pw = width8 - panel * PANEL_COLUMNS < PANEL_COLUMNS ? width8 - panel * PANEL_COLUMNS : PANEL_COLUMNS;
         float *v = V + panel * PANEL_COLUMNS * C + g % PANEL_COLUMNS;
         for (size_t c = c0; c < c1; c++) {
-            const float *x = input + c * H * W;
+            const size_t plane = c * H * W;
             float edge[LANES][36];  // zero-padded copies of boundary tiles
             for (size_t q = 0; q < LANES; q++) {
                 if (interior[q] || !valid[q]) continue;
+                const float *x = image[q] + plane;
                 for (long i = 0; i < 6; i++)
                     for (long j = 0; j < 6; j++) {
                         const long yy = ys[q] + i, xx = xs[q] + j;
@@ -85,7 +88,7 @@ static WG_TARGET void WG(input)(const float *input, size_t C, size_t H, size_t W
             for (int i = 0; i < 6; i++) {
                 const float *p[LANES];
                 for (size_t q = 0; q < LANES; q++)
-                    p[q] = interior[q] ? x + (ys[q] + i) * (long)W + xs[q] : valid[q] ? edge[q] + i * 6 : zeros;
+                    p[q] = interior[q] ? image[q] + plane + (ys[q] + i) * (long)W + xs[q] : valid[q] ? edge[q] + i * 6 : zeros;
                 WG(gather_row)(p, d[i]);
             }
             for (int j = 0; j < 6; j++) {
@@ -152,16 +155,19 @@ static WG_TARGET void WG(multiply)(const float *U, const float *V, size_t K, siz
 
 static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count, size_t k0,
                                  size_t k1, const float *bias, int relu, float *output) {
-    const size_t tiles_w = (W + 3) / 4, width8 = ROUND_UP(count, LANES), plane = ROUND_UP(K, PANEL_ROWS) * width8;
+    const size_t tiles_w = (W + 3) / 4, per_image = (H + 3) / 4 * tiles_w;
+    const size_t width8 = ROUND_UP(count, LANES), plane = ROUND_UP(K, PANEL_ROWS) * width8;
     for (size_t g = 0; g < count; g += LANES) {
         size_t ty[LANES], tx[LANES];
+        float *image[LANES];
         const size_t lanes = count - g < LANES ? count - g : LANES;
         for (size_t q = 0; q < lanes; q++) {
-            ty[q] = (first + g + q) / tiles_w * 4;
-            tx[q] = (first + g + q) % tiles_w * 4;
+            const size_t t = first + g + q, local = t % per_image;
+            image[q] = output + t / per_image * K * H * W;
+            ty[q] = local / tiles_w * 4;
+            tx[q] = local % tiles_w * 4;
         }
         for (size_t k = k0; k < k1; k++) {
-            float *y = output + k * H * W;
             const v8 zero = {0, 0, 0, 0, 0, 0, 0, 0}, b = zero + (bias ? bias[k] : 0.0f);
             const float *m = M + k * width8 + g;
             v8 mm[6][6], r[4][6], o[4][4];
@@ -196,7 +202,7 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
                 memcpy(w + 24, &w3, sizeof w3);
                 for (size_t q = 0; q < lanes; q++) {
                     if (ty[q] + i >= H) continue;
-                    float *dst = y + (ty[q] + i) * W + tx[q];
+                    float *dst = image[q] + k * H * W + (ty[q] + i) * W + tx[q];
                     if (tx[q] + 4 <= W) {
                         memcpy(dst, w + q * 4, 4 * sizeof(float));
                     } else {  // 1 to 3 columns; not a loop, which clang would merge with the line above into a memmove call

@@ -82,7 +82,31 @@ public final class InferenceEngine: @unchecked Sendable {
             case .softmax: "softmax"
             }
         }
+
+        /// The input's height × width for steps that work on feature maps.
+        var inputPixels: Int? {
+            switch self {
+            case .convolution(_, let i, _), .winograd(_, let i, _), .direct(_, let i, _), .maxPool(_, let i, _), .averagePool(let i, _):
+                i[1] * i[2]
+            default: nil
+            }
+        }
+
+        /// Floats per sample of the output, or nil where it is the input's size.
+        var outputCount: Int? {
+            switch self {
+            case .convolution(_, _, let o), .winograd(_, _, let o), .direct(_, _, let o), .maxPool(_, _, let o), .averagePool(_, let o):
+                o.reduce(1, *)
+            case .dense(let dense): dense.units
+            default: nil
+            }
+        }
     }
+
+    /// Feature maps of at most this many pixels (VGG's 28 × 28 and 14 × 14 stages) are convolved for a
+    /// chunk of samples together: one image has too few tiles to use each transformed kernel panel
+    /// more than a few times, and the conv4/conv5 kernels (36 MiB each) would stream once per sample.
+    static let batchedMapPixels = 28 * 28
 
     /// Compiles the network in `file`, for `inputShape` (C, H, W) when given (a fully convolutional
     /// model runs on any size), else for the input size the file records.
@@ -180,7 +204,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     let fast = WinogradConvolution(weights: weights.pointer, bias: bias, inputChannels: c, outputChannels: o,
                                                    activation: activationKind)
                     file.file.release(offset: kernel.offset, length: kernel.nbytes)  // only the transformed copy is used
-                    scratch = max(scratch, fast.scratchCount(height: output[1], width: output[2]))
+                    scratch = max(scratch, fast.scratchCount())
                     steps.append(.winograd(fast, input: shape, output: outShape))
                     break
                 }
@@ -286,8 +310,9 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// Runs `batch` samples laid out NCHW in `input`; returns the outputs, one after another.
-    /// The convolutional part runs one sample at a time (its activations are the large ones); the
-    /// dense tail runs on the whole batch, where batching turns matrix-vector products into GEMMs.
+    /// Large feature maps run one sample at a time (their activations are the large ones), small ones
+    /// for chunks of samples together (see `batchedMapPixels`), the dense tail on the whole batch, where
+    /// batching turns matrix-vector products into GEMMs.
     public func run(_ input: [Float], batch: Int) -> [Float] {
         var untimed: [Double]? = nil
         return run(input, batch: batch, times: &untimed)
@@ -307,26 +332,56 @@ public final class InferenceEngine: @unchecked Sendable {
         let sampleIn = ShapeMath.elementCount(inputShape) ?? 0
         precondition(input.count == batch * sampleIn, "input size checked by the caller")
         let split = steps.firstIndex { if case .dense = $0 { return true } else { return false } } ?? steps.count
+        let batchedFrom = steps[..<split].firstIndex { ($0.inputPixels ?? .max) <= Self.batchedMapPixels } ?? split
+        let chunk = samplesPerChunk(batchedFrom..<split, batch: batch)
+        let batchedSize = chunk * largestActivation(batchedFrom..<split)
         let a = UnsafeMutablePointer<Float>.allocate(capacity: maxActivation), b = UnsafeMutablePointer<Float>.allocate(capacity: maxActivation)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: batchedSize)
+        // The small maps' second buffer is `a` where it is large enough: free once the chunk's large maps are done.
+        let spare = batchedSize > maxActivation ? UnsafeMutablePointer<Float>.allocate(capacity: batchedSize) : nil
+        let d = spare ?? a
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-        defer { a.deallocate(); b.deallocate(); scratch.deallocate() }
+        defer { a.deallocate(); b.deallocate(); c.deallocate(); spare?.deallocate(); scratch.deallocate() }
         var perSample: [Float] = []
         var flatSize = 0
-        for n in 0..<batch {
-            input.withUnsafeBufferPointer { a.update(from: $0.baseAddress! + n * sampleIn, count: sampleIn) }
-            let (result, size) = execute(steps[..<split], batch: 1, current: a, next: b, scratch: scratch, count: sampleIn,
-                                         times: &times)
-            if n == 0 { perSample.reserveCapacity(batch * size); flatSize = size }
-            perSample.append(contentsOf: UnsafeBufferPointer(start: result, count: size))
+        for first in stride(from: 0, to: batch, by: chunk) {
+            let samples = min(chunk, batch - first)
+            // Large maps one sample at a time (their activations are the large ones), into c…
+            var mapSize = 0
+            for n in 0..<samples {
+                input.withUnsafeBufferPointer { a.update(from: $0.baseAddress! + (first + n) * sampleIn, count: sampleIn) }
+                let (result, size) = execute(steps[..<batchedFrom], batch: 1, current: a, next: b, scratch: scratch, count: sampleIn,
+                                             times: &times)
+                (c + n * size).update(from: result, count: size)
+                mapSize = size
+            }
+            // …then the small maps for the chunk's samples together.
+            let (result, size) = execute(steps[batchedFrom..<split], batch: samples, current: c, next: d, scratch: scratch,
+                                         count: mapSize, times: &times)
+            if first == 0 { perSample.reserveCapacity(batch * size); flatSize = size }
+            perSample.append(contentsOf: UnsafeBufferPointer(start: result, count: samples * size))
         }
         if split == steps.count { return perSample }
         let tailSize = batch * tailMaxActivation(from: split, input: flatSize)
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: tailSize), d = UnsafeMutablePointer<Float>.allocate(capacity: tailSize)
-        defer { c.deallocate(); d.deallocate() }
-        perSample.withUnsafeBufferPointer { c.update(from: $0.baseAddress!, count: perSample.count) }
-        let (result, size) = execute(steps[split...], batch: batch, current: c, next: d, scratch: scratch, count: flatSize,
+        let e = UnsafeMutablePointer<Float>.allocate(capacity: tailSize), f = UnsafeMutablePointer<Float>.allocate(capacity: tailSize)
+        defer { e.deallocate(); f.deallocate() }
+        perSample.withUnsafeBufferPointer { e.update(from: $0.baseAddress!, count: perSample.count) }
+        let (result, size) = execute(steps[split...], batch: batch, current: e, next: f, scratch: scratch, count: flatSize,
                                      times: &times)
         return Array(UnsafeBufferPointer(start: result, count: batch * size))
+    }
+
+    /// The largest per-sample activation entering or leaving `range` (its input: the output of the step
+    /// before it, or the network's input).
+    private func largestActivation(_ range: Range<Int>) -> Int {
+        let entering = steps[..<range.lowerBound].last { $0.outputCount != nil }?.outputCount ?? (ShapeMath.elementCount(inputShape) ?? 0)
+        return steps[range].reduce(entering) { max($0, $1.outputCount ?? 0) }
+    }
+
+    /// Samples whose small-map activations (two buffers) fit in the last-level cache, at least one.
+    private func samplesPerChunk(_ range: Range<Int>, batch: Int) -> Int {
+        let perSample = 2 * 4 * max(1, largestActivation(range))
+        return max(1, min(batch, LastLevelCache.bytes / perSample))
     }
 
     /// Every step's output for one sample (NCHW), in step order: for comparing layer by layer.
@@ -377,7 +432,9 @@ public final class InferenceEngine: @unchecked Sendable {
             case .convolution(let conv, let i, let o):
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1, scratch: scratch) }
             case .winograd(let conv, let i, let o):
-                eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], output: $1, scratch: scratch) }
+                conv.run(input: current, images: batch, height: i[1], width: i[2], output: next, scratch: scratch)
+                swap(&current, &next)
+                size = o.reduce(1, *)
             case .direct(let conv, let i, let o):
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], output: $1, scratch: scratch) }
             case .maxPool(let pool, let i, let o):

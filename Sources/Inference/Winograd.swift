@@ -33,28 +33,31 @@ struct WinogradConvolution: @unchecked Sendable {
     /// Output channels rounded up to whole panels.
     private var paddedOutputChannels: Int { panels * Self.panelRows }
 
-    /// Tiles per block: one coordinate's slice of V (C × tiles floats) stays within `sliceBytes`, so it
-    /// is read from L2 by every panel of output channels; the whole block (V and M) stays in L3.
-    func tilesPerBlock(height: Int, width: Int) -> Int {
-        let tiles = ((height + 3) / 4) * ((width + 3) / 4)
-        let limit = max(16, Self.sliceBytes / (4 * inputChannels) / 16 * 16)
+    /// Tiles per block for `tiles` tiles: one coordinate's slice of V (C × tiles floats) stays within
+    /// `sliceBytes`, so it is read from L2 by every panel of output channels; the whole block (V and M)
+    /// stays in L3. Each block reads all of U once: images batched into one run share those reads.
+    func tilesPerBlock(tiles: Int) -> Int {
+        let limit = tileLimit
         let blocks = (tiles + limit - 1) / limit
         return (tiles + blocks - 1) / blocks
     }
 
+    /// The most tiles a block holds, whatever the image size and count.
+    private var tileLimit: Int { max(16, Self.sliceBytes / (4 * inputChannels) / 16 * 16) }
+
     static let sliceBytes = 96 << 10
 
-    /// Scratch floats for V and M of one block.
-    func scratchCount(height: Int, width: Int) -> Int {
-        36 * (inputChannels + paddedOutputChannels) * Self.roundUp8(tilesPerBlock(height: height, width: width))
-    }
+    /// Scratch floats for V and M of the largest block `run` forms, whatever the image size and count.
+    func scratchCount() -> Int { 36 * (inputChannels + paddedOutputChannels) * Self.roundUp8(tileLimit) }
 
     private static func roundUp8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
 
-    func run(input: UnsafePointer<Float>, height: Int, width: Int, output: UnsafeMutablePointer<Float>,
+    /// Convolves `images` C × H × W inputs stored one after another into as many K × H × W outputs, their
+    /// tiles in common blocks. `scratch` holds `scratchCount()` floats.
+    func run(input: UnsafePointer<Float>, images: Int = 1, height: Int, width: Int, output: UnsafeMutablePointer<Float>,
              scratch: UnsafeMutablePointer<Float>) {
-        let tiles = ((height + 3) / 4) * ((width + 3) / 4)
-        let block = tilesPerBlock(height: height, width: width)
+        let tiles = images * ((height + 3) / 4) * ((width + 3) / 4)
+        let block = tilesPerBlock(tiles: tiles)
         let (C, K) = (inputChannels, outputChannels)
         let shared = SharedState(input: input, output: output, v: scratch, m: scratch + 36 * C * Self.roundUp8(block), u: transformed)
         let relu: Int32 = activation == .relu ? 1 : 0
@@ -76,7 +79,7 @@ struct WinogradConvolution: @unchecked Sendable {
             }
             first += count
         }
-        if activation != .relu && activation != .linear { activation.apply(output, count: K * height * width) }
+        if activation != .relu && activation != .linear { activation.apply(output, count: images * K * height * width) }
     }
 
     private struct SharedState: @unchecked Sendable {

@@ -152,6 +152,26 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// Small maps run for a chunk of samples together, their Winograd tiles in shared blocks: 63 samples of
+    /// 28 × 28 (49 tiles each, so groups of 8 tiles, and the boundary between the 8-channel layer's two
+    /// blocks at tile 1,544, fall inside an image) give each sample's output bit for bit as when it runs alone.
+    func testBatchedSmallMapsEqualOneSampleAtATime() throws {
+        let file = try NativeFile(path: try native("vgg_notop.pth"))
+        let shape = [3, 28, 28], samples = 63, size = shape.reduce(1, *)
+        let engine = try InferenceEngine(file: file, inputShape: shape)
+        var generator = SystemRandomNumberGenerator()
+        let input = (0..<(samples * size)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let batched = engine.run(input, batch: samples)
+        let per = batched.count / samples
+        XCTAssertEqual(batched.count, samples * per)
+        for n in [0, 1, 31, 32, 62] {
+            let alone = engine.run(Array(input[(n * size)..<((n + 1) * size)]), batch: 1)
+            let together = Array(batched[(n * per)..<((n + 1) * per)])
+            let largest = zip(alone, together).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertTrue(alone == together, "sample \(n): max |difference| \(largest)")
+        }
+    }
+
     /// The portable build of the Winograd stages (chosen on CPUs without AVX2, or with VGGCONV_SIMD=generic)
     /// reproduces the frameworks' outputs too.
     func testPortableKernelsReproduceGoldens() throws {

@@ -44,8 +44,10 @@ void CKernels_position_hash32(const float *values, size_t count, uint32_t first,
 
 // Winograd F(4x4, 3x3) with the sqrt(2) interpolation points (ncnn's "f43" coefficients since 2023,
 // about 2x more accurate than the (0, +-1, +-2) points): Y = A^T [(G g G^T) . (B^T d B)] A on 6x6 input
-// tiles that advance by 4 over a 'same'-padded (pad 1) input; tile t = ty * tiles_w + tx. A block of
-// `count` tiles starting at `first` is transformed into V, multiplied into M and transformed back.
+// tiles that advance by 4 over a 'same'-padded (pad 1) input; tile t = (n * tiles_h + ty) * tiles_w + tx
+// over N images stored one after another (input N x C x H x W, output N x K x H x W). A block of `count`
+// tiles starting at `first`, which may span images, is transformed into V, multiplied into M and
+// transformed back: batching small maps lets every panel of U serve the tiles of several images.
 // Sizes: U has CKernels_winograd43_packed_count(K, C) floats; for a block, with width8 = count rounded up
 // to 8 and Kp = K rounded up to CKERNELS_WINOGRAD_PANEL_ROWS, V has 36 * C * width8 floats and M
 // 36 * Kp * width8.
@@ -61,7 +63,7 @@ size_t CKernels_winograd43_packed_count(size_t K, size_t C);
 /// channels of panels [p0, p1) (CKERNELS_WINOGRAD_PANEL_ROWS channels each; rows past K are zeros).
 void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, size_t p0, size_t p1, float *U);
 
-/// Input transform of input channels [c0, c1) of the C x H x W input, for the block's tiles.
+/// Input transform of input channels [c0, c1) of the N x C x H x W input, for the block's tiles.
 void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                size_t c0, size_t c1, float *V);
 
@@ -69,7 +71,7 @@ void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W,
 void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size_t C, size_t count, size_t p0, size_t p1,
                                   float *M);
 
-/// Output transform of output channels [k0, k1) into the K x H x W output, adding bias and applying
+/// Output transform of output channels [k0, k1) into the N x K x H x W output, adding bias and applying
 /// ReLU when relu != 0.
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
                                 size_t k0, size_t k1, const float *bias, int relu, float *output);
