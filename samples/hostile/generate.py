@@ -337,6 +337,10 @@ FOUND = [
     ("found/libhdf5_memory_bomb.h5", KERAS_COMMANDS[:2], "libhdf5_memory_bomb.h5",
      "hdf5 harness out-of-memory: a 38 KB mutated Keras file whose damaged layer_names makes libhdf5 1.10.8 "
      "allocate over 2 GB; refused because the probe child outgrows the file's memory budget"),
+    ("found/libhdf5_metadata_size.h5", KERAS_COMMANDS, "cannot open it",
+     "hdf5 harness (ASan allocation-size-too-big in the probe child): a 38 KB mutated Keras file for which "
+     "libhdf5 1.10.8's metadata cache (H5C_protect) asks malloc for 2^56 bytes; outside ASan malloc returns "
+     "NULL, libhdf5 fails the open and vggconv refuses the file"),
 ]
 
 
