@@ -1,4 +1,5 @@
 import CKernels
+@testable import Inference
 import XCTest
 
 /// The C kernels on shapes the sample models do not reach, against sums in double precision.
@@ -22,5 +23,14 @@ final class KernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// sysfs cache sizes ("32768K") parse to bytes; anything else is refused, so the 8 MiB default applies.
+    func testLastLevelCacheSizeParsing() {
+        XCTAssertEqual(LastLevelCache.parse("32768K\n"), 32 << 20)
+        XCTAssertEqual(LastLevelCache.parse("8M"), 8 << 20)
+        XCTAssertEqual(LastLevelCache.parse("1048576"), 1 << 20)
+        for bad in ["", "K", "-4K", "0K", "12Q", "99999999999999999999K"] { XCTAssertNil(LastLevelCache.parse(bad), bad) }
+        XCTAssertGreaterThan(LastLevelCache.bytes, 0)
     }
 }
