@@ -59,7 +59,7 @@ enum CrashIsolation {
     /// `replyLimit` bytes, in `reply`); false when the child dies of a signal, hangs, outgrows
     /// `memoryBytes` or replies too much. The child runs only `body` and `_exit`.
     static func run(seconds: UInt32, memoryBytes: Int = .max, replyLimit: Int, reply: inout [UInt8], _ body: () -> [UInt8]) -> Bool {
-        let baseline = residentBytes()
+        let baseline = residentBytes(), data = statmBytes(field: 5)
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return false }
         let child = fork()
@@ -71,6 +71,7 @@ enum CrashIsolation {
             // sanitizer's or fuzzer's handler) runs in the child.
             for number in [SIGALRM, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE] { _ = signal(number, SIG_DFL) }
             alarm(seconds)
+            capDataSegment(present: data, growth: memoryBytes)
             // The child's crash report (libhdf5's or the Swift runtime's) must not reach the user's
             // terminal: the parent prints the one-line error.
             let null = open("/dev/null", O_WRONLY)
@@ -116,10 +117,26 @@ enum CrashIsolation {
     }
 
     /// This process's resident memory in bytes, from /proc/self/statm.
-    private static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    private static func residentBytes() -> Int { statmBytes(field: 1) ?? 0 }
+
+    /// Field `field` of /proc/self/statm (1: resident, 5: data and stack) in bytes.
+    private static func statmBytes(field: Int) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
         let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        guard fields.count > field, let pages = Int(fields[field]) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// Caps this process's data segment (private writable memory: the heap, libhdf5's buffers) at its
+    /// present size plus `growth`, so an allocation a damaged file makes libhdf5 size fails at once
+    /// (libhdf5 then reports an error) instead of the child faulting in gigabytes until the alarm.
+    private static func capDataSegment(present: Int?, growth: Int) {
+        guard let present, growth < Int.max / 2 else { return }
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(clamping: present + growth)
+        if limit.rlim_max < wanted { return }  // RLIM_INFINITY is rlim_t.max
+        limit.rlim_cur = wanted
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &limit)
     }
 }

@@ -65,6 +65,21 @@ final class HostileFileTests: XCTestCase {
 
     /// The other file's bytes must not reach any output: nothing is written, and the refusal happens
     /// before libhdf5 is asked for the data (the message names the external storage, not a read error).
+    /// A damaged attribute made libhdf5 allocate and fill 4 GiB in the isolated child (refused only by the
+    /// 3 s alarm, after ~4 GB). The child's data segment is capped at its size plus the file's budget, so
+    /// the allocation fails at once. Measured without `ulimit` (which would mask it) by a fresh Python
+    /// parent: the peak resident memory of vggconv and its child.
+    func testLibhdf5AllocationsInTheChildAreCapped() throws {
+        let script = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            + "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        let result = try runProcess("/usr/bin/env", ["python3", "-c", script, vggconvExecutable, "summary",
+                                                     Samples.path("hostile/found/libhdf5_vlen_4gib.h5")])
+        let fields = result.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        XCTAssertEqual(fields.count, 2, result.stdout + result.stderr)
+        XCTAssertEqual(fields.first, 2, "refused")
+        XCTAssertLessThan(fields.last ?? .max, 512 << 10, "peak resident KiB of vggconv and its child")
+    }
+
     func testExternalStorageNeverReadsTheOtherFile() throws {
         let (result, _) = try Self.runBounded(["inspect", Samples.path("hostile/external_storage.h5"), "--json"])
         XCTAssertEqual(result.status, 2)
