@@ -59,7 +59,8 @@ enum CrashIsolation {
     /// `replyLimit` bytes, in `reply`); false when the child dies of a signal, hangs, outgrows
     /// `memoryBytes` or replies too much. The child runs only `body` and `_exit`.
     static func run(seconds: UInt32, memoryBytes: Int = .max, replyLimit: Int, reply: inout [UInt8], _ body: () -> [UInt8]) -> Bool {
-        let baseline = residentBytes(), data = statmBytes(field: 5)
+        let memory = Self.memory()
+        let baseline = memory?.resident ?? 0
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return false }
         let child = fork()
@@ -71,7 +72,7 @@ enum CrashIsolation {
             // sanitizer's or fuzzer's handler) runs in the child.
             for number in [SIGALRM, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE] { _ = signal(number, SIG_DFL) }
             alarm(seconds)
-            capDataSegment(present: data, growth: memoryBytes)
+            capDataSegment(present: memory?.data, growth: memoryBytes)
             // The child's crash report (libhdf5's or the Swift runtime's) must not reach the user's
             // terminal: the parent prints the one-line error.
             let null = open("/dev/null", O_WRONLY)
@@ -116,15 +117,13 @@ enum CrashIsolation {
         return !overflow && status & 0x7F == 0 && (status >> 8) & 0xFF == 0
     }
 
-    /// This process's resident memory in bytes, from /proc/self/statm.
-    private static func residentBytes() -> Int { statmBytes(field: 1) ?? 0 }
-
-    /// Field `field` of /proc/self/statm (1: resident, 5: data and stack) in bytes.
-    private static func statmBytes(field: Int) -> Int? {
+    /// This process's resident memory and data segment (data and stack) in bytes, from /proc/self/statm.
+    private static func memory() -> (resident: Int, data: Int)? {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > field, let pages = Int(fields[field]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        let pages = text.split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard pages.count > 5, let resident = pages[1], let data = pages[5] else { return nil }
+        let size = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return (resident * size, data * size)
     }
 
     /// Caps this process's data segment (private writable memory: the heap, libhdf5's buffers) at its

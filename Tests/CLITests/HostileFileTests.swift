@@ -63,8 +63,6 @@ final class HostileFileTests: XCTestCase {
         }
     }
 
-    /// The other file's bytes must not reach any output: nothing is written, and the refusal happens
-    /// before libhdf5 is asked for the data (the message names the external storage, not a read error).
     /// A damaged attribute made libhdf5 allocate and fill 4 GiB in the isolated child (refused only by the
     /// 3 s alarm, after ~4 GB). The child's data segment is capped at its size plus the file's budget, so
     /// the allocation fails at once. Measured without `ulimit` (which would mask it) by a fresh Python
@@ -80,6 +78,8 @@ final class HostileFileTests: XCTestCase {
         XCTAssertLessThan(fields.last ?? .max, 512 << 10, "peak resident KiB of vggconv and its child")
     }
 
+    /// The other file's bytes must not reach any output: nothing is written, and the refusal happens
+    /// before libhdf5 is asked for the data (the message names the external storage, not a read error).
     func testExternalStorageNeverReadsTheOtherFile() throws {
         let (result, _) = try Self.runBounded(["inspect", Samples.path("hostile/external_storage.h5"), "--json"])
         XCTAssertEqual(result.status, 2)
