@@ -71,13 +71,16 @@ __attribute__((target("avx2"))) static size_t deinterleave_channels_tile_avx2(
     return g;
 }
 
+// Result rows hold channels [c_begin, c_end) of every group: j = c * groups + g for j in [j_begin, j_end),
+// written at result + (o - o_begin) * width + (j - j_begin).
 __attribute__((target("avx2"))) static void interleaved_transpose32_avx2(
-    const float *source, float *result, size_t groups, size_t channels, size_t columns, size_t o_begin, size_t o_end) {
-    const size_t rows = groups * channels;
+    const float *source, float *result, size_t groups, size_t channels, size_t columns, size_t j_begin, size_t j_end,
+    size_t o_begin, size_t o_end) {
+    const size_t width = j_end - j_begin;
     for (size_t o0 = o_begin; o0 < o_end; o0 += AVX_TILE_O) {
         const size_t o1 = o0 + AVX_TILE_O < o_end ? o0 + AVX_TILE_O : o_end;
-        size_t j0 = 0;
-        for (; j0 + 8 <= rows; j0 += 8) {
+        size_t j0 = j_begin;
+        for (; j0 + 8 <= j_end; j0 += 8) {
             const float *r[8];
             for (size_t k = 0; k < 8; k++) r[k] = source_row(source, j0 + k, groups, channels, columns);
             size_t o = o0;
@@ -86,16 +89,16 @@ __attribute__((target("avx2"))) static void interleaved_transpose32_avx2(
                 __m256 a2 = _mm256_loadu_ps(r[2] + o), a3 = _mm256_loadu_ps(r[3] + o);
                 __m256 a4 = _mm256_loadu_ps(r[4] + o), a5 = _mm256_loadu_ps(r[5] + o);
                 __m256 a6 = _mm256_loadu_ps(r[6] + o), a7 = _mm256_loadu_ps(r[7] + o);
-                store_transposed8(a0, a1, a2, a3, a4, a5, a6, a7, result + (o - o_begin) * rows + j0, rows);
+                store_transposed8(a0, a1, a2, a3, a4, a5, a6, a7, result + (o - o_begin) * width + (j0 - j_begin), width);
             }
             for (; o < o1; o++) {
-                float *out = result + (o - o_begin) * rows + j0;
+                float *out = result + (o - o_begin) * width + (j0 - j_begin);
                 for (size_t k = 0; k < 8; k++) out[k] = r[k][o];
             }
         }
-        for (; j0 < rows; j0++) {
+        for (; j0 < j_end; j0++) {
             const float *in = source_row(source, j0, groups, channels, columns);
-            for (size_t o = o0; o < o1; o++) result[(o - o_begin) * rows + j0] = in[o];
+            for (size_t o = o0; o < o1; o++) result[(o - o_begin) * width + (j0 - j_begin)] = in[o];
         }
     }
 }
@@ -103,20 +106,26 @@ __attribute__((target("avx2"))) static void interleaved_transpose32_avx2(
 
 void CKernels_interleaved_transpose32(const float *source, float *result, size_t groups, size_t channels,
                                       size_t columns, size_t o_begin, size_t o_end) {
+    CKernels_interleaved_transpose_channels32(source, result, groups, channels, columns, 0, channels, o_begin, o_end);
+}
+
+void CKernels_interleaved_transpose_channels32(const float *source, float *result, size_t groups, size_t channels,
+                                               size_t columns, size_t c_begin, size_t c_end, size_t o_begin,
+                                               size_t o_end) {
+    const size_t j_begin = c_begin * groups, j_end = c_end * groups, width = j_end - j_begin;
 #if defined(__x86_64__) || defined(__i386__)
     if (CKernels_uses_avx2()) {
-        interleaved_transpose32_avx2(source, result, groups, channels, columns, o_begin, o_end);
+        interleaved_transpose32_avx2(source, result, groups, channels, columns, j_begin, j_end, o_begin, o_end);
         return;
     }
 #endif
-    const size_t rows = groups * channels;
     for (size_t o0 = o_begin; o0 < o_end; o0 += TILE_O) {
         const size_t o1 = o0 + TILE_O < o_end ? o0 + TILE_O : o_end;
-        for (size_t j0 = 0; j0 < rows; j0 += TILE_J) {
-            const size_t j1 = j0 + TILE_J < rows ? j0 + TILE_J : rows;
+        for (size_t j0 = j_begin; j0 < j_end; j0 += TILE_J) {
+            const size_t j1 = j0 + TILE_J < j_end ? j0 + TILE_J : j_end;
             const float *runs[TILE_J];
             for (size_t j = j0; j < j1; j++) runs[j - j0] = source_row(source, j, groups, channels, columns) + o0;
-            for (size_t j = j1; j < j1 + TILE_J && j < rows; j++) {
+            for (size_t j = j1; j < j1 + TILE_J && j < j_end; j++) {
                 const char *next = (const char *)(source_row(source, j, groups, channels, columns) + o0);
                 for (size_t b = 0; b < (o1 - o0) * sizeof(float); b += 64) __builtin_prefetch(next + b, 0, 0);
             }
@@ -124,21 +133,21 @@ void CKernels_interleaved_transpose32(const float *source, float *result, size_t
 #if defined(__SSE2__)
             if (j1 - j0 == TILE_J) {
                 for (; o + 4 <= o1; o += 4) {
-                    float *out = result + (o - o_begin) * rows + j0;
+                    float *out = result + (o - o_begin) * width + (j0 - j_begin);
                     for (size_t q = 0; q < TILE_J; q += 4) {
                         __m128 a = _mm_loadu_ps(runs[q] + (o - o0)), b = _mm_loadu_ps(runs[q + 1] + (o - o0));
                         __m128 c = _mm_loadu_ps(runs[q + 2] + (o - o0)), d = _mm_loadu_ps(runs[q + 3] + (o - o0));
                         _MM_TRANSPOSE4_PS(a, b, c, d);
                         _mm_storeu_ps(out + q, a);
-                        _mm_storeu_ps(out + rows + q, b);
-                        _mm_storeu_ps(out + 2 * rows + q, c);
-                        _mm_storeu_ps(out + 3 * rows + q, d);
+                        _mm_storeu_ps(out + width + q, b);
+                        _mm_storeu_ps(out + 2 * width + q, c);
+                        _mm_storeu_ps(out + 3 * width + q, d);
                     }
                 }
             }
 #endif
             for (; o < o1; o++) {
-                float *out = result + (o - o_begin) * rows + j0;
+                float *out = result + (o - o_begin) * width + (j0 - j_begin);
                 for (size_t j = j0; j < j1; j++) out[j - j0] = runs[j - j0][o - o0];
             }
         }

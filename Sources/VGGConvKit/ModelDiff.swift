@@ -120,7 +120,7 @@ public enum ModelDiff {
             (result.maxAbsoluteDifference, result.maxRelativeDifference, result.cosine, result.equal) = (0, 0, 1, true)
             return result
         }
-        let stats = try blockStatistics(va, vb)
+        let stats = try pairedStatistics(va, vb)
         a.data.releasePages()
         b.data.releasePages()
         result.maxAbsoluteDifference = stats.maxAbsolute
@@ -151,8 +151,21 @@ public enum ModelDiff {
         return !hashA.nonFinite && hashA == hashB
     }
 
+    /// The statistics of every pair of values at the same canonical position, visited in whatever order
+    /// reads both sides fastest: in storage order when both are stored in the same layout (two Keras
+    /// kernels), in tiles when one is transposed (`tiledStatistics`), else in blocks of canonical rows.
+    private static func pairedStatistics(_ va: CanonicalValues, _ vb: CanonicalValues) throws -> Statistics {
+        if va.tensor.conversion == vb.tensor.conversion, va.tensor.conversion != .identity {
+            var (storageA, storageB) = (va.tensor, vb.tensor)
+            storageA.conversion = .identity
+            storageB.conversion = .identity
+            return try blockStatistics(try CanonicalValues(storageA), try CanonicalValues(storageB))
+        }
+        return try tiledStatistics(va, vb) ?? blockStatistics(va, vb)
+    }
+
     /// Both sides in blocks of whole canonical rows (a multiple of both row lengths), converted as needed.
-    private static func blockStatistics(_ va: CanonicalValues, _ vb: CanonicalValues) throws -> Statistics {
+    static func blockStatistics(_ va: CanonicalValues, _ vb: CanonicalValues) throws -> Statistics {
         let unit = lcm(va.rowLength, vb.rowLength)
         let units = max(1, (4 << 20) / unit)
         let scratchA = UnsafeMutableRawBufferPointer.allocate(byteCount: va.scratchBytes(rows: units * unit / va.rowLength), alignment: 64)
