@@ -64,6 +64,15 @@ public struct CanonicalValues {
         tensor.data.releasePages((range.lowerBound * size)..<(range.upperBound * size))
     }
 
+    /// Adds the CRC-32 of the source bytes behind canonical rows `range` to `pieces`, for a tensor stored
+    /// in canonical layout (a transposed tensor's rows are no byte range of its source: nothing is added).
+    public func addChecksum(of range: Range<Int>, to pieces: ChecksumPieces?) {
+        guard let pieces, case .identity = tensor.conversion else { return }
+        let size = tensor.sourceDType.byteSize, bytes = (range.lowerBound * size)..<(range.upperBound * size)
+        let crc = tensor.data.withUnsafeBytes { CRC32.of(UnsafeRawBufferPointer(rebasing: $0[bytes])) }
+        pieces.add(offset: bytes.lowerBound, length: bytes.count, crc: crc)
+    }
+
     /// Calls `body` with random access to the values by canonical index (read in place from the source).
     public func withValues<R>(_ body: ((Int) -> Float) -> R) -> R {
         let dtype = tensor.sourceDType, size = dtype.byteSize

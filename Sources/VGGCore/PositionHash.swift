@@ -20,8 +20,9 @@ public struct PositionHash: Equatable, Sendable {
 
     /// The hash of `values`, or nil when it cannot be computed in storage order: a dtype other than
     /// float32, 2^32 or more values, or a tensor stored inverse-transposed. Split across the cores; the
-    /// source's pages are released afterwards.
-    public init?(_ values: CanonicalValues) {
+    /// source's pages are released afterwards. With `checksum`, the CRC-32 of each run read is added to
+    /// it too, chunk by chunk while the chunk is in cache.
+    public init?(_ values: CanonicalValues, checksum: ChecksumPieces? = nil) {
         let tensor = values.tensor
         guard tensor.sourceDType == .float32, values.count < 1 << 32, tensor.data.count >= values.count * 4 else { return nil }
         // Runs of the source in storage order: (first canonical index, stride, source element offset, length).
@@ -56,8 +57,15 @@ public struct PositionHash: Equatable, Sendable {
                 for index in stride(from: part, to: runCount, by: parts) {
                     let run = runs(index)
                     guard run.count > 0 else { continue }
-                    CKernels_position_hash32(floats.baseAddress! + run.offset, run.count, UInt32(truncatingIfNeeded: run.first),
-                                             UInt32(truncatingIfNeeded: run.stride), &keys, &sums, &bad)
+                    let chunk = checksum == nil ? run.count : 1 << 14
+                    var crc = CRC32()
+                    for done in stride(from: 0, to: run.count, by: chunk) {
+                        let start = floats.baseAddress! + run.offset + done, n = min(chunk, run.count - done)
+                        CKernels_position_hash32(start, n, UInt32(truncatingIfNeeded: run.first + done * run.stride),
+                                                 UInt32(truncatingIfNeeded: run.stride), &keys, &sums, &bad)
+                        if checksum != nil { crc.update(UnsafeRawBufferPointer(start: start, count: n * 4)) }
+                    }
+                    checksum?.add(offset: run.offset * 4, length: run.count * 4, crc: crc.value)
                 }
                 out[part] = (sums[0], sums[1], bad)
             }

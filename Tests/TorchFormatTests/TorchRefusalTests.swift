@@ -94,10 +94,33 @@ final class TorchRefusalTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains("fails its CRC-32"), "\(output): \(result.stderr)")
             XCTAssertEqual(scratch.contents().filter { !$0.hasPrefix("input") }, [], output)
         }
-        // diff checks the same checksums as it reads the tensors.
-        let diff = try vggconv("diff", path, Samples.path("vgg_small.pth"))
-        XCTAssertEqual(diff.status, 2, diff.stdout + diff.stderr)
-        XCTAssertTrue(diff.stderr.contains("fails its CRC-32"), diff.stderr)
+        // diff checks the same checksums on the bytes it compares, whichever way it reads them: in tiles
+        // against a Keras twin (kernels stored transposed), by hash and then in blocks against the original.
+        for record in records {
+            let damaged = try damagedCopy("vgg_small.pth") { data in data[record.dataOffset + record.compressedSize / 2] ^= 0x40 }
+            try assertDiffRefuses(damaged, record: record.name)
+        }
+        // A wrong recorded checksum on intact bytes: every tensor is identical (shown by the position
+        // hashes), and the record still fails.
+        let wrongChecksum = try damagedCopy("vgg_small.pth") { data in
+            let recorded = withUnsafeBytes(of: largest.crc32.littleEndian) { Data($0) }
+            var from = data.startIndex
+            while let found = data[from...].firstRange(of: recorded) {
+                if !(largest.dataOffset..<(largest.dataOffset + largest.compressedSize)).contains(found.lowerBound) {
+                    data[found.lowerBound] ^= 0x01
+                }
+                from = found.upperBound
+            }
+        }
+        try assertDiffRefuses(wrongChecksum, record: largest.name)
+    }
+
+    private func assertDiffRefuses(_ path: String, record: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        for other in ["vgg_small_tfkeras_model.h5", "vgg_small.pth"] {
+            let diff = try vggconv("diff", path, Samples.path(other))
+            XCTAssertEqual(diff.status, 2, "\(record) vs \(other): \(diff.stdout)", file: file, line: line)
+            XCTAssertTrue(diff.stderr.contains("record '\(record)' fails its CRC-32"), "\(other): \(diff.stderr)", file: file, line: line)
+        }
     }
 }
 

@@ -103,3 +103,24 @@ final class FloatConversionTests: XCTestCase {
         XCTAssertEqual(native.withBytes(of: tensor) { Array($0.bindMemory(to: UInt16.self)) }, expected)
     }
 }
+
+final class ChecksumPiecesTests: XCTestCase {
+    /// Pieces added in any order combine into the whole buffer's CRC-32 only when they cover it exactly.
+    func testPiecesCombineOnlyWhenTheyCoverTheBytesExactlyOnce() {
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        func crc(_ range: Range<Int>) -> UInt32 { bytes.withUnsafeBytes { CRC32.of(UnsafeRawBufferPointer(rebasing: $0[range])) } }
+        let whole = crc(0..<bytes.count)
+        let cuts = [0, 1, 4_096, 4_097, 9_000, 10_000]
+        let pieces = ChecksumPieces()
+        for i in [3, 0, 4, 2, 1] { pieces.add(offset: cuts[i], length: cuts[i + 1] - cuts[i], crc: crc(cuts[i]..<cuts[i + 1])) }
+        XCTAssertEqual(pieces.combined(count: bytes.count), whole)
+        XCTAssertNil(pieces.combined(count: bytes.count + 1))
+        let gap = ChecksumPieces(), overlap = ChecksumPieces()
+        gap.add(offset: 0, length: 4_096, crc: crc(0..<4_096))
+        gap.add(offset: 4_097, length: 5_903, crc: crc(4_097..<10_000))
+        XCTAssertNil(gap.combined(count: bytes.count))
+        overlap.add(offset: 0, length: 5_000, crc: crc(0..<5_000))
+        overlap.add(offset: 4_000, length: 6_000, crc: crc(4_000..<10_000))
+        XCTAssertNil(overlap.combined(count: bytes.count))
+    }
+}
