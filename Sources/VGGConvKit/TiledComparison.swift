@@ -59,7 +59,7 @@ extension ModelDiff {
                         let o0 = block * blockOutputs, o1 = min(o0 + blockOutputs, outputs)
                         for c0 in stride(from: 0, to: t.channels, by: channelsPerTile) {
                             let c1 = min(c0 + channelsPerTile, t.channels), tileWidth = (c1 - c0) * t.groups
-                            CKernels_interleaved_transpose_channels32(shared.source, tile, t.groups, t.channels, t.columns, c0, c1, o0, o1)
+                            CKernels_interleaved_transpose_channels32(shared.source, tile, tileWidth, t.groups, t.channels, t.columns, c0, c1, o0, o1)
                             for o in o0..<o1 {
                                 let x = UnsafeBufferPointer(start: tile + (o - o0) * tileWidth, count: tileWidth)
                                 let y = UnsafeBufferPointer(start: shared.canonical + o * width + c0 * t.groups, count: tileWidth)

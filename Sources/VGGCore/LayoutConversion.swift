@@ -165,8 +165,27 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
 
 extension InterleavedTranspose {
     /// `apply`, with the result rows split across the machine's cores.
+    /// Four-byte elements are split by channels, so each core reads runs of every result row of the
+    /// block from its source rows (split by result rows, a core of an 8 MiB block of fc1 read 164 bytes
+    /// from each source row, at half the speed).
     public func applyInParallel(source: UnsafeRawBufferPointer, resultRows: Range<Int>, elementSize: Int,
                                 into destination: UnsafeMutableRawBufferPointer) {
+        let parts = min(Cores.count, channels, max(1, resultRows.count * rows * elementSize / (1 << 20)))
+        if elementSize == 4, parts > 1 {
+            precondition(source.count >= rows * columns * 4 && destination.count >= resultRows.count * rows * 4 && resultRows.upperBound <= columns)
+            let per = (channels + parts - 1) / parts
+            let (input, output) = (SharedBuffer(source), SharedBuffer(destination))
+            let (groups, channels, columns, rows) = (self.groups, self.channels, self.columns, self.rows)
+            DispatchQueue.concurrentPerform(iterations: parts) { i in
+                let lower = min(i * per, channels), upper = min((i + 1) * per, channels)
+                guard lower < upper else { return }
+                CKernels_interleaved_transpose_channels32(input.pointer.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                          output.pointer.baseAddress!.assumingMemoryBound(to: Float.self) + lower * groups,
+                                                          rows, groups, channels, columns, lower, upper,
+                                                          resultRows.lowerBound, resultRows.upperBound)
+            }
+            return
+        }
         splitAcrossCores(resultRows, rowBytes: rows * elementSize, into: destination) { range, part in
             apply(source: source, resultRows: range, elementSize: elementSize, into: part)
         }

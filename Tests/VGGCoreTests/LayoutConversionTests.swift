@@ -1,4 +1,4 @@
-import VGGCore
+@testable import VGGCore
 import XCTest
 
 /// The layout conversions against index formulas written out independently, both directions.
@@ -42,6 +42,25 @@ final class LayoutConversionTests: XCTestCase {
         let source = (0..<12).map(Float.init)  // (in 3, out 4)
         let out = apply(.inOutToOutIn(inputs: 3, outputs: 4), source)
         XCTAssertEqual(out, [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
+    }
+
+    /// `applyInParallel` splits four-byte tensors by channels across the cores (each core writes its
+    /// columns of every result row): the result equals `apply`'s for any block of result rows, including
+    /// channel counts that do not divide among the cores and blocks that start mid-tensor.
+    func testParallelForwardByChannelsEqualsTheSerialOne() {
+        for (groups, channels, columns) in [(49, 41, 300), (9, 3, 700), (1, 1_001, 515)] {
+            let t = InterleavedTranspose(groups: groups, channels: channels, columns: columns, name: "test")
+            let source = (0..<(t.rows * t.columns)).map { Float($0) + 0.25 }
+            for rows in [0..<columns, 5..<(columns - 3), 17..<18] {
+                var serial = [Float](repeating: -1, count: rows.count * t.rows), parallel = serial
+                source.withUnsafeBytes { s in
+                    serial.withUnsafeMutableBytes { t.apply(source: s, resultRows: rows, elementSize: 4, into: $0) }
+                    parallel.withUnsafeMutableBytes { t.applyInParallel(source: s, resultRows: rows, elementSize: 4, into: $0) }
+                }
+                XCTAssertEqual(parallel, serial, "\(groups)x\(channels)x\(columns), rows \(rows)")
+                XCTAssertFalse(serial.contains(-1))
+            }
+        }
     }
 
     func testInverseRestoresTheSourceInAnyRowRanges() {

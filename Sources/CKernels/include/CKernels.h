@@ -14,11 +14,11 @@
 void CKernels_interleaved_transpose32(const float *source, float *result, size_t groups, size_t channels,
                                       size_t columns, size_t o_begin, size_t o_end);
 
-/// The same for channels [c_begin, c_end) only: result[(o - o_begin) * width + (c - c_begin) * groups + g] =
-/// source[(g * channels + c) * columns + o], width = (c_end - c_begin) * groups.
-void CKernels_interleaved_transpose_channels32(const float *source, float *result, size_t groups, size_t channels,
-                                               size_t columns, size_t c_begin, size_t c_end, size_t o_begin,
-                                               size_t o_end);
+/// The same for channels [c_begin, c_end) only, into rows `stride` elements apart:
+/// result[(o - o_begin) * stride + (c - c_begin) * groups + g] = source[(g * channels + c) * columns + o].
+void CKernels_interleaved_transpose_channels32(const float *source, float *result, size_t stride, size_t groups,
+                                               size_t channels, size_t columns, size_t c_begin, size_t c_end,
+                                               size_t o_begin, size_t o_end);
 
 /// The inverse of CKernels_interleaved_transpose32: result[(r - r_begin) * columns + o] =
 /// source[o * rows + c * groups + g] for result rows r = g * channels + c in [r_begin, r_end).
