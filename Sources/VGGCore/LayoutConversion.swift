@@ -79,6 +79,14 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
         precondition(result.count >= rows * columns * elementSize && sourceRows.upperBound <= rows)
         precondition(destination.count >= sourceRows.count * columns * elementSize)
         guard elementSize != 4 else {
+            if groups == 1 {
+                // A plain matrix transpose: the forward kernel with the axes swapped (source rows are
+                // the result's columns), which reads runs of the block's rows (~3.6x the strided loop on fc2).
+                return CKernels_interleaved_transpose_channels32(result.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                                 destination.baseAddress!.assumingMemoryBound(to: Float.self),
+                                                                 columns, 1, columns, channels, 0, columns,
+                                                                 sourceRows.lowerBound, sourceRows.upperBound)
+            }
             return CKernels_deinterleave_transpose32(result.baseAddress!.assumingMemoryBound(to: Float.self),
                                                      destination.baseAddress!.assumingMemoryBound(to: Float.self),
                                                      groups, channels, columns, sourceRows.lowerBound, sourceRows.upperBound)

@@ -309,7 +309,7 @@ public enum TensorStreamer {
             try produceTransposed(rows: transpose.columns, rowElements: transpose.rows, tensor, sink: sink) { rows, into in
                 transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
             }
-        case .deinterleavedTranspose(let transpose) where transpose.groups > 1 && tensor.nbytes > blockBytes:
+        case .deinterleavedTranspose(let transpose) where transpose.groups > 1:
             try produceDeinterleavedByChannels(transpose, tensor, source: source, sink: sink, at: offset)
         case .deinterleavedTranspose(let transpose):
             try produceTransposed(rows: transpose.rows, rowElements: transpose.columns, tensor, sink: sink) { rows, into in
@@ -340,7 +340,7 @@ public enum TensorStreamer {
         }
     }
 
-    /// Streams a large inverse transpose by blocks of channels (see `applyInverseByChannels`): each block
+    /// Streams an inverse transpose with groups by blocks of channels (see `applyInverseByChannels`): each block
     /// reads one contiguous run of every source row and lands in one run of the output per group.
     private static func produceDeinterleavedByChannels(_ transpose: InterleavedTranspose, _ tensor: PlannedTensor,
                                                        source: UnsafeRawBufferPointer, sink: BlockSink, at offset: Int) throws {

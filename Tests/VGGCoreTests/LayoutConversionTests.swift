@@ -66,7 +66,8 @@ final class LayoutConversionTests: XCTestCase {
     func testInverseRestoresTheSourceInAnyRowRanges() {
         for conversion in [LayoutConversion.hwioToOIHW(kernelHeight: 3, kernelWidth: 3, inputs: 20, outputs: 70),
                            .inOutToOutIn(inputs: 24, outputs: 5, flattenedSpatial: 6),
-                           .inOutToOutIn(inputs: 49 * 40, outputs: 300, flattenedSpatial: 49)] {
+                           .inOutToOutIn(inputs: 49 * 40, outputs: 300, flattenedSpatial: 49),
+                           .inOutToOutIn(inputs: 37, outputs: 300)] {
             guard case .interleavedTranspose(let t) = conversion else { return XCTFail() }
             let source = (0..<(t.rows * t.columns)).map { Float($0) * 0.5 }
             let forward = apply(conversion, source)
