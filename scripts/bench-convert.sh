@@ -6,7 +6,7 @@
 #   torch.onnx.export of the same torchvision model (EXPORTS=0 skips them)
 #   convert .pth -> Keras .h5 / .weights.h5 / .keras vs torch.load + keras.applications.VGG16 + set_weights
 #   + save (KERAS=0 skips them); SECTIONS=exports or SECTIONS=keras runs only those
-# Each pair alternates A B A B after a warm-up; outputs go to /dev/shm (tmpfs) so disk writeback does
+# Each run of the three alternates after a warm-up (vggconv, cp, then the Python path, after a pause); outputs go to /dev/shm (tmpfs) so disk writeback does
 # not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
 # seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
 RUNS=${RUNS:-5}
@@ -28,8 +28,10 @@ compare() {  # title, input, our subcommand, reference script[, our output exten
   local floor=(cp "$in" "$WORK/copy.bin")
   rm -f "$WORK/results.txt"
   "${ours[@]}" >/dev/null; "${theirs[@]}" >/dev/null 2>&1; "${floor[@]}"   # warm-up
+  # cp runs right after vggconv, and both after a pause: the Python path leaves a multi-GB process's
+  # memory to be reclaimed, which slowed whichever command came next (cp 0.33 s quiet, 0.42-0.56 s then).
   for _ in $(seq "$RUNS"); do
-    measure vggconv "${ours[@]}"; measure python "${theirs[@]}"; measure cp "${floor[@]}"
+    sleep "${SETTLE:-2}"; measure vggconv "${ours[@]}"; measure cp "${floor[@]}"; measure python "${theirs[@]}"
   done
   echo "== $title: $in ($(stat -c %s "$in") bytes)"
   python3 - "$WORK/results.txt" <<'PY'

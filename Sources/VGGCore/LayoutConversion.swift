@@ -106,10 +106,9 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
     /// source rows `g * self.channels + c`, which lie in `groups` runs of the output, one per group.
     /// Splits the channels across the machine's cores.
     public func applyInverseByChannels(result: UnsafeRawBufferPointer, channels block: Range<Int>, elementSize: Int,
-                                       into destination: UnsafeMutableRawBufferPointer) {
+                                       into destination: UnsafeMutableRawBufferPointer, cores: Int = Cores.count) {
         precondition(result.count >= rows * columns * elementSize && block.upperBound <= channels)
         precondition(destination.count >= block.count * groups * columns * elementSize)
-        let cores = Cores.count
         let parts = min(cores, max(1, block.count * groups * columns * elementSize / (1 << 20)))
         let per = (block.count + parts - 1) / parts
         let (input, output) = (SharedBuffer(result), SharedBuffer(destination))
@@ -177,8 +176,8 @@ extension InterleavedTranspose {
     /// block from its source rows (split by result rows, a core of an 8 MiB block of fc1 read 164 bytes
     /// from each source row, at half the speed).
     public func applyInParallel(source: UnsafeRawBufferPointer, resultRows: Range<Int>, elementSize: Int,
-                                into destination: UnsafeMutableRawBufferPointer) {
-        let parts = min(Cores.count, channels, max(1, resultRows.count * rows * elementSize / (1 << 20)))
+                                into destination: UnsafeMutableRawBufferPointer, cores: Int = Cores.count) {
+        let parts = min(cores, channels, max(1, resultRows.count * rows * elementSize / (1 << 20)))
         if elementSize == 4, parts > 1 {
             precondition(source.count >= rows * columns * 4 && destination.count >= resultRows.count * rows * 4 && resultRows.upperBound <= columns)
             let per = (channels + parts - 1) / parts
@@ -194,23 +193,22 @@ extension InterleavedTranspose {
             }
             return
         }
-        splitAcrossCores(resultRows, rowBytes: rows * elementSize, into: destination) { range, part in
+        splitAcrossCores(resultRows, rowBytes: rows * elementSize, into: destination, cores: cores) { range, part in
             apply(source: source, resultRows: range, elementSize: elementSize, into: part)
         }
     }
 
     /// `applyInverse`, with the rows split across the machine's cores.
     public func applyInverseInParallel(result: UnsafeRawBufferPointer, sourceRows: Range<Int>, elementSize: Int,
-                                       into destination: UnsafeMutableRawBufferPointer) {
-        splitAcrossCores(sourceRows, rowBytes: columns * elementSize, into: destination) { range, part in
+                                       into destination: UnsafeMutableRawBufferPointer, cores: Int = Cores.count) {
+        splitAcrossCores(sourceRows, rowBytes: columns * elementSize, into: destination, cores: cores) { range, part in
             applyInverse(result: result, sourceRows: range, elementSize: elementSize, into: part)
         }
     }
 
     /// Runs `body` on up to one part of `rows` per core (parts of at least 1 MiB), each with its slice of `destination`.
-    private func splitAcrossCores(_ rows: Range<Int>, rowBytes: Int, into destination: UnsafeMutableRawBufferPointer,
+    private func splitAcrossCores(_ rows: Range<Int>, rowBytes: Int, into destination: UnsafeMutableRawBufferPointer, cores: Int,
                                   _ body: (Range<Int>, UnsafeMutableRawBufferPointer) -> Void) {
-        let cores = Cores.count
         let parts = min(cores, max(1, rows.count * rowBytes / (1 << 20)))
         guard parts > 1 else { return body(rows, destination) }
         let per = (rows.count + parts - 1) / parts

@@ -307,13 +307,15 @@ public enum TensorStreamer {
             }
         case .interleavedTranspose(let transpose):
             try produceTransposed(rows: transpose.columns, rowElements: transpose.rows, tensor, sink: sink) { rows, into in
-                transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
+                transpose.applyInParallel(source: source, resultRows: rows, elementSize: tensor.sourceDType.byteSize, into: into,
+                                          cores: Cores.producers)
             }
         case .deinterleavedTranspose(let transpose) where transpose.groups > 1:
             try produceDeinterleavedByChannels(transpose, tensor, source: source, sink: sink, at: offset)
         case .deinterleavedTranspose(let transpose):
             try produceTransposed(rows: transpose.rows, rowElements: transpose.columns, tensor, sink: sink) { rows, into in
-                transpose.applyInverseInParallel(result: source, sourceRows: rows, elementSize: tensor.sourceDType.byteSize, into: into)
+                transpose.applyInverseInParallel(result: source, sourceRows: rows, elementSize: tensor.sourceDType.byteSize, into: into,
+                                                 cores: Cores.producers)
             }
         }
         return try sink.drain()
@@ -352,10 +354,12 @@ public enum TensorStreamer {
         try produceDoubleBuffered(blocks: blocks, bytesPerBlock: blockElements * outSize, sink: sink) { channels, buffer in
             let n = channels.count * transpose.groups * transpose.columns
             if let staging {
-                transpose.applyInverseByChannels(result: source, channels: channels, elementSize: inSize, into: staging.bytes)
+                transpose.applyInverseByChannels(result: source, channels: channels, elementSize: inSize, into: staging.bytes,
+                                                 cores: Cores.producers)
                 FloatConversion.convert(UnsafeRawBufferPointer(staging.bytes), from: tensor.sourceDType, into: buffer, to: tensor.dtype, count: n)
             } else {
-                transpose.applyInverseByChannels(result: source, channels: channels, elementSize: inSize, into: buffer)
+                transpose.applyInverseByChannels(result: source, channels: channels, elementSize: inSize, into: buffer,
+                                                 cores: Cores.producers)
             }
             let run = channels.count * transpose.columns * outSize
             return (0..<transpose.groups).map { g in
