@@ -171,10 +171,9 @@ public struct InterleavedTranspose: Equatable, Sendable, CustomStringConvertible
 }
 
 extension InterleavedTranspose {
-    /// `apply`, with the result rows split across the machine's cores.
-    /// Four-byte elements are split by channels, so each core reads runs of every result row of the
-    /// block from its source rows (split by result rows, a core of an 8 MiB block of fc1 read 164 bytes
-    /// from each source row, at half the speed).
+    /// `apply` on up to `cores` threads: four-byte elements split by channels, so each thread reads runs
+    /// of every result row of the block from its source rows (split by result rows, a core of an 8 MiB
+    /// block of fc1 read 164 bytes from each source row, at half the speed); other sizes by result rows.
     public func applyInParallel(source: UnsafeRawBufferPointer, resultRows: Range<Int>, elementSize: Int,
                                 into destination: UnsafeMutableRawBufferPointer, cores: Int = Cores.count) {
         let parts = min(cores, channels, max(1, resultRows.count * rows * elementSize / (1 << 20)))
@@ -198,7 +197,7 @@ extension InterleavedTranspose {
         }
     }
 
-    /// `applyInverse`, with the rows split across the machine's cores.
+    /// `applyInverse`, with the rows split across up to `cores` threads.
     public func applyInverseInParallel(result: UnsafeRawBufferPointer, sourceRows: Range<Int>, elementSize: Int,
                                        into destination: UnsafeMutableRawBufferPointer, cores: Int = Cores.count) {
         splitAcrossCores(sourceRows, rowBytes: columns * elementSize, into: destination, cores: cores) { range, part in
