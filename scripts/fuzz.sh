@@ -16,6 +16,10 @@ TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5 safetensors image"}
 JOBS=${FUZZ_JOBS:-2}
 BIN=.build-fuzz/release/VGGConvFuzz
 
+# The fuzz package depends on the main one by path, and SwiftPM keeps its build plan when files are added
+# to or removed from the main package ("missing inputs" until .build-fuzz is deleted): drop the plan so
+# it is made again (well under a second when nothing changed).
+rm -f .build-fuzz/release.yaml
 (cd Fuzz && swift build -c release --build-path ../.build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
 [ -x .build/release/vggconv ] || swift build -c release --product vggconv
