@@ -74,7 +74,9 @@ run_one() {
   # allocator_may_return_null: an impossible malloc (libhdf5's metadata cache asked for 2^56 bytes on a
   # mutated file) returns NULL as glibc's does, instead of ASan aborting; vggconv's own allocations trap
   # on NULL in Swift, so they are still findings, and -malloc_limit_mb still catches large ones.
-  ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-allow_user_segv_handler=1:malloc_context_size=0:quarantine_size_mb=32:exitcode=77:allocator_may_return_null=1} LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0" \
+  # SWIFT_BACKTRACE: the harness aborts on purpose on a finding in the child; Swift's crash backtracer
+  # then reads memory ASan calls wild and buries the finding under a second report.
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-allow_user_segv_handler=1:malloc_context_size=0:quarantine_size_mb=32:exitcode=77:allocator_may_return_null=1} LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0" \
       VGGCONV_FUZZ_TARGET=$target "$BIN" ".fuzz/corpus/$target" "$limit" -timeout=30 -rss_limit_mb=2560 \
       -max_len=262144 -print_final_stats=1 -artifact_prefix=".fuzz/crashes/$target/" "${extra[@]}" \
       > ".fuzz/$target.log" 2>&1

@@ -6,11 +6,14 @@
 #include <string.h>
 #include <signal.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
 
 // The linker's bounds of the section holding the inline 8-bit counters (-sanitize=fuzzer).
 extern uint8_t __start___sancov_cntrs[] __attribute__((weak));
@@ -55,8 +58,12 @@ UNINSTRUMENTED static int line_mentions(const char *line, const char *what) {
 // metadata allocation), which the isolation exists to contain; vggconv refuses such a file. The child
 // then ends as if libhdf5 had crashed instead of with the sanitizer's status 77 (a finding). A report
 // in vggconv's own code, or anywhere in the fuzzing process, stays a finding.
+// Set in the child when the sanitizer produced an error report (see child_death).
+static volatile int child_reported;
+
 UNINSTRUMENTED static void child_report(const char *report) {
     if (getpid() == fuzzer_pid) return;
+    child_reported = 1;
     const char *line = NULL;
     for (int frame = 0; frame < 8; frame++) {  // the first frame outside the sanitizer's interceptors
         line = frame_line(report, frame);
@@ -69,9 +76,31 @@ UNINSTRUMENTED static void child_report(const char *report) {
     }
 }
 
+// In the isolated child only: the sanitizer runtime dying without an error report, under the data
+// cap the isolation sets (RLIMIT_DATA), is its own bookkeeping failing to map memory ("out of memory:
+// failed to allocate … InternalMmapVector (error code: 12)"): the child outgrew the cap, which is the
+// cap doing its job — in production the same file is refused (found on a 27 KB file: exit 2, 342 MB
+// peak). It ends as a contained failure, not with status 77 (a finding). Any death after an error
+// report, or outside a capped child, keeps the sanitizer's status. Installed in each child right after
+// `fork` (libFuzzer installs its own death callback, which the fuzzing process keeps); writes without
+// allocating, since memory is what ran out.
+UNINSTRUMENTED static void child_death(void) {
+    if (getpid() == fuzzer_pid || child_reported) return;
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_DATA, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+    static const char message[] = "==vggconv-fuzz== the sanitizer ran out of memory under the isolated child's data cap: a refused file, not a finding\n";
+    ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+    (void)ignored;
+    vggconv_child_coverage_save();
+    _exit(LIBHDF5_FAULT_EXIT);
+}
+
+UNINSTRUMENTED static void child_after_fork(void) { __sanitizer_set_death_callback(child_death); }
+
 UNINSTRUMENTED int vggconv_child_coverage_setup(void) {
     fuzzer_pid = getpid();
     __asan_set_error_report_callback(child_report);
+    pthread_atfork(NULL, NULL, child_after_fork);
     size_t count = counter_count();
     if (count == 0) return 0;
     void *mapping = mmap(NULL, count, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
