@@ -197,10 +197,12 @@ public enum TensorStreamer {
     public static func write(_ tensors: [PlannedTensor], at offsets: [Int], to output: OutputFile,
                              checksums: Bool = true, progress: NativeWriter.Progress? = nil) throws -> [UInt32] {
         let sink = BlockSink(output: output, total: tensors.reduce(0) { $0 + $1.nbytes }, checksums: checksums, progress: progress)
-        let prefetcher = MapPrefetcher(tensors.map { readsTheMap($0) ? $0.data : nil })
-        defer { prefetcher.cancel() }
+        // Buffers before the prefetcher starts: while it maps a tensor in, the kernel holds this process's
+        // memory-map lock and every mmap of another thread waits for it.
         sink.reserve(blockBytes: min(blockBytes, tensors.map(\.nbytes).max() ?? 0),
                      stagingBytes: tensors.filter { isStaged($0) }.map(\.data.count).max() ?? 0)
+        let prefetcher = MapPrefetcher(tensors.map { readsTheMap($0) ? $0.data : nil })
+        defer { prefetcher.cancel() }
         return try zip(tensors, offsets).enumerated().map { index, item in
             try stream(item.0, as: index, to: sink, at: item.1, prefetcher: prefetcher)
         }
