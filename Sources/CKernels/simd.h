@@ -1,5 +1,6 @@
 // Shared by the kernels that are compiled once per instruction set (private to CKernels): vector types,
-// and DISPATCH(name, ...), which calls name_avx2 on CPUs with AVX2 + FMA and name_generic elsewhere.
+// and DISPATCH(name, ...), which calls name_avx2 on CPUs with AVX2 + FMA + F16C (every AVX2 CPU has it)
+// and name_generic elsewhere.
 // A kernel file defines its stages in a *_body.h written in terms of WG(name) and WG_TARGET, then
 // includes simd_variants.h with SIMD_BODY set to that header.
 #ifndef CKERNELS_SIMD_H

@@ -1,8 +1,8 @@
-// Includes SIMD_BODY twice: as name_avx2 with AVX2 + FMA enabled (x86 only), and as name_generic for the
+// Includes SIMD_BODY twice: as name_avx2 with AVX2 + FMA + F16C enabled (x86 only), and as name_generic for the
 // baseline instruction set. Private to CKernels; see simd.h.
 #ifdef HAVE_AVX2_VARIANT
 #define WG(name) name##_avx2
-#define WG_TARGET __attribute__((target("avx2,fma")))
+#define WG_TARGET __attribute__((target("avx2,fma,f16c")))
 #include SIMD_BODY
 #undef WG
 #undef WG_TARGET

@@ -76,7 +76,7 @@ public final class InferenceEngine: @unchecked Sendable {
             case .direct: "direct 3x3"
             case .maxPool: "max pool"
             case .averagePool: "average pool"
-            case .dense: "GEMM"
+            case .dense(let dense): dense.weights.halves == nil ? "GEMM" : "GEMM, float16 weights"
             case .affine: "scale + shift"
             case .activation(let act, _): act.rawValue
             case .softmax: "softmax"
@@ -159,8 +159,10 @@ public final class InferenceEngine: @unchecked Sendable {
             var consumed = 1
             /// The layer's weights, with a BatchNormalization that directly follows folded into them and
             /// into `bias` (an owned copy then), and a following activation layer absorbed into `act`.
-            func fuse(_ kernel: NativeTensor, perOutput: Int, _ bias: inout [Float], _ act: inout String) throws -> Weights {
-                var weights = Weights(kernel, in: file)
+            /// `keepingHalves`: float16 weights stay as stored unless a normalization is folded into them.
+            func fuse(_ kernel: NativeTensor, perOutput: Int, _ bias: inout [Float], _ act: inout String,
+                      keepingHalves: Bool = false) throws -> Weights {
+                var weights = Weights(kernel, in: file, keepingHalves: keepingHalves)
                 if act == "linear", index + consumed < layers.count, layers[index + consumed].type == .batchNormalization {
                     let (scale, shift) = try normalization(layers[index + consumed])
                     var values = weights.array
@@ -236,7 +238,10 @@ public final class InferenceEngine: @unchecked Sendable {
                 var act = layer.config.activation ?? "linear"
                 let softmax = act == "softmax"
                 if softmax { act = "linear" }
-                var weights = softmax ? Weights(kernel, in: file) : try fuse(kernel, perOutput: inputs, &bias, &act)
+                // float16 weights run as stored (the dense kernel widens them in registers): half the memory
+                // traffic of widening them at load, and no float32 copy.
+                var weights = softmax ? Weights(kernel, in: file, keepingHalves: true)
+                    : try fuse(kernel, perOutput: inputs, &bias, &act, keepingHalves: true)
                 if let fromHWC = variant.firstDenseColumnsFromHWC, let map = flattened {
                     weights = Self.reorderColumns(weights, units: units, channels: map.channels, positions: map.positions, fromHWC: fromHWC)
                 }
@@ -287,13 +292,15 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// A dense kernel (units × C·P) with its input columns reordered between H,W,C and C,H,W order.
     static func reorderColumns(_ weights: Weights, units: Int, channels: Int, positions: Int, fromHWC: Bool) -> Weights {
-        let source = weights.pointer, inputs = channels * positions
+        let inputs = channels * positions
         var values = [Float](repeating: 0, count: units * inputs)
-        for o in 0..<units {
-            for c in 0..<channels {
-                for p in 0..<positions {
-                    let (chw, hwc) = (o * inputs + c * positions + p, o * inputs + p * channels + c)
-                    if fromHWC { values[chw] = source[hwc] } else { values[hwc] = source[chw] }
+        weights.withFloats { source in
+            for o in 0..<units {
+                for c in 0..<channels {
+                    for p in 0..<positions {
+                        let (chw, hwc) = (o * inputs + c * positions + p, o * inputs + p * channels + c)
+                        if fromHWC { values[chw] = source[hwc] } else { values[hwc] = source[chw] }
+                    }
                 }
             }
         }

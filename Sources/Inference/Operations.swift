@@ -160,6 +160,32 @@ struct Dense: Sendable {
     let activation: Activation
 
     func run(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+        if let halves = weights.halves {
+            runHalves(halves, input: input, batch: batch, output: output)
+        } else {
+            runFloats(input: input, batch: batch, output: output)
+        }
+        for n in 0..<batch {
+            let row = output + n * units
+            for u in 0..<units { row[u] += bias[u] }
+            activation.apply(row, count: units)
+        }
+    }
+
+    /// Half-precision weights, each read once per chunk of up to CKERNELS_DENSE_MAX_BATCH samples.
+    private func runHalves(_ halves: UnsafePointer<UInt16>, input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+        let (inputs, units) = (self.inputs, self.units)
+        let p = SendablePointers(input: input, output: output), w = SendableHalves(pointer: halves)
+        let chunk = Int(CKERNELS_DENSE_MAX_BATCH)
+        Parallel.forEachChunk(units, minimumChunk: 16) { range in
+            for first in stride(from: 0, to: batch, by: chunk) {
+                CKernels_dense_small_batch_f16(p.input + first * inputs, min(chunk, batch - first), inputs, w.pointer,
+                                               range.lowerBound, range.upperBound, p.output + first * units, units)
+            }
+        }
+    }
+
+    private func runFloats(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
         // Split by units: each core streams its own rows of the (units × inputs) weight matrix.
         let (inputs, units) = (self.inputs, self.units)
         let p = SendablePointers(input: input, output: output), w = SendablePointers(input: weights.pointer, output: output)
@@ -176,12 +202,12 @@ struct Dense: Sendable {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(range.count), Int32(inputs), 1, p.input,
                         Int32(inputs), w.input + range.lowerBound * inputs, Int32(inputs), 0, p.output + range.lowerBound, Int32(units))
         }
-        for n in 0..<batch {
-            let row = output + n * units
-            for u in 0..<units { row[u] += bias[u] }
-            activation.apply(row, count: units)
-        }
     }
+}
+
+/// Half-precision weights handed to the cores of one dense layer (read only).
+private struct SendableHalves: @unchecked Sendable {
+    let pointer: UnsafePointer<UInt16>
 }
 
 /// A per-channel affine map (a BatchNormalization that could not be folded), then an activation.

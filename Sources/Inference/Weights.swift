@@ -1,29 +1,38 @@
+import CKernels
 import VGGCore
 
-/// float32 weights: read in place from the memory-mapped native file when stored as float32 (no
-/// second copy of a 500 MB model), or owned when they had to be widened (float16, bfloat16,
+/// A layer's weights: float32 read in place from the memory-mapped native file when stored as float32
+/// (no second copy of a 500 MB model), half-precision read in place when the consumer has a kernel that
+/// widens in registers (`halves`), or float32 owned when they had to be widened (float16, bfloat16,
 /// float64) or rewritten (BatchNorm folded in).
 final class Weights: @unchecked Sendable {
     let count: Int
+    /// float16 values used as stored (`keepingHalves`): only a half-precision kernel reads them, and
+    /// `pointer` is then unavailable (`withFloats` and `array` widen a copy).
+    let halves: UnsafePointer<UInt16>?
     private let owned: UnsafeMutableBufferPointer<Float>?
     private let mapped: UnsafePointer<Float>?
     private let keepAlive: NativeFile?
 
-    /// The tensor's values as float32.
-    init(_ tensor: NativeTensor, in file: NativeFile) {
+    /// The tensor's values as float32, or as stored when they are float16 and `keepingHalves`.
+    init(_ tensor: NativeTensor, in file: NativeFile, keepingHalves: Bool = false) {
         let count = ShapeMath.elementCount(tensor.shape) ?? 0
         self.count = count
-        if tensor.dtype == .float32 {
-            mapped = file.withBytes(of: tensor) { $0.baseAddress.map { UnsafePointer($0.assumingMemoryBound(to: Float.self)) } }
+        if tensor.dtype == .float32 || (keepingHalves && tensor.dtype == .float16) {
+            let base = file.withBytes(of: tensor) { $0.baseAddress }
+            mapped = tensor.dtype == .float32 ? base.map { UnsafePointer($0.assumingMemoryBound(to: Float.self)) } : nil
+            halves = tensor.dtype == .float16 ? base.map { UnsafePointer($0.assumingMemoryBound(to: UInt16.self)) } : nil
             owned = nil
             keepAlive = file
             return
         }
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
         file.withBytes(of: tensor) { raw in
+            if tensor.dtype == .float16, count > 0 {
+                return CKernels_widen_halves(raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count, buffer.baseAddress!)
+            }
             for i in 0..<count {
                 switch tensor.dtype {
-                case .float16: buffer[i] = Float(Float16(bitPattern: raw.load(fromByteOffset: i * 2, as: UInt16.self)))
                 case .bfloat16: buffer[i] = Float(bitPattern: UInt32(raw.load(fromByteOffset: i * 2, as: UInt16.self)) << 16)
                 case .float64: buffer[i] = Float(raw.load(fromByteOffset: i * 8, as: Double.self))
                 default: buffer[i] = 0
@@ -32,6 +41,7 @@ final class Weights: @unchecked Sendable {
         }
         owned = buffer
         mapped = nil
+        halves = nil
         keepAlive = nil
     }
 
@@ -42,12 +52,26 @@ final class Weights: @unchecked Sendable {
         _ = buffer.initialize(from: values)
         owned = buffer
         mapped = nil
+        halves = nil
         keepAlive = nil
     }
 
     deinit { owned?.deallocate() }
 
-    var pointer: UnsafePointer<Float> { mapped ?? UnsafePointer(owned!.baseAddress!) }
+    /// The float32 values (not for weights kept as halves).
+    var pointer: UnsafePointer<Float> {
+        precondition(halves == nil, "half-precision weights are read by the half-precision kernels only")
+        return mapped ?? UnsafePointer(owned!.baseAddress!)
+    }
 
-    var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+    /// Calls `body` with the values as float32: in place, or widened into a temporary copy.
+    func withFloats<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
+        guard let halves else { return body(pointer) }
+        let widened = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
+        defer { widened.deallocate() }
+        if count > 0 { CKernels_widen_halves(halves, count, widened.baseAddress!) }
+        return body(UnsafePointer(widened.baseAddress!))
+    }
+
+    var array: [Float] { withFloats { Array(UnsafeBufferPointer(start: $0, count: count)) } }
 }

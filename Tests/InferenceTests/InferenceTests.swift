@@ -54,6 +54,33 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// A float16 model's dense layers read their weights as stored (the kernel widens them in registers)
+    /// and give what the same values widened to float32 at conversion give, at every batch path (one
+    /// sample, a small batch, and more samples than one kernel call takes).
+    func testHalfPrecisionDenseWeightsRunAsStored() throws {
+        let half = try native("torch/vgg_small_fp16.pth")
+        let widened = scratch.file("vgg_small_fp16_as_f32.vggw")
+        _ = try Converter.torchToNative(input: Samples.path("torch/vgg_small_fp16.pth"), options: ConversionOptions(output: widened, dtype: .float32))
+        let halfFile = try NativeFile(path: half), floatFile = try NativeFile(path: widened)
+        XCTAssertTrue(halfFile.header.tensors.contains { $0.dtype == .float16 })
+        XCTAssertFalse(floatFile.header.tensors.contains { $0.dtype == .float16 })
+        let (a, b) = (try InferenceEngine(file: halfFile), try InferenceEngine(file: floatFile))
+        let size = halfFile.header.architecture.inputShape.reduce(1, *)
+        var generator = SystemRandomNumberGenerator()
+        for batch in [1, 3, 11] {
+            let input = (0..<(batch * size)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let (fromHalves, fromFloats) = (a.run(input, batch: batch), b.run(input, batch: batch))
+            let scale = fromFloats.map(abs).max() ?? 0
+            let error = zip(fromHalves, fromFloats).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertGreaterThan(scale, 0)
+            XCTAssertLessThanOrEqual(error, 1e-5 * scale, "batch \(batch)")
+        }
+        // And the float16 path is the one taken: `bench --layers` names it.
+        let bench = try runProcess(vggconvExecutable, ["bench", half, "--iterations", "1", "--layers"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        XCTAssertTrue(bench.stdout.contains("(GEMM, float16 weights)"), bench.stdout)
+    }
+
     func testHalfPrecisionWeightsAreWidenedAndStayClose() throws {
         // The goldens come from the float32 weights; rounding them to 16 bits costs ~1e-3 relative.
         try verify(try native("torch/vgg_small_fp16.pth"), input: "vgg_small_input_nchw", layout: .nchw, golden: "vgg_small_torch_logits", rtol: 1e-2)
@@ -180,5 +207,11 @@ final class InferenceTests: XCTestCase {
                                                      "--input", golden("vgg_bn_input_nchw"), "--golden", golden("vgg_bn_torch_logits")])
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
         XCTAssertTrue(result.stdout.contains("PASS"), result.stdout)
+        // The portable half-precision dense kernel (the goldens are float32: rounding the weights costs ~1e-3).
+        let half = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "verify", try native("torch/vgg_small_fp16.pth"),
+                                                   "--input", golden("vgg_small_input_nchw"), "--golden", golden("vgg_small_torch_logits"),
+                                                   "--rtol", "1e-2"])
+        XCTAssertEqual(half.status, 0, half.stdout + half.stderr)
+        XCTAssertTrue(half.stdout.contains("PASS"), half.stdout)
     }
 }

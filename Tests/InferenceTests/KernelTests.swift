@@ -25,6 +25,45 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The half-precision form on the same shapes: weights rounded to float16 and widened by Swift's own
+    /// conversion for the reference.
+    func testHalfPrecisionDenseMatchesDoubleSums() {
+        var generator = SystemRandomNumberGenerator()
+        let (inputs, units) = (9_003, 21)
+        let w = (0..<(units * inputs)).map { _ in Float16(Float.random(in: -1...1, using: &generator)).bitPattern }
+        for batch in 1...Int(CKERNELS_DENSE_MAX_BATCH) {
+            let x = (0..<(batch * inputs)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var y = [Float](repeating: .nan, count: batch * units)
+            CKernels_dense_small_batch_f16(x, batch, inputs, w, 5, units, &y, units)
+            for n in 0..<batch {
+                for u in 0..<units {
+                    if u < 5 { XCTAssertTrue(y[n * units + u].isNaN, "unit \(u) outside the range was written"); continue }
+                    var sum = 0.0
+                    for i in 0..<inputs { sum += Double(x[n * inputs + i]) * Double(Float(Float16(bitPattern: w[u * inputs + i]))) }
+                    XCTAssertEqual(Double(y[n * units + u]), sum, accuracy: 1e-3, "batch \(batch), sample \(n), unit \(u)")
+                }
+            }
+        }
+    }
+
+    /// Every one of the 65,536 half-precision bit patterns widens to what Swift's Float16 gives (subnormals,
+    /// infinities; NaNs stay NaNs with their payload), by the scalar conversion and by the vector one.
+    func testHalfToFloatIsExactForEveryBitPattern() {
+        let halves = (0...UInt16.max).map { $0 }
+        var widened = [Float](repeating: 0, count: halves.count)
+        CKernels_widen_halves(halves, halves.count, &widened)
+        for bits in halves {
+            let expected = Float(Float16(bitPattern: bits)), scalar = CKernels_half_to_float(bits), vector = widened[Int(bits)]
+            if expected.isNaN {
+                XCTAssertTrue(scalar.isNaN && vector.isNaN, "0x\(String(bits, radix: 16))")
+                XCTAssertEqual(scalar.bitPattern, vector.bitPattern, "0x\(String(bits, radix: 16)): NaN payloads differ")
+            } else {
+                XCTAssertEqual(scalar.bitPattern, expected.bitPattern, "0x\(String(bits, radix: 16))")
+                XCTAssertEqual(vector.bitPattern, expected.bitPattern, "0x\(String(bits, radix: 16))")
+            }
+        }
+    }
+
     /// sysfs cache sizes ("32768K") parse to bytes; anything else is refused, so the 8 MiB default applies.
     func testLastLevelCacheSizeParsing() {
         XCTAssertEqual(LastLevelCache.parse("32768K\n"), 32 << 20)

@@ -110,4 +110,15 @@ void CKernels_conv3x3_rows(const float *padded, size_t C, size_t H, size_t W, co
 /// 1 <= batch <= CKERNELS_DENSE_MAX_BATCH samples, reading each weight once (no packing).
 void CKernels_dense_small_batch(const float *x, size_t batch, size_t inputs, const float *w, size_t u0, size_t u1,
                                 float *y, size_t ldy);
+
+/// The same with W stored as IEEE 754 half-precision bits (a float16 model used as stored: half the
+/// memory traffic of widened weights), widened in registers (F16C where the CPU has AVX2).
+void CKernels_dense_small_batch_f16(const float *x, size_t batch, size_t inputs, const uint16_t *w, size_t u0, size_t u1,
+                                    float *y, size_t ldy);
+
+/// One IEEE 754 half-precision value (bits) as float32, exactly (subnormals, infinities and NaNs included).
+float CKernels_half_to_float(uint16_t bits);
+
+/// `count` half-precision values widened to float32.
+void CKernels_widen_halves(const uint16_t *halves, size_t count, float *floats);
 #endif
