@@ -8,20 +8,9 @@ final class KernelTests: XCTestCase {
     /// batch size the kernel takes, and a unit range that starts past zero (as each core's share does).
     func testSmallBatchDenseMatchesDoubleSums() {
         var generator = SystemRandomNumberGenerator()
-        let (inputs, units) = (9_003, 21)
-        let w = (0..<(units * inputs)).map { _ in Float.random(in: -1...1, using: &generator) }
-        for batch in 1...Int(CKERNELS_DENSE_MAX_BATCH) {
-            let x = (0..<(batch * inputs)).map { _ in Float.random(in: -1...1, using: &generator) }
-            var y = [Float](repeating: .nan, count: batch * units)
-            CKernels_dense_small_batch(x, batch, inputs, w, 5, units, &y, units)
-            for n in 0..<batch {
-                for u in 0..<units {
-                    if u < 5 { XCTAssertTrue(y[n * units + u].isNaN, "unit \(u) outside the range was written"); continue }
-                    var sum = 0.0
-                    for i in 0..<inputs { sum += Double(x[n * inputs + i]) * Double(w[u * inputs + i]) }
-                    XCTAssertEqual(Double(y[n * units + u]), sum, accuracy: 1e-3, "batch \(batch), sample \(n), unit \(u)")
-                }
-            }
+        let w = (0..<(Self.denseUnits * Self.denseInputs)).map { _ in Float.random(in: -1...1, using: &generator) }
+        checkDenseKernel(weights: w) { x, batch, y in
+            CKernels_dense_small_batch(x, batch, Self.denseInputs, w, 5, Self.denseUnits, y, Self.denseUnits)
         }
     }
 
@@ -29,17 +18,28 @@ final class KernelTests: XCTestCase {
     /// conversion for the reference.
     func testHalfPrecisionDenseMatchesDoubleSums() {
         var generator = SystemRandomNumberGenerator()
-        let (inputs, units) = (9_003, 21)
-        let w = (0..<(units * inputs)).map { _ in Float16(Float.random(in: -1...1, using: &generator)).bitPattern }
+        let halves = (0..<(Self.denseUnits * Self.denseInputs)).map { _ in Float16(Float.random(in: -1...1, using: &generator)).bitPattern }
+        checkDenseKernel(weights: halves.map { Float(Float16(bitPattern: $0)) }) { x, batch, y in
+            CKernels_dense_small_batch_f16(x, batch, Self.denseInputs, halves, 5, Self.denseUnits, y, Self.denseUnits)
+        }
+    }
+
+    private static let (denseInputs, denseUnits) = (9_003, 21)
+
+    /// Runs `kernel(x, batch, y)` for every batch size on random inputs and checks units [5, denseUnits)
+    /// against double-precision sums with `weights` (units × inputs); units below 5 must stay untouched.
+    private func checkDenseKernel(weights w: [Float], _ kernel: ([Float], Int, UnsafeMutablePointer<Float>) -> Void) {
+        var generator = SystemRandomNumberGenerator()
+        let (inputs, units) = (Self.denseInputs, Self.denseUnits)
         for batch in 1...Int(CKERNELS_DENSE_MAX_BATCH) {
             let x = (0..<(batch * inputs)).map { _ in Float.random(in: -1...1, using: &generator) }
             var y = [Float](repeating: .nan, count: batch * units)
-            CKernels_dense_small_batch_f16(x, batch, inputs, w, 5, units, &y, units)
+            y.withUnsafeMutableBufferPointer { kernel(x, batch, $0.baseAddress!) }
             for n in 0..<batch {
                 for u in 0..<units {
                     if u < 5 { XCTAssertTrue(y[n * units + u].isNaN, "unit \(u) outside the range was written"); continue }
                     var sum = 0.0
-                    for i in 0..<inputs { sum += Double(x[n * inputs + i]) * Double(Float(Float16(bitPattern: w[u * inputs + i]))) }
+                    for i in 0..<inputs { sum += Double(x[n * inputs + i]) * Double(w[u * inputs + i]) }
                     XCTAssertEqual(Double(y[n * units + u]), sum, accuracy: 1e-3, "batch \(batch), sample \(n), unit \(u)")
                 }
             }
