@@ -22,11 +22,15 @@ t = min((lambda s: (a @ b, time.perf_counter() - s)[1])(time.perf_counter()) for
 print(f'{2 * 4096**3 / t / 1e9:.0f} GFLOP/s')"
 
 rm -f "$WORK/inference.txt"
+# Each tool runs after a pause (SETTLE seconds): a Python runtime that just exited leaves gigabytes of
+# memory to reclaim, which slowed whichever process came next.
 for round in $(seq "$ROUNDS"); do
   for batch in 1 8; do
+    sleep "${SETTLE:-2}"
     line=$("$BIN" bench "$WORK/vgg16.vggw" --batch "$batch" --iterations "$ITER")
     echo "vggconv $batch $(echo "$line" | sed -E 's/.*median: ([0-9.]+) ms.*/\1/')" >> "$WORK/inference.txt"
     for tool in onnxruntime torch openvino; do
+      sleep "${SETTLE:-2}"
       "$VENV/bin/python" scripts/reference_inference.py "$tool" "$WORK/vgg16_torchvision.pth" "$WORK/vgg16.onnx" "$batch" "$ITER" 2>/dev/null \
         | awk '{print $1, $2, $3}' >> "$WORK/inference.txt"
     done

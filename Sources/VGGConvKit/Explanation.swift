@@ -138,6 +138,23 @@ public enum Explanation {
         }
     }
 
+    /// A hint for a failed comparison of a model that stores 16-bit weights, against goldens the framework
+    /// computed in float32: when every sample keeps its top-5 and the worst error is no more than what
+    /// rounding weights to 16 bits costs (1e-2 of max|golden| for float16, 5e-2 for bfloat16), it names the
+    /// dtype and the tolerance that passes. Reads only the model's tensor list.
+    public static func precisionHint(model: String, verification: Verification) -> String? {
+        let samples = verification.samples
+        guard !verification.passed, !samples.isEmpty,
+              samples.allSatisfy({ $0.nonFiniteValues == 0 && $0.top1Agrees != false && $0.top5Agrees != false }),
+              let dtypes = (try? TensorInventory.of(path: model)).map({ Set($0.tensors.map(\.dtype)) }),
+              let stored = [DType.bfloat16, .float16].first(where: dtypes.contains) else { return nil }
+        let worst = samples.map(\.maxRelativeError).max() ?? .infinity
+        guard worst > 0, worst <= (stored == .bfloat16 ? 5e-2 : 1e-2) else { return nil }
+        let rtol = Float(pow(10, (log10(Double(worst)) + 1e-6).rounded(.up)))
+        return String(format: "hint: the model stores %@ weights, and rounding float32 weights to 16 bits costs about this much "
+                      + "(worst %.2e of max|golden|, top-5 identical): against float32 goldens use --rtol %g", stored.rawValue, worst, rtol)
+    }
+
     static func endsInSoftmax(_ layers: [NativeLayer]) -> Bool {
         let logits = RunVariant(logits: true).apply(to: layers)
         return logits.count != layers.count || zip(logits, layers).contains { $0.config.activation != $1.config.activation }

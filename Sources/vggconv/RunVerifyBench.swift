@@ -99,7 +99,8 @@ extension VGGConv {
                     if explain {
                         print(Explanation.report(try Explanation.explain(model: inputs.model, input: inputs.input, golden: goldenPath,
                                                                          layout: inputs.inputLayout, variant: inputs.variant, atol: atol, rtol: rtol)))
-                    } else if let hint = Explanation.hint(output: output, golden: golden) {
+                    } else if let hint = Explanation.hint(output: output, golden: golden)
+                                ?? Explanation.precisionHint(model: inputs.model, verification: verification) {
                         print(hint)
                     }
                 }

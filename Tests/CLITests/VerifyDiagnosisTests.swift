@@ -31,6 +31,30 @@ final class VerifyDiagnosisTests: XCTestCase {
         XCTAssertEqual(logits.shape, expected.shape)
     }
 
+    /// Models stored in float16 and bfloat16 (written by PyTorch from the float32 model) against the float32
+    /// logits: the failure names the dtype and a tolerance, and that tolerance passes; a float32 model with a
+    /// real error of the same size gets no such hint.
+    func testSixteenBitWeightsAgainstFloat32GoldensGetATolerance() throws {
+        let input = golden("vgg_small_input_nchw"), logits = golden("vgg_small_torch_logits")
+        for (file, dtype) in [("torch/vgg_small_fp16.pth", "float16"), ("torch/vgg_small_bf16.pth", "bfloat16")] {
+            let plain = try vggconv("verify", Samples.path(file), "--input", input, "--golden", logits)
+            XCTAssertEqual(plain.status, 1, plain.stdout)
+            let hint = plain.stdout.split(separator: "\n").first { $0.hasPrefix("hint: the model stores \(dtype) weights") }
+            let rtol = hint.flatMap { $0.split(separator: " ").last.map(String.init) }
+            XCTAssertNotNil(rtol, plain.stdout)
+            let relaxed = try vggconv("verify", Samples.path(file), "--input", input, "--golden", logits, "--rtol", rtol ?? "")
+            XCTAssertEqual(relaxed.status, 0, relaxed.stdout + relaxed.stderr)
+        }
+        // The same size of error on a float32 model: the golden scaled by 1.002 (top-5 kept).
+        let exact = try NpyArray.read(path: logits)
+        let scaled = scratch.file("scaled.npy")
+        let values = exact.bytes.withUnsafeBytes { $0.bindMemory(to: Float.self).map { $0 * 1.002 } }
+        try NpyArray(dtype: .float32, shape: exact.shape, bytes: values.withUnsafeBytes { Array($0) }).write(to: scaled)
+        let wrong = try vggconv("verify", Samples.path("vgg_small.pth"), "--input", input, "--golden", scaled)
+        XCTAssertEqual(wrong.status, 1, wrong.stdout)
+        XCTAssertFalse(wrong.stdout.contains("hint: the model stores"), wrong.stdout)
+    }
+
     /// An input reshaped (not transposed) from N,H,W,C and one with its channels reversed: --explain
     /// names each cause alone.
     func testInputLayoutAndChannelOrderAreNamed() throws {
