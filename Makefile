@@ -44,6 +44,7 @@ samples:
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r samples/requirements.txt
 	$(VENV)/bin/python samples/generate.py
+	$(VENV)/bin/python samples/generate_h5_variants.py
 	$(VENV)/bin/python samples/generate_timm.py
 	$(VENV)/bin/python samples/generate_slips.py
 	$(VENV)/bin/python samples/generate_images.py

@@ -54,7 +54,8 @@ EOF
     image) cp samples/images/astronaut_q90.jpg samples/images/coffee_gray.png samples/images/coffee_palette.png \
              samples/images/chelsea_rgba.png samples/images/hubble_deep_field_small.jpg "$dir"/ ;;
     hdf5) cp samples/vgg_notop_tfkeras_model.h5 samples/vgg_notop_keras3.weights.h5 samples/vgg_notop_keras1_style.h5 \
-             samples/bn_variants_tfkeras_weights.h5 samples/vgg_notop_keras3.keras "$dir"/ ;;
+             samples/bn_variants_tfkeras_weights.h5 samples/vgg_notop_keras3.keras \
+             samples/vgg_notop_tfkeras_model_h5py_chunked.h5 samples/vgg_notop_tfkeras_model_h5py_latest.h5 "$dir"/ ;;
   esac
 }
 

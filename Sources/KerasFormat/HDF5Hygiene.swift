@@ -7,13 +7,15 @@ import VGGCore
 /// What an HDF5 file must look like before vggconv reads anything from it, checked once when it is
 /// opened: only hard links (a soft or external link can point into another file), and datasets that
 /// store their own bytes in this file — no external storage, no virtual datasets, no filters but
-/// deflate and shuffle, every chunk of a chunked dataset present, element types Keras writes. Keras 3's
+/// deflate, shuffle and the Fletcher-32 checksum, every chunk of a chunked dataset present, element types Keras writes. Keras 3's
 /// own loader refuses the same things. libhdf5 is never asked to open a second file.
 enum HDF5Hygiene {
     /// Links a Keras file may hold; a real one has a few hundred.
     static let maximumLinks = 100_000
-    /// HDF5's filter ids for deflate and shuffle (H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE).
-    static let allowedFilters: Set<Int32> = [1, 2]
+    /// HDF5's filter ids for deflate, shuffle and the Fletcher-32 checksum (H5Z_FILTER_DEFLATE,
+    /// H5Z_FILTER_SHUFFLE, H5Z_FILTER_FLETCHER32): built into libhdf5, and what h5py's `compression="gzip"`,
+    /// `shuffle=True` and `fletcher32=True` write. The checksum is verified as the chunk is read.
+    static let allowedFilters: Set<Int32> = [1, 2, 3]
 
     private final class Walk {
         var links: [(name: String, type: Int32)] = []
@@ -76,7 +78,9 @@ enum HDF5Hygiene {
             var name = [CChar](repeating: 0, count: 64)
             let filter = H5Pget_filter2(plist, index, &flags, &count, nil, name.count, &name, &config)
             guard allowedFilters.contains(filter) else {
-                throw refuse("is compressed with HDF5 filter \(filter); vggconv reads only uncompressed, deflate (gzip) and shuffle datasets")
+                // The file's own name for the filter (h5py writes "lzf"): up to its NUL, within the buffer.
+                let label = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                throw refuse("is compressed with HDF5 filter \(filter) (\(SafeText.quote(label))); vggconv reads datasets stored plain or with deflate (gzip), shuffle and Fletcher-32 only: rewrite the file without it (h5repack -f NONE)")
             }
         }
         let type = H5Dget_type(id)
@@ -109,9 +113,10 @@ enum HDF5Hygiene {
             expected = product
         }
         var written: hsize_t = 0
-        // With no chunk written there is no chunk index for libhdf5 to count.
+        // With no chunk written there is no chunk index for libhdf5 to count. The whole dataspace is
+        // passed as itself: libhdf5 1.10 rejects H5S_ALL here ("invalid dataspace identifier").
         if H5Dget_storage_size(id) > 0 {
-            guard H5Dget_num_chunks(id, CHDF5_S_ALL(), &written) >= 0 else { throw refuse("has an unreadable chunk index") }
+            guard H5Dget_num_chunks(id, space, &written) >= 0 else { throw refuse("has an unreadable chunk index") }
         }
         guard written == expected else {
             throw refuse("is chunked with \(written) of its \(expected) chunks written; its data is missing (truncated or hostile file)")

@@ -16,6 +16,10 @@ final class KerasConversionTests: XCTestCase {
         ("_keras3.weights.h5", "_keras3_config.json"),
         ("_keras1_style.h5", nil),
         ("_tfkeras_weights.h5", "_tfkeras_config.json"),
+        // The tf-keras full model re-stored by h5py (samples/generate_h5_variants.py): chunked with
+        // gzip, shuffle and Fletcher-32, and in the newest HDF5 file format.
+        ("_tfkeras_model_h5py_chunked.h5", nil),
+        ("_tfkeras_model_h5py_latest.h5", nil),
     ]
 
     var scratch: TemporaryDirectory!
@@ -51,7 +55,7 @@ final class KerasConversionTests: XCTestCase {
                 XCTAssertEqual(native.header.architecture.layers.map(\.name), entry.layers, context)
             }
         }
-        XCTAssertEqual(converted, 4 * 6 + 3, "4 models in 6 flavours, 3 of them also in the Keras-1 layout")
+        XCTAssertEqual(converted, 4 * 8 + 3, "4 models in 8 flavours, 3 of them also in the Keras-1 layout")
     }
 
     func testOutputShapesFollowTheArchitecture() throws {
@@ -69,7 +73,7 @@ final class KerasConversionTests: XCTestCase {
             for flavour in Self.flavours { _ = try convert(model, flavour) }
         }
         let files = scratch.contents().filter { $0.hasSuffix(".vggw") }.map { scratch.file($0) }
-        XCTAssertEqual(files.count, 27)
+        XCTAssertEqual(files.count, 4 * 8 + 3)
         let check = try python([Samples.repositoryRoot + "/scripts/check_vggw_schema.py"] + files)
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
 

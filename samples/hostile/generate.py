@@ -121,6 +121,22 @@ def lzf_filter(path):
         f.create_dataset(BIAS, data=data, compression="lzf")
 
 
+@case("fletcher32_mismatch.h5", KERAS_COMMANDS, "cannot read data")
+def fletcher32_mismatch(path):
+    # Fletcher-32 is an allowed filter (a checksum libhdf5 verifies as it reads the chunk): one flipped
+    # byte in the chunk must fail the read, not reach the output.
+    with keras_copy(path) as f:
+        data = f[BIAS][()]
+        del f[BIAS]
+        f.create_dataset(BIAS, data=data, chunks=data.shape, fletcher32=True)
+        offset = f[BIAS].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        first = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([first ^ 0x01]))
+
+
 @case("string_dataset.h5", KERAS_COMMANDS, "Keras weights are numbers")
 def string_dataset(path):
     with keras_copy(path) as f:
