@@ -14,7 +14,8 @@ public enum TorchFormatError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .refusedGlobal(let path, let global):
-            return "\(path): refusing to load global \(SafeText.quote(global)) (not a tensor constructor); vggconv never executes code from a pickle"
+            let refusal = "\(path): refusing to load global \(SafeText.quote(global)) (not a tensor constructor); vggconv never executes code from a pickle"
+            return Self.namesAClass(global) ? refusal + Self.wholeModelHint : refusal
         case .malformedPickle(let path, let offset, let reason):
             return "\(path): malformed pickle at byte \(offset): \(reason)"
         case .notPyTorch(let path, let reason):
@@ -28,5 +29,16 @@ public enum TorchFormatError: Error, CustomStringConvertible, Sendable {
         case .architecture(let path, let reason):
             return "\(path): \(reason)"
         }
+    }
+
+    /// What to do with a pickled object rather than a state_dict (`torch.save(model)`): its classes are
+    /// globals (`torchvision.models.vgg.VGG`, `__main__.Net`) that only running their code rebuilds.
+    static let wholeModelHint = "; it holds a whole pickled object, e.g. torch.save(model): where you trust the file, save model.state_dict() instead and convert that"
+
+    /// True for `module.Name` with a capitalised last part: a class, by Python's naming convention
+    /// (functions such as `posix.system` or `builtins.eval` are lower case and get no hint).
+    static func namesAClass(_ global: String) -> Bool {
+        guard let last = global.split(separator: ".").last, let first = last.unicodeScalars.first else { return false }
+        return global.contains(".") && first.properties.isUppercase
     }
 }

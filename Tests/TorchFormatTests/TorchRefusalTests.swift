@@ -33,7 +33,28 @@ final class TorchRefusalTests: XCTestCase {
         let inspect = try vggconv("inspect", Samples.path("torch/malicious_os_system.pth"))
         XCTAssertEqual(inspect.status, 2)
         XCTAssertTrue(inspect.stderr.contains("posix.system"), inspect.stderr)
+        XCTAssertFalse(inspect.stderr.contains("state_dict()"), "a function is not a pickled model: \(inspect.stderr)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the payload ran")
+    }
+
+    /// `torch.save(model)` pickles the module's class, which only running its code rebuilds: refused like
+    /// any global, with what to do instead. The pickle starts as torch.save's does for torchvision's VGG:
+    /// PROTO 2, GLOBAL 'torchvision.models.vgg VGG', EMPTY_TUPLE, NEWOBJ, then the object's state.
+    func testWholePickledModelIsRefusedWithAStateDictHint() throws {
+        let path = scratch.file("input-whole_model.pth")
+        let pickle = "b'\\x80\\x02ctorchvision.models.vgg\\nVGG\\nq\\x00)\\x81q\\x01}q\\x02b.'"
+        let write = try python(["-c", """
+            import sys, zipfile
+            with zipfile.ZipFile(sys.argv[1], "w") as z:
+                z.writestr("whole_model/data.pkl", \(pickle))
+                z.writestr("whole_model/version", "3\\n")
+            """, path])
+        XCTAssertEqual(write.status, 0, write.stderr)
+        try assertRefused(path, "refusing to load global torchvision.models.vgg.VGG")
+        let inspect = try vggconv("inspect", path)
+        XCTAssertEqual(inspect.status, 2)
+        XCTAssertTrue(inspect.stderr.contains("whole pickled object, e.g. torch.save(model)"), inspect.stderr)
+        XCTAssertTrue(inspect.stderr.contains("save model.state_dict() instead"), inspect.stderr)
     }
 
     func testTruncatedZip() throws {
