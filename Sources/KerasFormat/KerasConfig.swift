@@ -45,10 +45,13 @@ public struct KerasArchitecture: Sendable {
             throw KerasFormatError.badConfig(origin: origin, reason: "not a JSON object")
         }
         guard let className = root["class_name"] as? String else {
+            if root["weight_map"] != nil {
+                throw KerasFormatError.badConfig(origin: origin, reason: "this is the index of sharded Keras weights (save_weights with max_shard_size), not a model config; vggconv reads one .weights.h5: save the weights again without max_shard_size")
+            }
             throw KerasFormatError.badConfig(origin: origin, reason: "no class_name: not a Keras model config (expected model.to_json() output)")
         }
         guard ["Sequential", "Functional", "Model"].contains(className) else {
-            throw KerasFormatError.badConfig(origin: origin, reason: "model class \(className) is not Sequential, Functional or Model")
+            throw KerasFormatError.badConfig(origin: origin, reason: "model class \(SafeText.quote(className)) is not Sequential, Functional or Model")
         }
         isSequential = className == "Sequential"
         let entries: [[String: Any]]

@@ -1,3 +1,4 @@
+import Foundation
 import VGGCore
 
 /// What a file is, from its first bytes (never from its extension).
@@ -14,6 +15,9 @@ public enum FileKind: Equatable, Sendable {
     /// Sniffs `path`.
     /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, or `.badZip` for a broken zip.
     public static func detect(path: String) throws -> FileKind {
+        if let folder = kerasModelFolder(path) {
+            throw CommandError.unsupported(path: path, reason: "is a folder holding a Keras 3 model saved with zipped=False; pass its weights with its config: \(folder)/model.weights.h5 --config \(folder)/config.json")
+        }
         let file = try MappedFile(path: path)
         let prefix = file.bytes(offset: 0, length: 16)
         if NativeFile.hasMagic(prefix) { return .native }
@@ -34,6 +38,16 @@ public enum FileKind: Equatable, Sendable {
         }
         return .unknown
     }
+}
+
+/// `path` without a trailing slash when it is a folder with what Keras 3's `model.save(path, zipped=False)`
+/// writes (`config.json` and `model.weights.h5`), else nil.
+private func kerasModelFolder(_ path: String) -> String? {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return nil }
+    let folder = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    let holds = ["config.json", "model.weights.h5"].allSatisfy { FileManager.default.fileExists(atPath: folder + "/" + $0) }
+    return holds ? folder : nil
 }
 
 /// Failures of the command layer: wrong kind of file for a command, and the like.

@@ -37,6 +37,35 @@ final class ErrorTests: XCTestCase {
         try assertRefused(Samples.directory, message: "is not a regular file")
     }
 
+    /// What Keras 3's `model.save(folder, zipped=False)` writes (config.json, model.weights.h5,
+    /// metadata.json): refused with the two paths to pass, which then convert.
+    func testKerasModelFolderNamesItsWeightsAndConfig() throws {
+        let folder = scratch.file("unzipped_model")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: Samples.path("vgg_small_keras3.weights.h5"), toPath: folder + "/model.weights.h5")
+        try FileManager.default.copyItem(atPath: Samples.path("vgg_small_keras3_config.json"), toPath: folder + "/config.json")
+        let hint = "saved with zipped=False; pass its weights with its config: \(folder)/model.weights.h5 --config \(folder)/config.json"
+        try assertRefused(folder + "/", message: hint)
+        for command in ["summary", "inspect"] {
+            let result = try runProcess(vggconvExecutable, [command, folder])
+            XCTAssertEqual(result.status, 2, result.stderr)
+            XCTAssertTrue(result.stderr.contains(hint), result.stderr)
+        }
+        let converted = try runProcess(vggconvExecutable, ["keras2native", folder + "/model.weights.h5", "--config", folder + "/config.json",
+                                                           "-o", scratch.file("from_folder.vggw")])
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+    }
+
+    /// The index `save_weights(path, max_shard_size=…)` writes beside its shards (Keras 3.15:
+    /// `metadata` and a `weight_map` from variable paths to shard files) is not a model config.
+    func testShardedWeightsIndexIsNamed() throws {
+        let index = scratch.file("model.weights.json")
+        try Data(#"{"metadata": {"total_size": 125096.0}, "weight_map": {"/layers/conv2d/vars": ["model_00000.weights.h5"]}}"#.utf8)
+            .write(to: URL(fileURLWithPath: index))
+        try assertRefused(Samples.path("vgg_small_keras3.weights.h5"), extra: ["--config", index],
+                          message: "the index of sharded Keras weights (save_weights with max_shard_size)")
+    }
+
     func testNotHDF5() throws {
         let path = scratch.file("notes.h5")
         try Data("these are not weights\n".utf8).write(to: URL(fileURLWithPath: path))
