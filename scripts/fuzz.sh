@@ -78,9 +78,10 @@ run_one() {
   # SWIFT_BACKTRACE: the harness aborts on purpose on a finding in the child; Swift's crash backtracer
   # then reads memory ASan calls wild and buries the finding under a second report.
   # The hdf5 harness forks twice per input and the kernel's copying and freeing of the parent's page
-  # tables is most of its time: a 4 MB quarantine keeps the parent at ~96 instead of ~160 MB resident
-  # and ran 1.9x the forks per second (4,836 vs 2,596 in 60 s, side by side, 2026-12-05). What it runs
-  # in the child is mostly libhdf5, which is not instrumented, so the longer quarantine caught nothing more.
+  # tables was most of its time: a 4 MB quarantine keeps the parent at ~96 instead of ~160 MB resident
+  # (24-26 instead of 21-22 executions per second per process, 2026-12-05; libhdf5's global-heap code is
+  # now most of the time). What the child runs is mostly libhdf5, which is not instrumented, so the
+  # longer quarantine caught nothing more there.
   local quarantine=32
   [ "$target" = hdf5 ] && quarantine=4
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-allow_user_segv_handler=1:malloc_context_size=0:quarantine_size_mb=$quarantine:exitcode=77:allocator_may_return_null=1} LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0" \
