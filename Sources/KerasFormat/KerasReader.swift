@@ -36,7 +36,7 @@ public enum KerasReader {
                 config = try KerasArchitecture(json: bytes, origin: "\(path): config.json")
             }
             guard weights.method == 0 else {
-                throw KerasFormatError.notKeras(path: path, reason: "model.weights.h5 is compressed inside the archive; Keras writes it stored, re-save the model with Keras")
+                throw KerasFormatError.notKeras(path: path, reason: "model.weights.h5 is compressed inside the archive; Keras writes it stored: re-save the model with Keras, or zip its files again without compression (zip -0)")
             }
             file = try HDF5File(file: mapped, offset: weights.dataOffset, count: weights.compressedSize,
                                 displayPath: "\(path): model.weights.h5")
