@@ -10,10 +10,12 @@ exactly the tensors of PyTorch's state_dict (samples/expected), as the original 
 - <model>_tfkeras_model_h5py_chunked.h5: file format as h5py writes by default (superblock v0, version-1
   B-tree chunk indexes); the datasets cycle through gzip + shuffle, gzip level 9 in one-row chunks,
   uncompressed chunks with Fletcher-32 checksums, and gzip + shuffle + Fletcher-32 in chunks that do
-  not divide the shape (partial edge chunks).
+  not divide the shape (partial edge chunks). String attributes are fixed-length byte strings, as
+  Keras 2.0-2.3 wrote them through h5py 2 (`model_config`, `layer_names`, `weight_names`).
 - <model>_tfkeras_model_h5py_latest.h5: `libver="latest"` with creation-order tracking (superblock v3,
   version-2 object headers, link and attribute messages, creation-order indexes); every other dataset
-  chunked with gzip (single-chunk, fixed-array and extensible-array chunk indexes), the rest contiguous.
+  chunked with gzip (single-chunk, fixed-array and extensible-array chunk indexes), the rest contiguous;
+  every dataset big-endian float32 (the same values, so the same tensors after conversion).
 
 Needs only numpy and h5py. Run: python3 samples/generate_h5_variants.py
 """
@@ -46,38 +48,52 @@ LATEST_STORAGE = [
 ]
 
 
-def copy_attributes(source, target):
-    """Every attribute with its stored type (fixed-length byte strings stay fixed-length)."""
+def fixed_length(value):
+    """A variable-length string attribute as h5py 2 stored Python bytes: fixed-length `S` strings."""
+    encode = lambda text: text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    if isinstance(value, np.ndarray):
+        items = [encode(item) for item in value.tolist()]
+        return np.array(items, dtype="S%d" % max([1] + [len(item) for item in items]))
+    return np.bytes_(encode(value))
+
+
+def copy_attributes(source, target, fixed_strings):
+    """Every attribute with its stored type, or variable-length strings made fixed-length."""
     for name in source.attrs:
-        target.attrs.create(name, source.attrs[name], dtype=source.attrs.get_id(name).dtype)
+        value, dtype = source.attrs[name], source.attrs.get_id(name).dtype
+        if fixed_strings and h5py.check_string_dtype(dtype) is not None:
+            target.attrs.create(name, fixed_length(value))
+        else:
+            target.attrs.create(name, value, dtype=dtype)
 
 
-def copy_tree(source, target, storage, track_order):
-    copy_attributes(source, target)
+def copy_tree(source, target, storage, variant):
+    copy_attributes(source, target, variant.get("fixed_strings", False))
     for name, item in source.items():
         if isinstance(item, h5py.Group):
-            copy_tree(item, target.create_group(name, track_order=track_order), storage, track_order)
+            copy_tree(item, target.create_group(name, track_order=variant.get("track_order", False)), storage, variant)
             continue
         data = item[()]
         options = next(storage)(data.shape) if data.ndim > 0 else {}
-        dataset = target.create_dataset(name, data=data, dtype=item.dtype, **options)
-        copy_attributes(item, dataset)
+        dtype = item.dtype.newbyteorder(">") if variant.get("big_endian") else item.dtype
+        dataset = target.create_dataset(name, data=data, dtype=dtype, **options)
+        copy_attributes(item, dataset, variant.get("fixed_strings", False))
 
 
-def rewrite(source_path, target_path, storage, **file_options):
-    track_order = file_options.get("track_order", False)
+def rewrite(source_path, target_path, storage, variant, **file_options):
     temporary = target_path + ".partial"
     with h5py.File(source_path, "r") as source, h5py.File(temporary, "w", **file_options) as target:
-        copy_tree(source, target, itertools.cycle(storage), track_order)
+        copy_tree(source, target, itertools.cycle(storage), variant)
     os.replace(temporary, target_path)
 
 
 def main():
     for model in MODELS:
         source = os.path.join(HERE, f"{model}_tfkeras_model.h5")
-        rewrite(source, os.path.join(HERE, f"{model}_tfkeras_model_h5py_chunked.h5"), CHUNKED_STORAGE)
+        rewrite(source, os.path.join(HERE, f"{model}_tfkeras_model_h5py_chunked.h5"), CHUNKED_STORAGE,
+                {"fixed_strings": True})
         rewrite(source, os.path.join(HERE, f"{model}_tfkeras_model_h5py_latest.h5"), LATEST_STORAGE,
-                libver="latest", track_order=True)
+                {"track_order": True, "big_endian": True}, libver="latest", track_order=True)
     print("HDF5 storage variants written to", HERE)
 
 
