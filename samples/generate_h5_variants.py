@@ -14,7 +14,8 @@ exactly the tensors of PyTorch's state_dict (samples/expected), as the original 
   Keras 2.0-2.3 wrote them through h5py 2 (`model_config`, `layer_names`, `weight_names`).
 - <model>_tfkeras_model_h5py_latest.h5: `libver="latest"` with creation-order tracking (superblock v3,
   version-2 object headers, link and attribute messages, creation-order indexes); every other dataset
-  chunked with gzip (single-chunk, fixed-array and extensible-array chunk indexes), the rest contiguous;
+  chunked with gzip (single-chunk, fixed-array and extensible-array chunk indexes), the rest contiguous
+  or, when under 64 KB, compact (stored inside the object header, with no file offset of its own);
   every dataset big-endian float32 (the same values, so the same tensors after conversion).
 
 Needs only numpy and h5py. Run: python3 samples/generate_h5_variants.py
@@ -42,10 +43,21 @@ CHUNKED_STORAGE = [
 ]
 LATEST_STORAGE = [
     lambda shape: dict(compression="gzip", chunks=True),
-    lambda shape: {},
+    lambda shape: dict(compact=True),
     lambda shape: dict(compression="gzip", shuffle=True, chunks=edge_chunks(shape), maxshape=(None,) + tuple(shape[1:])),
     lambda shape: {},
 ]
+COMPACT_LIMIT = 60_000  # an object header holds at most 64 KB
+
+
+def create_compact(group, name, data, dtype):
+    """A compact dataset (h5py's high-level API writes only contiguous and chunked ones)."""
+    properties = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    properties.set_layout(h5py.h5d.COMPACT)
+    space = h5py.h5s.create_simple(data.shape)
+    identifier = h5py.h5d.create(group.id, name.encode(), h5py.h5t.py_create(dtype), space, dcpl=properties)
+    identifier.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data, dtype=dtype))
+    return group[name]
 
 
 def fixed_length(value):
@@ -76,7 +88,10 @@ def copy_tree(source, target, storage, variant):
         data = item[()]
         options = next(storage)(data.shape) if data.ndim > 0 else {}
         dtype = item.dtype.newbyteorder(">") if variant.get("big_endian") else item.dtype
-        dataset = target.create_dataset(name, data=data, dtype=dtype, **options)
+        if options.pop("compact", False) and data.nbytes < COMPACT_LIMIT:
+            dataset = create_compact(target, name, data, dtype)
+        else:
+            dataset = target.create_dataset(name, data=data, dtype=dtype, **options)
         copy_attributes(item, dataset, variant.get("fixed_strings", False))
 
 
