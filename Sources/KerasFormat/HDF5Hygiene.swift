@@ -7,8 +7,9 @@ import VGGCore
 /// What an HDF5 file must look like before vggconv reads anything from it, checked once when it is
 /// opened: only hard links (a soft or external link can point into another file), and datasets that
 /// store their own bytes in this file — no external storage, no virtual datasets, no filters but
-/// deflate, shuffle and the Fletcher-32 checksum, every chunk of a chunked dataset present, element types Keras writes. Keras 3's
-/// own loader refuses the same things. libhdf5 is never asked to open a second file.
+/// deflate, shuffle and the Fletcher-32 checksum, every chunk of a chunked dataset present, element
+/// types Keras writes. Keras 3's own loader refuses the same things. libhdf5 is never asked to open a
+/// second file.
 enum HDF5Hygiene {
     /// Links a Keras file may hold; a real one has a few hundred.
     static let maximumLinks = 100_000
@@ -80,7 +81,8 @@ enum HDF5Hygiene {
             guard allowedFilters.contains(filter) else {
                 // The file's own name for the filter (h5py writes "lzf"): up to its NUL, within the buffer.
                 let label = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                throw refuse("is compressed with HDF5 filter \(filter) (\(SafeText.quote(label))); vggconv reads datasets stored plain or with deflate (gzip), shuffle and Fletcher-32 only: rewrite the file without it (h5repack -f NONE)")
+                let named = label.isEmpty ? "" : " (\(SafeText.quote(label)))"
+                throw refuse("is compressed with HDF5 filter \(filter)\(named); vggconv reads datasets stored plain or with deflate (gzip), shuffle and Fletcher-32 only: rewrite the file without it (h5repack -f NONE)")
             }
         }
         let type = H5Dget_type(id)

@@ -13,7 +13,8 @@ public enum FileKind: Equatable, Sendable {
     case unknown
 
     /// Sniffs `path`.
-    /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, or `.badZip` for a broken zip.
+    /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, `.badZip` for a broken zip, or
+    ///   `CommandError.unsupported` naming the two files to pass for a Keras 3 model folder.
     public static func detect(path: String) throws -> FileKind {
         if let folder = kerasModelFolder(path) {
             throw CommandError.unsupported(path: path, reason: "is a folder holding a Keras 3 model saved with zipped=False; pass its weights with its config: \(folder)/model.weights.h5 --config \(folder)/config.json")
