@@ -27,6 +27,10 @@ final class SummaryTests: XCTestCase {
     func testKeras2FilesPrintExactlyWhatTfKerasPrints() throws {
         for model in ["vgg_small", "vgg_bn", "vgg_dropout", "vgg_notop"] {
             try assertSummary([Samples.path("\(model)_tfkeras_model.h5"), "--style", "keras2"], equals: "\(model)_tfkeras.txt")
+            // The same file re-stored by h5py (fixed-length strings, newest format): the same summary.
+            for variant in ["chunked", "latest"] {
+                try assertSummary([Samples.path("\(model)_tfkeras_model_h5py_\(variant).h5"), "--style", "keras2"], equals: "\(model)_tfkeras.txt")
+            }
         }
     }
 
