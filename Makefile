@@ -45,6 +45,7 @@ samples:
 	$(VENV)/bin/pip install -q -r samples/requirements.txt
 	$(VENV)/bin/python samples/generate.py
 	$(VENV)/bin/python samples/generate_h5_variants.py
+	$(VENV)/bin/python samples/generate_checkpoints.py
 	$(VENV)/bin/python samples/generate_timm.py
 	$(VENV)/bin/python samples/generate_slips.py
 	$(VENV)/bin/python samples/generate_images.py

@@ -41,6 +41,10 @@ enum StateDict {
         return key.summary
     }
 
+    /// Key path components that wrappers of a module insert (DataParallel, DistributedDataParallel,
+    /// torch.compile) and that loading into the unwrapped model drops.
+    static let wrapperComponents: Set<String> = ["module", "_orig_mod"]
+
     /// Keys under which training scripts nest the model's weights, most specific first.
     static let checkpointKeys = ["state_dict", "model_state_dict", "model", "net", "network", "module", "weights", "params", "model_ema", "ema"]
 
@@ -51,9 +55,11 @@ enum StateDict {
         let tensor: TensorReference
     }
 
-    /// The model's tensors: the top-level dict when it holds tensors, else the first of
-    /// `checkpointKeys` (then any key) whose value does; DataParallel `module.` and torch.compile
-    /// `_orig_mod.` prefixes removed. Returns the entries and where they were found.
+    /// The model's tensors: the top-level dict's, unless a dict nested under one of its keys holds more
+    /// (a training checkpoint: `{'model_state_dict': …, 'loss': tensor(0.3)}` as PyTorch's tutorial saves
+    /// it, or `{'state_dict': …, 'best_acc1': tensor(75.1)}` as its ImageNet example does); among nested
+    /// dicts the first of `checkpointKeys`, then the one with the most tensors. Wrapper components
+    /// (`wrapperComponents`) are removed from the keys. Returns the entries and where they were found.
     static func locate(_ root: PickleValue, path: String) throws -> (entries: [Entry], container: String?) {
         guard case .dict(let top) = root else {
             throw TorchFormatError.noStateDict(path: path, reason: "the file holds a \(root.kind), not a dict of tensors (save model.state_dict(), not the model)")
@@ -66,23 +72,32 @@ enum StateDict {
         }
         var found = directTensors(top)
         var container: String?
-        if found.isEmpty {
-            let nested = top.items.compactMap { item -> (String, PickleDict)? in
-                if case .dict(let d) = item.value, !directTensors(d).isEmpty { return (keyText(item.key), d) }
-                return nil
-            }
-            guard let pick = checkpointKeys.lazy.compactMap({ key in nested.first { $0.0 == key } }).first ?? nested.first else {
-                let keys = top.items.prefix(12).map { keyText($0.key) }.joined(separator: ", ")
-                throw TorchFormatError.noStateDict(path: path, reason: "no state_dict found: no dict of tensors at the top level or under its keys (\(keys))")
-            }
-            container = pick.0
-            found = directTensors(pick.1)
+        let nested = top.items.compactMap { item -> (key: String, tensors: [(String, TensorReference)])? in
+            guard case .dict(let d) = item.value else { return nil }
+            let tensors = directTensors(d)
+            return tensors.isEmpty ? nil : (keyText(item.key), tensors)
+        }
+        let pick = checkpointKeys.lazy.compactMap { key in nested.first { $0.key == key } }.first
+            ?? nested.max { $0.tensors.count < $1.tensors.count }
+        if let pick, pick.tensors.count > found.count {
+            container = pick.key
+            found = pick.tensors
+        }
+        guard !found.isEmpty else {
+            let keys = top.items.prefix(12).map { keyText($0.key) }.joined(separator: ", ")
+            throw TorchFormatError.noStateDict(path: path, reason: "no state_dict found: no dict of tensors at the top level or under its keys (\(SafeText.quote(keys)))")
         }
         var entries = found.map { key, tensor in
             Entry(key: key, fullPath: container.map { "\($0).\(key)" } ?? key, tensor: tensor)
         }
-        for prefix in ["module.", "_orig_mod."] where entries.allSatisfy({ $0.key.hasPrefix(prefix) }) {
-            for i in entries.indices { entries[i].key = String(entries[i].key.dropFirst(prefix.count)) }
+        // Wrappers add a path component: DataParallel/DistributedDataParallel `module`, torch.compile
+        // `_orig_mod`, around the whole model (`module.0.weight`) or one part of it (PyTorch's ImageNet
+        // example wraps a VGG's features: `features.module.0.weight`). A VGG's own keys never have one.
+        let unwrapped = entries.map { entry in
+            entry.key.split(separator: ".", omittingEmptySubsequences: false).filter { !wrapperComponents.contains(String($0)) }.joined(separator: ".")
+        }
+        if Set(unwrapped).count == entries.count, !unwrapped.contains(where: \.isEmpty) {
+            for i in entries.indices { entries[i].key = unwrapped[i] }
         }
         return (entries, container)
     }

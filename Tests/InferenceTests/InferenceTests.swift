@@ -49,9 +49,14 @@ final class InferenceTests: XCTestCase {
     func testEveryPyTorchFlavourReproducesPyTorchOutputs() throws {
         for (file, model) in [("vgg_small.pth", "vgg_small"), ("vgg_bn.pth", "vgg_bn"), ("vgg_dropout.pth", "vgg_dropout"),
                               ("vgg_notop.pth", "vgg_notop"), ("torch/vgg_small_legacy.pth", "vgg_small"),
-                              ("torch/vgg_bn_legacy.pth", "vgg_bn"), ("torch/vgg_small_checkpoint.pth", "vgg_small")] {
+                              ("torch/vgg_bn_legacy.pth", "vgg_bn"), ("torch/vgg_small_checkpoint.pth", "vgg_small"),
+                              ("torch/vgg_small_tutorial_checkpoint.pth", "vgg_small")] {
             try verify(try native(file), input: "\(model)_input_nchw", layout: .nchw, golden: "\(model)_torch_logits")
         }
+        // PyTorch's ImageNet example: a torchvision-style VGG whose features DataParallel wraps
+        // (`features.module.0.weight`), in a checkpoint with a 0-d `best_acc1` tensor beside the state_dict.
+        try verify(try native("torch/vgg_imagenet_example_checkpoint.pth"), input: "vgg_imagenet_example_input_nchw",
+                   layout: .nchw, golden: "vgg_imagenet_example_logits")
     }
 
     /// A float16 model's dense layers read their weights as stored (the kernel widens them in registers)

@@ -33,6 +33,7 @@ final class TorchConversionTests: XCTestCase {
         for (file, model) in [("vgg_small.pth", "vgg_small"), ("vgg_bn.pth", "vgg_bn"), ("vgg_dropout.pth", "vgg_dropout"),
                               ("torch/vgg_small_legacy.pth", "vgg_small"), ("torch/vgg_bn_legacy.pth", "vgg_bn"),
                               ("torch/vgg_small_checkpoint.pth", "vgg_small"), ("torch/vgg_small_protocol4.pth", "vgg_small"),
+                              ("torch/vgg_small_tutorial_checkpoint.pth", "vgg_small"),
                               ("torch/vgg_dropout_deflated.pth", "vgg_dropout"), ("torch/vgg_dropout_bigendian.pth", "vgg_dropout")] {
             try assertEqualsExpected(try convert(file), model: model, file: file)
         }
