@@ -20,6 +20,13 @@ BIN=.build-fuzz/release/VGGConvFuzz
 # to or removed from the main package ("missing inputs" until .build-fuzz is deleted): drop the plan so
 # it is made again (well under a second when nothing changed).
 rm -f .build-fuzz/release.yaml
+# A fuzzer still running from this binary symbolizes its crash reports from the file on disk: rebuilt
+# under it, the child's reports lose their interceptor frames and a contained libhdf5 error reads as
+# vggconv's own (a false finding, 2026-12-05). Stop running fuzzers first.
+if pgrep -f "$BIN" >/dev/null; then
+  echo "fuzzers are running from $BIN (pgrep -af VGGConvFuzz); stop them first: pkill -INT -f VGGConvFuzz" >&2
+  exit 2
+fi
 (cd Fuzz && swift build -c release --build-path ../.build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
 [ -x .build/release/vggconv ] || swift build -c release --product vggconv
