@@ -64,6 +64,8 @@ public final class InferenceEngine: @unchecked Sendable {
         case direct(DirectConvolution, input: [Int], output: [Int])
         case maxPool(MaxPool, input: [Int], output: [Int])
         case averagePool(input: [Int], output: [Int])
+        /// Each channel's maximum over the whole map.
+        case globalMaxPool(input: [Int])
         case dense(Dense)
         case affine(ChannelAffine, channels: Int, perChannel: Int)
         case activation(Activation, count: Int)
@@ -76,6 +78,7 @@ public final class InferenceEngine: @unchecked Sendable {
             case .direct: "direct 3x3"
             case .maxPool: "max pool"
             case .averagePool: "average pool"
+            case .globalMaxPool: "global max pool"
             case .dense(let dense): dense.weights.halves == nil ? "GEMM" : "GEMM, float16 weights"
             case .affine: "scale + shift"
             case .activation(let act, _): act.rawValue
@@ -86,7 +89,8 @@ public final class InferenceEngine: @unchecked Sendable {
         /// The input's height × width for steps that work on feature maps.
         var inputPixels: Int? {
             switch self {
-            case .convolution(_, let i, _), .winograd(_, let i, _), .direct(_, let i, _), .maxPool(_, let i, _), .averagePool(let i, _):
+            case .convolution(_, let i, _), .winograd(_, let i, _), .direct(_, let i, _), .maxPool(_, let i, _), .averagePool(let i, _),
+                 .globalMaxPool(let i):
                 i[1] * i[2]
             default: nil
             }
@@ -227,6 +231,10 @@ public final class InferenceEngine: @unchecked Sendable {
                                               padTop: pads.top, padLeft: pads.left), input: shape, output: output))
             case .adaptiveAvgPool2d:
                 if output != shape { steps.append(.averagePool(input: shape, output: output)) }
+            case .globalAveragePooling2d:
+                steps.append(.averagePool(input: shape, output: [shape[0], 1, 1]))
+            case .globalMaxPooling2d:
+                steps.append(.globalMaxPool(input: shape))
             case .dense:
                 let kernel = try require(layer, "weight")
                 let (units, inputs) = (kernel.shape[0], kernel.shape[1])
@@ -448,6 +456,8 @@ public final class InferenceEngine: @unchecked Sendable {
                 eachSample(i, o) { pool.run(input: $0, channels: i[0], height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1) }
             case .averagePool(let i, let o):
                 eachSample(i, o) { Self.averagePool($0, input: i, output: o, into: $1) }
+            case .globalMaxPool(let i):
+                eachSample(i, [i[0]]) { Self.globalMaxPool($0, input: i, into: $1) }
             case .dense(let dense):
                 dense.run(input: current, batch: batch, output: next)
                 swap(&current, &next)
@@ -473,6 +483,15 @@ public final class InferenceEngine: @unchecked Sendable {
             sum += values[i]
         }
         for i in 0..<width { values[i] /= sum }
+    }
+
+    static func globalMaxPool(_ input: UnsafePointer<Float>, input i: [Int], into out: UnsafeMutablePointer<Float>) {
+        let pixels = i[1] * i[2]
+        for c in 0..<i[0] {
+            var largest = -Float.infinity
+            for p in 0..<pixels { largest = max(largest, input[c * pixels + p]) }
+            out[c] = largest
+        }
     }
 
     static func averagePool(_ input: UnsafePointer<Float>, input i: [Int], output o: [Int], into out: UnsafeMutablePointer<Float>) {

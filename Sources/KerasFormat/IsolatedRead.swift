@@ -18,11 +18,13 @@ struct IsolatedRead {
 
     struct Layer: Codable {
         var name: String, type: LayerType, config: LayerConfig, parameters: [Parameter]
+        var scopes: [ModelScope], trainable: Bool
     }
 
     struct Model: Codable {
         var format: String, path: String, layers: [Layer], inputShape: [Int]?, dataFormat: DataFormat
         var architectureInferred: Bool, notes: [String], modelName: String?
+        var optimizer: ModelSummary.OptimizerState?
     }
 
     /// The JSON and the owned bytes of `tensors`, in order.
@@ -85,10 +87,12 @@ struct IsolatedRead {
         var packer = Packer()
         let layers = model.layers.map { layer in
             Layer(name: layer.name, type: layer.type, config: layer.config,
-                  parameters: layer.parameters.map { Parameter(role: $0.role, tensor: packer.pack($0.tensor)) })
+                  parameters: layer.parameters.map { Parameter(role: $0.role, tensor: packer.pack($0.tensor)) },
+                  scopes: layer.scopes, trainable: layer.trainable)
         }
         return try frame(Model(format: model.format, path: model.path, layers: layers, inputShape: model.inputShape, dataFormat: model.dataFormat,
-                               architectureInferred: model.architectureInferred, notes: model.notes, modelName: model.modelName),
+                               architectureInferred: model.architectureInferred, notes: model.notes, modelName: model.modelName,
+                               optimizer: model.optimizer),
                          blobs: packer.blobs)
     }
 
@@ -96,12 +100,16 @@ struct IsolatedRead {
         let (transfer, blobs) = try unframe(bytes, as: Model.self, path: path)
         var unpacker = Unpacker(file: try MappedFile(path: path), blobs: blobs, position: blobs.startIndex)
         let layers = try transfer.layers.map { layer in
-            SourceLayer(name: layer.name, type: layer.type, config: layer.config,
-                        parameters: try layer.parameters.map { SourceParameter(role: $0.role, tensor: try unpacker.unpack($0.tensor, path: path)) })
+            var source = SourceLayer(name: layer.name, type: layer.type, config: layer.config,
+                                     parameters: try layer.parameters.map { SourceParameter(role: $0.role, tensor: try unpacker.unpack($0.tensor, path: path)) })
+            source.scopes = layer.scopes
+            source.trainable = layer.trainable
+            return source
         }
         var model = SourceModel(format: transfer.format, path: transfer.path, layers: layers, inputShape: transfer.inputShape,
                                 dataFormat: transfer.dataFormat, architectureInferred: transfer.architectureInferred, notes: transfer.notes)
         model.modelName = transfer.modelName
+        model.optimizer = transfer.optimizer
         return model
     }
 

@@ -5,25 +5,61 @@ import VGGCore
 /// `.keras` archive's `config.json` records it: Keras 2.2-era (`Model`/`Sequential`, list configs,
 /// `batch_input_shape`) through Keras 3 (`Functional`, `batch_shape`, `module`, dict-form nodes).
 public struct KerasArchitecture: Sendable {
-    /// One layer entry: its Keras class, its name and the parsed vggconv layer.
+    /// One layer entry: its Keras class, its name and the parsed vggconv layer (whose `scopes` name the
+    /// nested models around it).
     public struct Layer: Sendable {
         public var className: String
         public var name: String
         public var layer: SourceLayer
     }
 
+    /// An entry of one model's layer list: a layer, or a model used as a layer (nested to any depth).
+    public indirect enum Entry: Sendable {
+        case layer(Layer)
+        case model(name: String, className: String, KerasArchitecture)
+    }
+
     public var modelName: String?
     /// True for `Sequential` models, whose summaries (and weight files) have no InputLayer row.
     public var isSequential: Bool
-    public var layers: [Layer]
-    /// The layers a summary lists: a Sequential model's InputLayer is not one of them.
-    public var listedLayers: [Layer] { isSequential ? layers.filter { $0.layer.type != .input } : layers }
+    /// This model's own entries, in order, nested models as one entry each.
+    public var entries: [Entry]
     /// (H, W, C) or (C, H, W) as the config records it, without the batch axis.
     public var inputShape: [Int]?
     public var dataFormat: DataFormat
 
+    /// Every layer, nested models opened in place (their layers carry the nesting in `scopes`).
+    public var layers: [Layer] {
+        entries.flatMap { entry -> [Layer] in
+            switch entry {
+            case .layer(let layer): return [layer]
+            case .model(_, _, let inner): return inner.layers
+            }
+        }
+    }
+
+    /// The layers a summary lists and weights belong to, nested models opened: a Sequential model's
+    /// InputLayer is not one of them.
+    public var listedLayers: [Layer] {
+        listedEntries.flatMap { entry -> [Layer] in
+            switch entry {
+            case .layer(let layer): return [layer]
+            case .model(_, _, let inner): return inner.listedLayers
+            }
+        }
+    }
+
+    /// This model's entries without a Sequential model's InputLayer.
+    public var listedEntries: [Entry] {
+        guard isSequential else { return entries }
+        return entries.filter { if case .layer(let layer) = $0 { return layer.layer.type != .input } else { return true } }
+    }
+
     /// Model configs larger than this are refused before parsing.
     public static let maximumJSONBytes = 16 << 20
+    /// Models nested deeper than this are refused (a VGG inside a Sequential is depth 2).
+    public static let maximumNesting = 16
+    static let modelClasses: Set<String> = ["Sequential", "Functional", "Model"]
 
     /// The bytes of a config file, refused before reading when larger than `maximumJSONBytes`.
     public static func readJSON(path: String) throws -> Data {
@@ -44,47 +80,71 @@ public struct KerasArchitecture: Sendable {
         guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw KerasFormatError.badConfig(origin: origin, reason: "not a JSON object")
         }
-        guard let className = root["class_name"] as? String else {
+        guard root["class_name"] is String else {
             if root["weight_map"] != nil {
-                throw KerasFormatError.badConfig(origin: origin, reason: "this is the index of sharded Keras weights (save_weights with max_shard_size), not a model config; vggconv reads one .weights.h5: save the weights again without max_shard_size")
+                throw KerasFormatError.badConfig(origin: origin, reason: "this is the index of sharded Keras weights (save_weights with max_shard_size), not a model config; pass the index itself as the model file and the model's to_json() output as --config")
             }
             throw KerasFormatError.badConfig(origin: origin, reason: "no class_name: not a Keras model config (expected model.to_json() output)")
         }
-        guard ["Sequential", "Functional", "Model"].contains(className) else {
+        var budget = LayerSchema.Limit.layers
+        try self.init(model: root, origin: origin, scopes: [], frozen: false, budget: &budget)
+        if let build = root["build_config"] as? [String: Any], inputShape == nil, let shape = build["input_shape"] as? [Any] {
+            let dims = shape.dropFirst().compactMap { $0 as? Int }
+            inputShape = dims.count == 3 ? dims : nil
+        }
+    }
+
+    /// One model's config (`{"class_name": …, "config": …}`), its nested models parsed recursively.
+    /// `budget` counts the layers left to accept over the whole tree.
+    private init(model root: [String: Any], origin: String, scopes: [ModelScope], frozen: Bool, budget: inout Int) throws {
+        let className = root["class_name"] as? String ?? "?"
+        guard Self.modelClasses.contains(className) else {
             throw KerasFormatError.badConfig(origin: origin, reason: "model class \(SafeText.quote(className)) is not Sequential, Functional or Model")
         }
+        guard scopes.count <= Self.maximumNesting else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "models nested more than \(Self.maximumNesting) deep")
+        }
         isSequential = className == "Sequential"
-        let entries: [[String: Any]]
-        if let list = root["config"] as? [[String: Any]] {
-            entries = list  // Keras 2.1/2.2 Sequential
-        } else if let config = root["config"] as? [String: Any], let list = config["layers"] as? [[String: Any]] {
-            entries = list
+        let list: [[String: Any]]
+        if let entries = root["config"] as? [[String: Any]] {
+            list = entries  // Keras 2.1/2.2 Sequential
+        } else if let config = root["config"] as? [String: Any], let entries = config["layers"] as? [[String: Any]] {
+            list = entries
             modelName = config["name"] as? String
         } else {
-            throw KerasFormatError.badConfig(origin: origin, reason: "config has no layer list")
+            throw KerasFormatError.badConfig(origin: origin, reason: "config\(scopes.isEmpty ? "" : " of nested model \(SafeText.quote(scopes.last!.name))") has no layer list")
         }
-        guard entries.count <= LayerSchema.Limit.layers else {
-            throw KerasFormatError.badConfig(origin: origin, reason: "\(entries.count) layers, more than the \(LayerSchema.Limit.layers) vggconv accepts")
+        budget -= list.count
+        guard budget >= 0 else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "more than the \(LayerSchema.Limit.layers) layers vggconv accepts")
         }
-        var layers: [Layer] = []
+        var entries: [Entry] = []
         var inputShape: [Int]?
         var dataFormat = DataFormat.channelsLast
-        for (position, entry) in entries.enumerated() {
+        for (position, entry) in list.enumerated() {
             let layerClass = entry["class_name"] as? String ?? "?"
             let config = entry["config"] as? [String: Any] ?? [:]
             let name = config["name"] as? String ?? entry["name"] as? String ?? "layer_\(position)"
+            let layerFrozen = frozen || config["trainable"] as? Bool == false
+            if Self.modelClasses.contains(layerClass) {
+                let scope = ModelScope(name: name, className: layerClass)
+                let inner = try KerasArchitecture(model: entry, origin: origin, scopes: scopes + [scope], frozen: layerFrozen, budget: &budget)
+                if inputShape == nil { inputShape = inner.inputShape }
+                if inner.dataFormat == .channelsFirst { dataFormat = .channelsFirst }
+                entries.append(.model(name: name, className: layerClass, inner))
+                continue
+            }
             for key in ["batch_shape", "batch_input_shape"] {
                 if inputShape == nil, let shape = config[key] as? [Any] { inputShape = shape.dropFirst().compactMap { $0 as? Int } }
             }
             if config["data_format"] as? String == "channels_first" { dataFormat = .channelsFirst }
-            let parsed = try KerasLayerParser.parse(className: layerClass, name: name, config: config, position: position)
-            layers.append(Layer(className: layerClass, name: name, layer: parsed))
-        }
-        if inputShape == nil, let build = root["build_config"] as? [String: Any], let shape = build["input_shape"] as? [Any] {
-            inputShape = shape.dropFirst().compactMap { $0 as? Int }
+            var parsed = try KerasLayerParser.parse(className: layerClass, name: name, config: config, position: position)
+            parsed.scopes = scopes
+            parsed.trainable = !layerFrozen
+            entries.append(.layer(Layer(className: layerClass, name: name, layer: parsed)))
         }
         if let shape = inputShape, shape.count != 3 { inputShape = nil }
-        self.layers = layers
+        self.entries = entries
         self.inputShape = inputShape
         self.dataFormat = dataFormat
     }
@@ -159,14 +219,16 @@ enum KerasLayerParser {
             return SourceLayer(name: name, type: .dropout, config: LayerConfig(rate: config["rate"] as? Double ?? 0))
         case "Flatten":
             return SourceLayer(name: name, type: .flatten, config: LayerConfig())
+        case "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D", "GlobalMaxPool2D":
+            // data_format only says where the channels are, which the model's data format already records.
+            let type: LayerType = className.contains("Max") ? .globalMaxPooling2d : .globalAveragePooling2d
+            return SourceLayer(name: name, type: type, config: LayerConfig(keepDims: config["keepdims"] as? Bool ?? false))
         case "Dense":
             guard let units = config["units"] as? Int else { throw unsupported("config lacks units") }
             return SourceLayer(name: name, type: .dense, config: LayerConfig(
                 activation: try activation(), useBias: config["use_bias"] as? Bool ?? true, units: units))
-        case "Sequential", "Functional", "Model":
-            throw unsupported("nested models are not supported; save the inner model's layers in one Sequential")
         default:
-            throw unsupported("vggconv supports Conv2D, MaxPooling2D, BatchNormalization, Activation, ReLU, Dropout, Flatten, Dense and Softmax")
+            throw unsupported("vggconv supports Conv2D, MaxPooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, BatchNormalization, Activation, ReLU, Dropout, Flatten, Dense and Softmax")
         }
     }
 }

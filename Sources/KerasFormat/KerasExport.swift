@@ -61,6 +61,8 @@ public struct KerasExport: Sendable {
             defer { previousShape = layer.outputShape }
             switch layer.type {
             case .input:
+                // A nested model's own InputLayer: the export flattens the nesting, so it has no place.
+                if index > 0, layer.scopes != nil { continue }
                 guard index == 0 else { throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.name)) is an InputLayer after the first layer") }
                 isFunctional = fromKeras
                 inputName = names[index]
@@ -87,6 +89,9 @@ public struct KerasExport: Sendable {
             layers.append(Layer(name: names[index], type: layer.type, config: layer.config,
                                 outputShape: kerasShape(layer.outputShape), variables: variables))
         }
+        if let scope = plan.architecture.layers.lazy.compactMap({ $0.scopes?.first }).first {
+            notes.append("the layers of nested model \(scope.name) (\(scope.className)) are written at the top level: the export flattens the nesting")
+        }
         if plan.tensors.contains(where: { $0.dtype == .bfloat16 }) {
             notes.append("bfloat16 tensors are written as float32: HDF5 and Keras's loaders have no bfloat16 type")
         }
@@ -94,7 +99,8 @@ public struct KerasExport: Sendable {
         self.isFunctional = isFunctional
         self.inputName = inputName
         self.inputShape = kerasShape(canonical)
-        self.anySpatialSize = plan.inputShapeAssumed && !layers.contains { $0.type == .flatten || $0.type == .dense }
+        self.anySpatialSize = plan.inputShapeAssumed
+            && !plan.architecture.layersBeforeGlobalPooling.contains { $0.type == .flatten || $0.type == .dense }
         self.layers = layers
         self.notes = notes
     }

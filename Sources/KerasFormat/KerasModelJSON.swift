@@ -132,6 +132,9 @@ public enum KerasModelJSON {
             config["units"] = c.units ?? 0
             config["activation"] = c.activation ?? "linear"
             config["use_bias"] = c.useBias ?? true
+        case .globalAveragePooling2d, .globalMaxPooling2d:
+            config["data_format"] = DataFormat.channelsLast.rawValue
+            config["keepdims"] = c.keepDims ?? false
         case .relu, .input, .adaptiveAvgPool2d:
             break
         }

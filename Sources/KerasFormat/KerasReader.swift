@@ -24,6 +24,9 @@ public enum KerasReader {
         let mapped = try MappedFile(path: path)
         let prefix = mapped.bytes(offset: 0, length: 8)
         var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }
+        if prefix.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") {
+            return try readShards(path: path, config: config)
+        }
         let file: HDF5File
         var format: String
         if ZipArchive.hasMagic(prefix) {
@@ -68,7 +71,7 @@ public enum KerasReader {
             guard let config else {
                 throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order (or pass --arch vgg16 for a keras.applications VGG)")
             }
-            layers = try Keras3Weights(group: container).layers(config: config, path: path)
+            layers = try Keras3Weights<HDF5Group>(group: container, checksNames: assumed.isEmpty).layers(config: config, path: path)
         } else {
             throw KerasFormatError.notKeras(path: path, reason: "HDF5 file has no layer_names attribute, model_weights group or layers group")
         }
@@ -78,6 +81,23 @@ public enum KerasReader {
                                 dataFormat: config?.dataFormat ?? .channelsLast, architectureInferred: config == nil || !assumed.isEmpty,
                                 notes: notes + ArchitectureInference.notes(for: layers, inferred: config == nil))
         model.modelName = config?.modelName
+        model.optimizer = try OptimizerVariables.state(root: root, format: format)
+        return model
+    }
+
+    /// Keras 3 sharded weights: the index at `path`, its shards beside it, the layers from `config`.
+    private static func readShards(path: String, config: KerasArchitecture?) throws -> SourceModel {
+        let index = try ShardIndex(path: path)
+        guard let config else {
+            throw KerasFormatError.needsConfig(path: path, reason: "sharded Keras 3 weights record neither layer names nor layer order")
+        }
+        let shards = try index.shards.map { try HDF5File(file: try MappedFile(path: $0)) }
+        let store = try ShardedGroup(shards: shards, relative: "layers")
+        let layers = try Keras3Weights(group: store).layers(config: config, path: path)
+        var model = SourceModel(format: "keras3-sharded-weights", path: path, layers: layers, inputShape: config.inputShape,
+                                dataFormat: config.dataFormat, architectureInferred: false,
+                                notes: ["weights read from \(shards.count) shard files named by the index"])
+        model.modelName = config.modelName
         return model
     }
 
@@ -89,6 +109,31 @@ public enum KerasReader {
                                 inputShape: config.inputShape, dataFormat: config.dataFormat, architectureInferred: false)
         model.modelName = config.modelName
         return model
+    }
+}
+
+/// What Keras 3 reports as "Optimizer params" for a file it loads.
+enum OptimizerVariables {
+    /// A `.keras` archive restores every variable under `optimizer/vars` (Adam: iterations, learning
+    /// rate, two moments per trainable weight). Keras 3's legacy `.h5` loader compiles the model from
+    /// `training_config` but restores no slots: its optimizer holds only the iteration counter (int64)
+    /// and the learning rate (float32). tf-keras files print no optimizer line.
+    static func state(root: HDF5Group, format: String) throws -> ModelSummary.OptimizerState? {
+        if format == "keras3-archive", root.isGroup("optimizer/vars") {
+            let vars = try root.group("optimizer/vars")
+            var state = ModelSummary.OptimizerState(params: 0, bytes: 0)
+            for name in try vars.childNames() where vars.isDataset(name) {
+                let dataset = try vars.dataset(name)
+                let count = ShapeMath.elementCount(try dataset.shape()) ?? 0
+                state.params = ShapeMath.saturatingSum(state.params, count)
+                state.bytes = ShapeMath.saturatingSum(state.bytes, ShapeMath.saturatingProduct([count, try dataset.dtype().byteSize]))
+            }
+            return state
+        }
+        if format == "keras3-model-h5", root.hasAttribute("training_config") {
+            return ModelSummary.OptimizerState(params: 2, bytes: 8 + 4)
+        }
+        return nil
     }
 }
 
@@ -113,13 +158,21 @@ struct LegacyWeights {
             return try ArchitectureInference.infer(names: names, weights: weightsByLayer, path: path)
         }
         var unused = Set(names.filter { !(weightsByLayer[$0] ?? []).isEmpty })
+        var claimedInGroup: [String: Int] = [:]
         let layers = try config.listedLayers.map { entry -> SourceLayer in
             var layer = entry.layer
-            let weights = weightsByLayer[entry.name] ?? []
-            unused.remove(entry.name)
+            // A nested model's group holds all of its layers' weights, `block5_conv1/kernel:0`, trainable
+            // ones first (block5 before block1 when only block5 is unfrozen): matched by name, never by position.
+            let group = layer.scopes.first?.name ?? entry.name
+            unused.remove(group)
+            var weights = weightsByLayer[group] ?? []
+            if !layer.scopes.isEmpty {
+                weights = weights.filter { Self.owner(of: $0.name) == entry.name }
+                claimedInGroup[group, default: 0] += weights.count
+            }
             let roles = try weights.map { weight -> ParameterRole in
                 guard let role = WeightNaming.role(of: weight.name, layer: entry.name) else {
-                    throw KerasFormatError.mismatch(path: path, reason: "cannot tell what weight '\(weight.name)' of layer \(entry.name) is")
+                    throw KerasFormatError.mismatch(path: path, reason: "cannot tell what weight '\(SafeText.quote(weight.name))' of layer \(SafeText.quote(entry.name)) is")
                 }
                 return role
             }
@@ -127,47 +180,91 @@ struct LegacyWeights {
             return layer
         }
         if let extra = unused.sorted().first {
-            throw KerasFormatError.mismatch(path: path, reason: "the weights file has layer '\(extra)' with weights, which the architecture does not have")
+            throw KerasFormatError.mismatch(path: path, reason: "the weights file has layer '\(SafeText.quote(extra))' with weights, which the architecture does not have")
+        }
+        for (group, claimed) in claimedInGroup.sorted(by: { $0.key < $1.key }) {
+            let stored = weightsByLayer[group] ?? []
+            guard claimed == stored.count else {
+                let stray = stored.first { weight in !config.listedLayers.contains { $0.layer.scopes.first?.name == group && $0.name == Self.owner(of: weight.name) } }
+                throw KerasFormatError.mismatch(path: path, reason: "nested model \(SafeText.quote(group)) stores weight '\(SafeText.quote(stray?.name ?? "?"))', which belongs to no layer of its config")
+            }
         }
         return layers
+    }
+
+    /// The layer a stored weight name belongs to: `block5_conv1` in `block5_conv1/kernel:0` (and in
+    /// `vgg16/block5_conv1/kernel`, as some Keras versions prefix the nested model's name).
+    static func owner(of weightName: String) -> String {
+        let parts = weightName.split(separator: "/")
+        return parts.count >= 2 ? String(parts[parts.count - 2]) : ""
     }
 }
 
 /// The Keras 3 layout: `layers/<snake_case class>[_N]/vars/<index>`, matched to config layers by class
 /// and order of appearance (the counters are per class, so HDF5's name order does not matter).
-struct Keras3Weights {
-    let group: HDF5Group
+struct Keras3Weights<Store: Keras3VariableStore> {
+    let group: Store
+    /// Check the `name` Keras ≥ 3.6 stores on each `vars` group against the config's layer name (off
+    /// when the names were assumed, as `--arch` does).
+    var checksNames = true
 
     func layers(config: KerasArchitecture, path: String) throws -> [SourceLayer] {
+        try layers(of: config, in: group, path: path)
+    }
+
+    /// The layers of one model whose variables sit under `container` (`layers/` at the top, then
+    /// `layers/functional/layers/` for a nested model): keys are counted per class within each model.
+    private func layers(of config: KerasArchitecture, in container: Store, path: String) throws -> [SourceLayer] {
         var counters: [String: Int] = [:]
         var consumed = Set<String>()
         var layers: [SourceLayer] = []
-        for entry in config.listedLayers {
-            let base = Self.snakeCase(entry.className)
+        let shown = container.location
+        func key(_ className: String) -> String {
+            let base = Self.snakeCase(className)
             let n = counters[base, default: 0]
             counters[base] = n + 1
-            let key = n == 0 ? base : "\(base)_\(n)"
-            var layer = entry.layer
-            var tensors: [SourceTensor] = []
-            if group.isGroup("\(key)/vars") {
-                consumed.insert(key)
-                let vars = try group.group("\(key)/vars")
-                let count = try vars.childNames().count
-                tensors = try (0..<count).map { index in
-                    guard vars.isDataset(String(index)) else {
-                        throw KerasFormatError.mismatch(path: path, reason: "layers/\(key)/vars has \(count) entries but no '\(index)'")
-                    }
-                    return try TensorLoader.load(try vars.dataset(String(index)))
-                }
-            } else if ParameterRoles.expected(for: layer).count > 0 {
-                throw KerasFormatError.mismatch(path: path, reason: "layer \(entry.name) (\(entry.className)) should be stored at layers/\(key) but the file has no such group")
-            }
-            layer.parameters = try ParameterRoles.attach(roles: nil, tensors: tensors, to: layer, path: path)
-            layers.append(layer)
+            return n == 0 ? base : "\(base)_\(n)"
         }
-        for key in try group.childNames() where !consumed.contains(key) {
-            if group.isGroup("\(key)/vars"), try group.group("\(key)/vars").childNames().count > 0 {
-                throw KerasFormatError.mismatch(path: path, reason: "the weights file has layers/\(key) with weights, which the architecture does not have")
+        for entry in config.listedEntries {
+            switch entry {
+            case .model(let name, let className, let inner):
+                let key = key(className)
+                guard container.isGroup("\(key)/layers") else {
+                    if inner.listedLayers.contains(where: { !ParameterRoles.expected(for: $0.layer).isEmpty }) {
+                        throw KerasFormatError.mismatch(path: path, reason: "nested model \(SafeText.quote(name)) (\(className)) should be stored at \(shown)/\(key)/layers but the file has no such group")
+                    }
+                    layers += inner.listedLayers.map(\.layer)
+                    continue
+                }
+                consumed.insert(key)
+                layers += try self.layers(of: inner, in: try container.subgroup("\(key)/layers"), path: path)
+            case .layer(let entry):
+                let key = key(entry.className)
+                var layer = entry.layer
+                var tensors: [SourceTensor] = []
+                if container.isGroup("\(key)/vars") {
+                    consumed.insert(key)
+                    let vars = try container.subgroup("\(key)/vars")
+                    if checksNames, let stored = try vars.storedName(), stored != entry.name {
+                        throw KerasFormatError.mismatch(path: path, reason: "\(shown)/\(key) holds layer \(SafeText.quote(stored))'s weights where the config has \(SafeText.quote(entry.name)) (\(entry.className))")
+                    }
+                    let count = try vars.childNames().count
+                    tensors = try (0..<count).map { index in
+                        guard vars.isDataset(String(index)) else {
+                            throw KerasFormatError.mismatch(path: path, reason: "\(shown)/\(key)/vars has \(count) entries but no '\(index)'")
+                        }
+                        return try vars.tensor(String(index))
+                    }
+                } else if ParameterRoles.expected(for: layer).count > 0 {
+                    throw KerasFormatError.mismatch(path: path, reason: "layer \(SafeText.quote(entry.name)) (\(entry.className)) should be stored at \(shown)/\(key) but the file has no such group")
+                }
+                layer.parameters = try ParameterRoles.attach(roles: nil, tensors: tensors, to: layer, path: path)
+                layers.append(layer)
+            }
+        }
+        for key in try container.childNames() where !consumed.contains(key) {
+            if container.isGroup("\(key)/vars"), try container.subgroup("\(key)/vars").childNames().count > 0 {
+                throw KerasFormatError.mismatch(path: path, reason: "the weights file has \(shown)/\(key) with weights, which the architecture does not have")
             }
         }
         return layers

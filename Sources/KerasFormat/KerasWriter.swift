@@ -105,7 +105,7 @@ public enum KerasWriter {
     private static func layKeras3Weights(_ export: KerasExport, into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
         var counters: [String: Int] = [:]
         func key(_ className: String) -> String {
-            let base = Keras3Weights.snakeCase(className)
+            let base = Keras3Weights<HDF5Group>.snakeCase(className)
             let n = counters[base, default: 0]
             counters[base] = n + 1
             return n == 0 ? base : "\(base)_\(n)"

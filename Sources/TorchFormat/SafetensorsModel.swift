@@ -14,7 +14,8 @@ public enum SafetensorsModel {
     /// The model in `path`.
     /// - Throws: `VGGError.badSafetensors` for a damaged container, `TorchFormatError.architecture` for keys
     ///   that do not form a VGG-style network.
-    public static func read(path: String, expectedArchitecture: String? = nil) throws -> SourceModel {
+    /// `globalPool` is the pooling of a head that takes the channel count (nil: average, noted).
+    public static func read(path: String, expectedArchitecture: String? = nil, globalPool: LayerType? = nil) throws -> SourceModel {
         let file = try SafetensorsFile(path: path)
         func tensor(_ entry: SafetensorsFile.Entry, layout: TensorLayout = .unknown) -> SourceTensor {
             SourceTensor(sourceName: entry.name, dtype: entry.dtype, shape: entry.shape, layout: layout,
@@ -47,7 +48,7 @@ public enum SafetensorsModel {
                 return reshaped
             }
         }
-        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path)
+        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
         if timm {
             notes.append("timm VGG: pre_logits.fc1 (a 7x7 convolution over the 7x7 feature map) read as the Dense layer it equals, pre_logits.fc2 (1x1) and head.fc as Dense layers")
         }

@@ -24,11 +24,13 @@ struct KeyedTensor {
 
 enum TorchArchitecture {
     struct Module {
+        /// The Sequential the module sits in (`features`, `0`, `backbone`), or the module's own path
+        /// when it is a named attribute (`head`, `fc`), which has no index.
         let container: String
-        let index: Int
+        let index: Int?
         /// Parameter name → the tensor and its full key path in the file.
         var tensors: [String: (key: String, tensor: KeyedTensor)]
-        var path: String { container.isEmpty ? String(index) : "\(container).\(index)" }
+        var path: String { index.map { container.isEmpty ? String($0) : "\(container).\($0)" } ?? container }
 
         var kind: LayerType? {
             if tensors["running_mean"] != nil || tensors["running_var"] != nil { return .batchNormalization }
@@ -54,11 +56,15 @@ enum TorchArchitecture {
         for entry in entries {
             let (key, tensor) = (entry.key, entry)
             let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 2, parameterNames.contains(parts.last!), let index = Int(parts[parts.count - 2]),
-                  (0...maximumModuleIndex).contains(index) else {
-                throw TorchFormatError.architecture(path: path, reason: "key '\(SafeText.quote(key))' is not part of a VGG-style nn.Sequential (expected features.N.weight, classifier.N.bias or N.weight); `inspect` lists any state_dict")
+            guard parts.count >= 2, parameterNames.contains(parts.last!), parts.dropLast().allSatisfy({ !$0.isEmpty }) else {
+                throw TorchFormatError.architecture(path: path, reason: "key '\(SafeText.quote(key))' is not a module parameter (expected features.N.weight, backbone.N.bias, head.weight, …); `inspect` lists any state_dict")
             }
-            let container = parts.dropLast(2).joined(separator: ".")
+            // `features.3.weight`: module 3 of the Sequential `features`; `head.weight`: the named module `head`.
+            let index = Int(parts[parts.count - 2])
+            if let index, !(0...maximumModuleIndex).contains(index) {
+                throw TorchFormatError.architecture(path: path, reason: "key '\(SafeText.quote(key))' has a module index out of range")
+            }
+            let container = parts.dropLast(index == nil ? 1 : 2).joined(separator: ".")
             if let i = modules.lastIndex(where: { $0.container == container && $0.index == index }) {
                 modules[i].tensors[parts.last!] = (entry.fullPath, tensor)
             } else {
@@ -69,7 +75,8 @@ enum TorchArchitecture {
     }
 
     /// The layers, a torchvision model name when the structure is one (`vgg16_bn`), and notes.
-    static func layers(_ tensors: [KeyedTensor], path: String) throws
+    /// `pool` is the global pooling a head that takes the channel count implies (nil: average, noted).
+    static func layers(_ tensors: [KeyedTensor], path: String, pool globalPoolChoice: LayerType? = nil) throws
         -> (layers: [SourceLayer], name: String?, notes: [String]) {
         let modules = try modules(tensors, path: path)
         var layers: [SourceLayer] = []
@@ -82,13 +89,25 @@ enum TorchArchitecture {
             layers.append(SourceLayer(name: source, type: type, config: config))
         }
         func pool(_ source: String) { add(.maxPooling2d, source, LayerConfig(strides: [2, 2], padding: .valid, poolSize: [2, 2])) }
+        /// A head whose first Linear takes as many inputs as the last convolution has channels pools the map
+        /// globally (AdaptiveAvgPool2d(1) + Flatten, or a mean in forward); the keys cannot say average or max.
+        func takesChannels(_ next: Module) -> Bool {
+            let channels = layers.last { $0.type == .conv2d }?.config.filters
+            return next.kind == .dense && next.tensors["weight"]?.tensor.shape.last == channels
+        }
+        func globalPool(_ source: String) {
+            add(globalPoolChoice ?? .globalAveragePooling2d, source)
+            if globalPoolChoice == nil {
+                notes.append("the head takes the \(layers.last { $0.type == .conv2d }?.config.filters ?? 0) channels of the last convolution, so the map is pooled globally; a state_dict does not say whether by average or maximum: average assumed (torchvision's and timm's heads), pass --pool max for AdaptiveMaxPool2d")
+            }
+        }
         /// Closes the previous weighted layer: its activation and the parameter-free modules after it.
         func fillGap(after previous: Module, gap: Int?, before next: Module) {
             let previousKind = previous.kind!
             let nextKind = next.kind!
             let crossing = previous.container != next.container
             var remaining = gap ?? 0
-            func inferredName(_ offset: Int) -> String { crossing ? "(not in state_dict)" : "\(previous.container.isEmpty ? "" : previous.container + ".")\(previous.index + offset)" }
+            func inferredName(_ offset: Int) -> String { crossing ? "(not in state_dict)" : "\(previous.container.isEmpty ? "" : previous.container + ".")\((previous.index ?? 0) + offset)" }
             if nextKind == .batchNormalization && remaining == 0 && !crossing { return }  // conv/linear → BN
             var used = 1
             // The ReLU after a conv/linear is folded into it; after a BatchNorm it is its own layer.
@@ -99,16 +118,21 @@ enum TorchArchitecture {
                 used += 1
             }
             let toFlat = !flat && nextKind == .dense
-            if crossing && previous.container == "features" {
-                pool("features (final MaxPool2d)")
+            let global = toFlat && !(torchvision && crossing) && takesChannels(next)
+            if crossing && (previous.container == "features" || (toFlat && previousKind != .dense)) {
+                // Every torchvision VGG's features (and a backbone made from one) ends in ReLU + MaxPool.
+                pool("\(previous.container) (final MaxPool2d)")
                 if torchvision && toFlat { add(.adaptiveAvgPool2d, "avgpool") }
             } else if !flat {
-                let poolSlots = toFlat ? remaining - 1 : remaining
+                let poolSlots = toFlat ? remaining - (global ? 2 : 1) : remaining
                 if poolSlots >= 1 { pool(inferredName(used)); remaining -= 1; used += 1 }
             }
-            let dropouts = max(0, toFlat && !crossing ? remaining - 1 : remaining)
+            let dropouts = max(0, toFlat && !crossing ? remaining - (global ? 2 : 1) : remaining)
             for _ in 0..<dropouts { add(.dropout, inferredName(used), LayerConfig(rate: 0.5)); used += 1 }
-            if toFlat {
+            if global {
+                globalPool(crossing ? "(global pooling)" : inferredName(used))
+                flat = true
+            } else if toFlat {
                 add(.flatten, crossing ? "(flatten)" : inferredName(used))
                 flat = true
             }
@@ -122,7 +146,7 @@ enum TorchArchitecture {
             }
             if position > 0 {
                 let previous = modules[position - 1]
-                let gap = previous.container == module.container ? module.index - previous.index - 1 : nil
+                let gap = previous.container == module.container ? module.index.flatMap { i in previous.index.map { i - $0 - 1 } } : nil
                 if let gap, gap < 0 {
                     throw TorchFormatError.architecture(path: path, reason: "module indices of \(SafeText.quote(module.container)) are not increasing at \(SafeText.quote(module.path))")
                 }

@@ -199,6 +199,9 @@ public struct TorchModuleLayout: Sendable {
                 try activation(config.activation, layer: layer, position: position)
             case .adaptiveAvgPool2d:
                 add("nn.AdaptiveAvgPool2d((\(layer.outputShape[1]), \(layer.outputShape[2])))")
+            case .globalAveragePooling2d, .globalMaxPooling2d:
+                add(layer.type == .globalMaxPooling2d ? "nn.AdaptiveMaxPool2d(1)" : "nn.AdaptiveAvgPool2d(1)")
+                if layer.config.keepDims != true { add("nn.Flatten()") }
             }
             shape = layer.outputShape
         }

@@ -18,8 +18,9 @@ public enum TorchReader {
     ///   recognised model is not the one asserted.
     /// `recordChecks: .skip` reads no tensor data (contiguous tensors then only point into the memory
     /// map); `.deferredToReader` leaves whole-record checksums to the writer that streams them.
+    /// `globalPool` is the pooling of a head that takes the channel count (nil: average, noted).
     public static func read(path: String, expectedArchitecture: String? = nil,
-                            recordChecks: TorchFile.RecordChecks = .onRead) throws -> SourceModel {
+                            recordChecks: TorchFile.RecordChecks = .onRead, globalPool: LayerType? = nil) throws -> SourceModel {
         let file = try TorchFile(path: path, recordChecks: recordChecks)
         let (tensors, container) = try StateDict.locate(file.root, path: path)
         let keyed = tensors.map { entry in
@@ -27,7 +28,7 @@ public enum TorchReader {
                 try file.materialize(entry.tensor, name: entry.fullPath)
             }
         }
-        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path)
+        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
             throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
         }

@@ -16,6 +16,9 @@ public struct ConversionOptions: Sendable {
     public var channelsLastInput = false
     /// Keras `.h5` only: write the `save_weights` layout instead of the full model.
     public var kerasWeightsOnly = false
+    /// PyTorch and safetensors inputs: the global pooling (`.globalAveragePooling2d` or
+    /// `.globalMaxPooling2d`) of a head whose Linear takes the channel count; nil assumes average.
+    public var globalPool: LayerType?
 
     public init(output: String? = nil, dtype: DType? = nil, overwrite: Bool = false, configPath: String? = nil) {
         self.output = output
@@ -49,7 +52,7 @@ public enum Converter {
     /// `architecture` (`vgg16`, …) supplies the layers of a Keras 3 `.weights.h5` saved without a config.
     public static func kerasToNative(input: String, options: ConversionOptions, architecture: String? = nil,
                                      progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
-        let output = try prepare(input, options: options, accepted: [.hdf5, .kerasArchive],
+        let output = try prepare(input, options: options, accepted: FileKind.keras,
                                  expected: "a Keras .h5, .weights.h5 or .keras file",
                                  otherReader: ([.torchZip, .torchLegacy], "a PyTorch file (use torch2native)"))
         let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
@@ -64,8 +67,9 @@ public enum Converter {
                                      progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
         let output = try prepare(input, options: options, accepted: [.torchZip, .torchLegacy],
                                  expected: "a PyTorch .pth/.pt file",
-                                 otherReader: ([.hdf5, .kerasArchive], "a Keras file (use keras2native)"))
-        let model = try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: .deferredToReader)
+                                 otherReader: (FileKind.keras, "a Keras file (use keras2native)"))
+        let model = try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: .deferredToReader,
+                                         globalPool: options.globalPool)
         return try write(model, to: output, options: options, progress: progress)
     }
 
@@ -188,15 +192,16 @@ public enum Converter {
     /// (`TensorStreamer` does), so records are not read once ahead just for their CRC-32.
     static func readModel(_ input: String, options: ConversionOptions, architecture: String?, checksPending: Bool = false) throws -> SourceModel {
         switch try FileKind.detect(path: input) {
-        case .hdf5, .kerasArchive:
+        case .hdf5, .kerasArchive, .kerasShardIndex:
             let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
             return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
         case .torchZip, .torchLegacy:
-            return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: checksPending ? .deferredToReader : .onRead)
+            return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: checksPending ? .deferredToReader : .onRead,
+                                        globalPool: options.globalPool)
         case .native:
             return try NativeFile(path: input).sourceModel()
         case .safetensors:
-            return try SafetensorsModel.read(path: input, expectedArchitecture: architecture)
+            return try SafetensorsModel.read(path: input, expectedArchitecture: architecture, globalPool: options.globalPool)
         case let kind:
             throw CommandError.wrongKind(path: input, expected: "a model file (Keras .h5/.keras, PyTorch .pth/.pt or .vggw)", found: kind.phrase)
         }

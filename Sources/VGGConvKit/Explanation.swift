@@ -31,9 +31,10 @@ public enum Explanation {
 
     /// Tries every candidate for `model` on `input` against `golden`; returns them all, passing ones first.
     /// - Throws: what loading the model or the arrays throws.
-    public static func explain(model: String, input: String, golden goldenPath: String, layout: TensorLayoutChoice,
+    /// `config` is the Keras architecture JSON of a weights-only `model`.
+    public static func explain(model: String, config: String? = nil, input: String, golden goldenPath: String, layout: TensorLayoutChoice,
                                variant: RunVariant, atol: Float, rtol: Float) throws -> [Candidate] {
-        let prepared = try PreparedInput(model: try ModelOpener.native(model), input: input, layout: layout)
+        let prepared = try PreparedInput(model: try ModelOpener.native(model, config: config), input: input, layout: layout)
         let golden = try NpyArray.read(path: goldenPath)
         let layers = prepared.file.header.architecture.layers
         var trials: [Trial] = []

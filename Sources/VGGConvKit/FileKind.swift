@@ -1,3 +1,4 @@
+import KerasFormat
 import Foundation
 import VGGCore
 
@@ -9,8 +10,13 @@ public enum FileKind: Equatable, Sendable {
     case torchZip
     case torchLegacy
     case json
+    /// A Keras 3 sharded-weights index (`NAME.weights.json` beside its `.weights.h5` shards).
+    case kerasShardIndex
     case safetensors
     case unknown
+
+    /// Every kind the Keras reader takes.
+    public static let keras: Set<FileKind> = [.hdf5, .kerasArchive, .kerasShardIndex]
 
     /// Sniffs `path`.
     /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, `.badZip` for a broken zip, or
@@ -35,7 +41,7 @@ public enum FileKind: Equatable, Sendable {
         }
         if file.count > 262, file.bytes(offset: 257, length: 5) == Array("ustar".utf8) { return .torchLegacy }
         if let first = prefix.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{") {
-            return .json
+            return file.count <= KerasArchitecture.maximumJSONBytes && ShardIndex.isIndex(file.contents()) ? .kerasShardIndex : .json
         }
         return .unknown
     }
@@ -75,6 +81,7 @@ extension FileKind {
         case .kerasArchive: return "a Keras 3 .keras archive"
         case .torchZip, .torchLegacy: return "a PyTorch file"
         case .json: return "a JSON file"
+        case .kerasShardIndex: return "a Keras 3 sharded-weights index"
         case .safetensors: return "a safetensors file"
         case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch, safetensors or .vggw)"
         }

@@ -42,9 +42,10 @@ public enum GradCAM {
             throw CommandError.unsupported(path: "--layer \(layer ?? "")", reason: "the model has no such layer")
         }
         let tail = RunVariant(logits: true).apply(to: Array(full.layers[(position + 1)...]))
-        let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .dense, .relu, .activation]
+        let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .globalAveragePooling2d,
+                                         .globalMaxPooling2d, .dense, .relu, .activation]
         if let other = tail.first(where: { !supported.contains($0.type) || ($0.type == .activation && $0.config.activation != "relu") }) {
-            throw CommandError.unsupported(path: "--layer \(target)", reason: "layer \(other.name) (\(other.type.rawValue)) follows it; Grad-CAM's backward pass covers MaxPool, Flatten, Dropout, AdaptiveAvgPool, Dense and ReLU: choose a later layer (default: the end of the last convolution block)")
+            throw CommandError.unsupported(path: "--layer \(target)", reason: "layer \(other.name) (\(other.type.rawValue)) follows it; Grad-CAM's backward pass covers MaxPool, global pooling, Flatten, Dropout, AdaptiveAvgPool, Dense and ReLU: choose a later layer (default: the end of the last convolution block)")
         }
         let engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
         let resized = inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
@@ -63,6 +64,12 @@ public enum GradCAM {
                 (value, currentShape) = try maxPool(input, inputShape, layer)
             case .adaptiveAvgPool2d:
                 (value, currentShape) = averagePool(input, inputShape, layer.outputShape)
+            case .globalAveragePooling2d:
+                value = averagePool(input, inputShape, [inputShape[0], 1, 1]).0
+                currentShape = layer.outputShape
+            case .globalMaxPooling2d:
+                value = globalMaxPool(input, inputShape).map { input[$0] }
+                currentShape = layer.outputShape
             case .dense:
                 weights = model.floats(of: try model.tensor(named: "\(layer.name).weight"))
                 let bias = (try? model.tensor(named: "\(layer.name).bias")).map(model.floats) ?? []
@@ -102,6 +109,12 @@ public enum GradCAM {
                 gradient = try maxPoolBackward(gradient, entry.input, entry.inputShape, entry.layer)
             case .adaptiveAvgPool2d:
                 gradient = averagePoolBackward(gradient, entry.inputShape, entry.layer.outputShape)
+            case .globalAveragePooling2d:
+                gradient = averagePoolBackward(gradient, entry.inputShape, [entry.inputShape[0], 1, 1])
+            case .globalMaxPooling2d:
+                var back = [Float](repeating: 0, count: entry.input.count)
+                for (channel, position) in globalMaxPool(entry.input, entry.inputShape).enumerated() { back[position] = gradient[channel] }
+                gradient = back
             case .dense:
                 if entry.layer.config.activation == "relu" { gradient = zip(gradient, entry.output).map { $1 > 0 ? $0 : 0 } }
                 let (weights, inputs) = (entry.weights, entry.input.count)
@@ -170,6 +183,15 @@ public enum GradCAM {
             y[(c * out[1] + iy / fh) * out[2] + ix / fw] += x[(c * s[1] + iy) * s[2] + ix] / Float(fh * fw)
         } } }
         return (y, out)
+    }
+
+    /// The position of each channel's maximum (the first, as the forward pass keeps it).
+    private static func globalMaxPool(_ x: [Float], _ s: [Int]) -> [Int] {
+        let pixels = s[1] * s[2]
+        return (0..<s[0]).map { c in
+            let start = c * pixels
+            return (start..<(start + pixels)).max { x[$0] < x[$1] || (x[$0] == x[$1] && $0 > $1) } ?? start
+        }
     }
 
     private static func averagePoolBackward(_ g: [Float], _ s: [Int], _ out: [Int]) -> [Float] {

@@ -38,14 +38,15 @@ public enum ModelDiff {
         public var identical: Bool { architecture.isEmpty && onlyInA.isEmpty && onlyInB.isEmpty && tensors.allSatisfy(\.equal) }
     }
 
-    /// Compares the models in files `a` and `b`.
+    /// Compares the models in files `a` and `b`; `configA`/`configB` are the Keras architecture JSONs of
+    /// weights-only files.
     /// - Throws: the readers' errors (either file unreadable: the command exits 2).
-    public static func compare(_ a: String, _ b: String, atol: Float, rtol: Float) throws -> Report {
-        let options = ConversionOptions()
+    public static func compare(_ a: String, _ b: String, configA: String? = nil, configB: String? = nil,
+                               atol: Float, rtol: Float) throws -> Report {
         // A record's CRC-32 is checked on the bytes the comparison reads anyway (`PendingChecks`), not by
         // a read pass of its own ahead of it.
-        let (modelA, modelB) = (try Converter.readModel(a, options: options, architecture: nil, checksPending: true),
-                                try Converter.readModel(b, options: options, architecture: nil, checksPending: true))
+        let (modelA, modelB) = (try Converter.readModel(a, options: ConversionOptions(configPath: configA), architecture: nil, checksPending: true),
+                                try Converter.readModel(b, options: ConversionOptions(configPath: configB), architecture: nil, checksPending: true))
         let (planA, planB) = (try ModelAssembler.plan(modelA), try ModelAssembler.plan(modelB))
         let (pairs, onlyA, onlyB, alignment) = align(planA.tensors, planB.tensors)
         let contexts = slipContexts(planA.architecture)

@@ -9,7 +9,9 @@ public enum Summarizer {
     /// Summarises `path`. `configPath` supplies a Keras architecture JSON for a weights-only `.h5`;
     /// `inputShape` (H, W, C) overrides the input the file records or implies.
     /// - Throws: the reader's error, or `VGGError.architecture` naming the first layer shapes cannot follow.
-    public static func summary(path: String, configPath: String? = nil, inputShape: [Int]? = nil) throws -> ModelSummary {
+    /// `globalPool` is the pooling of a PyTorch head that takes the channel count (nil: average).
+    public static func summary(path: String, configPath: String? = nil, inputShape: [Int]? = nil,
+                               globalPool: LayerType? = nil) throws -> ModelSummary {
         let kind = try FileKind.detect(path: path)
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         if kind == .native {
@@ -22,13 +24,13 @@ public enum Summarizer {
         switch kind {
         case .json:
             model = try KerasReader.architecture(json: try KerasArchitecture.readJSON(path: path), origin: path)
-        case .hdf5, .kerasArchive:
+        case .hdf5, .kerasArchive, .kerasShardIndex:
             let config = try configPath.map { try KerasArchitecture.readJSON(path: $0) }
             model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
         case .torchZip, .torchLegacy:
-            model = try TorchReader.read(path: path, recordChecks: .skip)
+            model = try TorchReader.read(path: path, recordChecks: .skip, globalPool: globalPool)
         case .safetensors:
-            model = try SafetensorsModel.read(path: path)
+            model = try SafetensorsModel.read(path: path, globalPool: globalPool)
         default:
             throw CommandError.unsupported(path: path, reason: "summary reads Keras .h5/.keras/.json, PyTorch .pth, safetensors and .vggw files; this is \(kind.phrase)")
         }
@@ -40,8 +42,10 @@ public enum Summarizer {
         }
         let plan = try ModelAssembler.plan(model)
         let torch = kind == .torchZip || kind == .torchLegacy || kind == .safetensors
-        return ModelSummary.make(plan.architecture, modelName: model.modelName ?? stem, format: model.format,
-                                 dtypes: Dictionary(plan.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
-                                 channelsFirst: !torch && model.dataFormat == .channelsFirst, canonicalRowNames: torch)
+        var summary = ModelSummary.make(plan.architecture, modelName: model.modelName ?? stem, format: model.format,
+                                        dtypes: Dictionary(plan.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
+                                        channelsFirst: !torch && model.dataFormat == .channelsFirst, canonicalRowNames: torch)
+        summary.optimizer = model.optimizer
+        return summary
     }
 }

@@ -11,8 +11,40 @@ public enum SummaryReport {
         case keras2
     }
 
-    public static func text(_ summary: ModelSummary, style: Style) -> String {
-        style == .keras3 ? keras3(summary) : keras2(summary)
+    /// `expand` lists the layers inside nested models (Keras's `expand_nested=True`); without it
+    /// each nested model is one row.
+    public static func text(_ summary: ModelSummary, style: Style, expand: Bool = false) -> String {
+        style == .keras3 ? keras3(summary, expand: expand) : keras2(summary, expand: expand)
+    }
+
+    /// The style of the Keras that wrote `format` (a reader's format tag): tf-keras's plain table for
+    /// Keras 1/2 files, Keras 3's box-drawn one for everything else.
+    public static func style(forFormat format: String) -> Style {
+        format.hasPrefix("keras1") || format.hasPrefix("keras2") ? .keras2 : .keras3
+    }
+
+    /// The rows to print, each with the depth of nesting it is shown at.
+    static func printedRows(_ s: ModelSummary, expand: Bool) -> [(row: ModelSummary.Row, depth: Int)] {
+        guard expand else { return s.topLevelRows.map { ($0, 0) } }
+        var result: [(row: ModelSummary.Row, depth: Int)] = []
+        var open: [ModelScope] = []
+        for row in s.rows {
+            // Keep the common prefix of scopes; a scope newly entered gets its own row first.
+            var common = 0
+            while common < min(open.count, row.scopes.count), open[common] == row.scopes[common] { common += 1 }
+            open = Array(open.prefix(common))
+            for scope in row.scopes.dropFirst(common) {
+                let members = s.rows.filter { $0.scopes.starts(with: open + [scope]) }
+                var summary = members.last ?? row
+                (summary.name, summary.type, summary.sourceName, summary.canonicalName) = (scope.name, scope.className, scope.name, scope.name)
+                summary.params = members.reduce(0) { $0 + $1.params }
+                summary.scopes = open + [scope]
+                result.append((summary, open.count))
+                open.append(scope)
+            }
+            result.append((row, row.scopes.count))
+        }
+        return result
     }
 
     public static func json(_ summary: ModelSummary) throws -> String {
@@ -35,12 +67,17 @@ public enum SummaryReport {
 
     // MARK: Keras 3
 
-    private static func keras3(_ s: ModelSummary) -> String {
+    private static func keras3(_ s: ModelSummary, expand: Bool) -> String {
         var header = ["Layer (type)", "Output Shape", "Param #"]
-        var rows = s.rows.map { ["\($0.name) (\($0.type))", shapeText($0.outputShape), $0.params.formatted()] }
+        let printed = printedRows(s, expand: expand)
+        // Keras 3 marks a nested model's layers with "└ ", indented three spaces per level.
+        var rows = printed.map { row, depth in
+            [String(repeating: "   ", count: depth) + (depth > 0 ? "└ " : "") + "\(row.name) (\(row.type))",
+             shapeText(row.outputShape), row.params.formatted()]
+        }
         if s.showsSourceColumn {
             header.append("PyTorch module")
-            for i in rows.indices { rows[i].append(s.rows[i].sourceName) }
+            for i in rows.indices { rows[i].append(printed[i].row.sourceName) }
         }
         // Keras 3 renders an 88-column table whose cells are 36, 27 and 15 characters wide and wraps
         // longer text inside its cell; an extra PyTorch column is sized to its content.
@@ -68,9 +105,12 @@ public enum SummaryReport {
         }
         out.append(line("└", "─", "┴", "┘"))
         let units = ["B", "KB", "MB", "GB", "TB", "PB"]
-        out.append(" Total params: \(s.totalParams.formatted()) (\(memory(s.totalParamBytes, units: units)))")
+        // Keras 3 counts the optimizer's variables in the total and lists them on a line of their own.
+        let optimizer = s.optimizer ?? ModelSummary.OptimizerState(params: 0, bytes: 0)
+        out.append(" Total params: \((s.totalParams + optimizer.params).formatted()) (\(memory(s.totalParamBytes + optimizer.bytes, units: units)))")
         out.append(" Trainable params: \(s.trainableParams.formatted()) (\(memory(s.trainableParamBytes, units: units)))")
         out.append(" Non-trainable params: \(s.nonTrainableParams.formatted()) (\(memory(s.nonTrainableParamBytes, units: units)))")
+        if let state = s.optimizer { out.append(" Optimizer params: \(state.params.formatted()) (\(memory(state.bytes, units: units)))") }
         out.append("")  // Keras 3 prints the captured table with a final newline of its own
         return out.joined(separator: "\n")
     }
@@ -98,7 +138,7 @@ public enum SummaryReport {
 
     // MARK: tf-keras
 
-    private static func keras2(_ s: ModelSummary) -> String {
+    private static func keras2(_ s: ModelSummary, expand: Bool) -> String {
         var positions = [29, 55, 65]
         var header = ["Layer (type)", "Output Shape", "Param #"]
         if s.showsSourceColumn {
@@ -111,7 +151,7 @@ public enum SummaryReport {
         var out = ["Model: \"\(s.modelName)\"", String(repeating: "_", count: width)]
         out += row(header, positions)
         out.append(String(repeating: "=", count: width))
-        for r in s.rows {
+        for (r, _) in printedRows(s, expand: expand) {
             // tf-keras prints an InputLayer's shape as a list of one shape.
             let shape = r.type == LayerType.input.rawValue ? "[\(shapeText(r.outputShape))]" : shapeText(r.outputShape)
             out += row(["\(r.name) (\(r.type))", shape, String(r.params)] + (s.showsSourceColumn ? [r.sourceName] : []), positions)

@@ -11,6 +11,13 @@ public enum LayerType: String, Codable, Sendable, CaseIterable {
     case dense = "Dense"
     case softmax = "Softmax"
     case adaptiveAvgPool2d = "AdaptiveAvgPool2D"
+    /// Averages each channel over the whole map: Keras `GlobalAveragePooling2D`, PyTorch `AdaptiveAvgPool2d(1)`.
+    case globalAveragePooling2d = "GlobalAveragePooling2D"
+    /// The maximum of each channel over the whole map: Keras `GlobalMaxPooling2D`, PyTorch `AdaptiveMaxPool2d(1)`.
+    case globalMaxPooling2d = "GlobalMaxPooling2D"
+
+    /// The global poolings, whose output does not depend on the input's height and width.
+    public var isGlobalPooling: Bool { self == .globalAveragePooling2d || self == .globalMaxPooling2d }
 }
 
 /// Padding modes of convolutions and pools.
@@ -33,11 +40,13 @@ public struct LayerConfig: Codable, Equatable, Sendable {
     public var scale: Bool?
     public var rate: Double?
     public var outputSize: [Int]?
+    /// Global pooling keeps a 1×1 map (Keras `keepdims=True`) instead of a flat vector.
+    public var keepDims: Bool?
 
     public init(filters: Int? = nil, kernelSize: [Int]? = nil, strides: [Int]? = nil, padding: Padding? = nil,
                 activation: String? = nil, useBias: Bool? = nil, units: Int? = nil, poolSize: [Int]? = nil,
                 epsilon: Double? = nil, center: Bool? = nil, scale: Bool? = nil, rate: Double? = nil,
-                outputSize: [Int]? = nil) {
+                outputSize: [Int]? = nil, keepDims: Bool? = nil) {
         self.filters = filters
         self.kernelSize = kernelSize
         self.strides = strides
@@ -51,6 +60,7 @@ public struct LayerConfig: Codable, Equatable, Sendable {
         self.scale = scale
         self.rate = rate
         self.outputSize = outputSize
+        self.keepDims = keepDims
     }
 }
 
@@ -94,12 +104,30 @@ public struct SourceParameter: Sendable {
     }
 }
 
+/// A model nested inside another (Keras's `vgg16 (Functional)` row in a `Sequential`), which a layer
+/// belongs to: the nesting is kept so that summaries and Keras exports reproduce it.
+public struct ModelScope: Codable, Equatable, Hashable, Sendable {
+    /// The nested model's layer name (`vgg16`).
+    public var name: String
+    /// Its Keras class: `Functional`, `Sequential` or `Model`.
+    public var className: String
+
+    public init(name: String, className: String) {
+        self.name = name
+        self.className = className
+    }
+}
+
 /// A layer as a reader found it: its source name, type, configuration and parameters.
 public struct SourceLayer: Sendable {
     public var name: String
     public var type: LayerType
     public var config: LayerConfig
     public var parameters: [SourceParameter]
+    /// The nested models around the layer, outermost first (empty at the top level).
+    public var scopes: [ModelScope] = []
+    /// False for a layer Keras froze (its own `trainable`, or a frozen model around it).
+    public var trainable = true
 
     public init(name: String, type: LayerType, config: LayerConfig, parameters: [SourceParameter] = []) {
         self.name = name
@@ -131,6 +159,8 @@ public struct SourceModel: Sendable {
     public var notes: [String]
     /// The model's name (Keras's `Model: "vgg16"`, a recognised torchvision name), when known.
     public var modelName: String?
+    /// The optimizer state stored beside the weights (Keras 3 summaries count it), when there is one.
+    public var optimizer: ModelSummary.OptimizerState?
 
     public init(format: String, path: String, layers: [SourceLayer], inputShape: [Int]?, dataFormat: DataFormat,
                 architectureInferred: Bool, notes: [String] = []) {

@@ -98,6 +98,8 @@ public enum LayerSchema {
                 throw Problem(reason: "averages a \(input[1])x\(input[2]) map to \(size), which is not an exact pooling")
             }
             return [input[0], size[0], size[1]]
+        case (.globalAveragePooling2d, 3), (.globalMaxPooling2d, 3):
+            return config.keepDims == true ? [input[0], 1, 1] : [input[0]]
         case (.flatten, 3):
             guard let count = ShapeMath.elementCount(input) else { throw Problem(reason: "flattens an input too large to count") }
             return [count]

@@ -63,7 +63,8 @@ public enum ModelAssembler {
                 pendingFlatten = nil
             }
             layers.append(NativeLayer(name: name, sourceName: layer.name, type: layer.type, config: layer.config,
-                                      outputShape: state.canonicalShape, parameters: parameterNames))
+                                      outputShape: state.canonicalShape, parameters: parameterNames,
+                                      scopes: layer.scopes, trainable: layer.trainable))
         }
         var plan = ConversionPlan(architecture: NativeArchitecture(inputShape: input, layers: layers,
                                                                    inferred: model.architectureInferred),
@@ -240,6 +241,8 @@ public enum CanonicalNames {
             case .relu: return counted("re_lu")
             case .softmax: return counted("softmax")
             case .adaptiveAvgPool2d: return counted("avgpool")
+            case .globalAveragePooling2d: return counted("global_average_pooling2d")
+            case .globalMaxPooling2d: return counted("global_max_pooling2d")
             }
         }
         return types.enumerated().map { index, type in unique(name(index, type)) }
@@ -247,6 +250,12 @@ public enum CanonicalNames {
 }
 
 extension NativeArchitecture {
+    /// The layers up to the first global pooling (all of them without one): those whose shapes depend
+    /// on the input's height and width.
+    public var layersBeforeGlobalPooling: ArraySlice<NativeLayer> {
+        layers.prefix { !$0.type.isGlobalPooling }
+    }
+
     /// The same layers for another input (C, H, W): output shapes recomputed, as a fully convolutional
     /// model (no Flatten → Dense) runs on any image size.
     /// - Throws: `VGGError.architecture` naming the first layer that cannot take the new size.

@@ -17,6 +17,39 @@ public struct ModelSummary: Codable, Sendable {
         /// The PyTorch module path (PyTorch files) or the name in the source file.
         public var sourceName: String
         public var canonicalName: String
+        /// The nested models around the layer, outermost first (Keras's `vgg16 (Functional)`).
+        public var scopes: [ModelScope] = []
+    }
+
+    /// Optimizer variables a Keras file stores (Adam's moments, its iteration counter, …).
+    public struct OptimizerState: Codable, Sendable {
+        public var params: Int
+        public var bytes: Int
+        public init(params: Int, bytes: Int) {
+            self.params = params
+            self.bytes = bytes
+        }
+    }
+
+    /// The rows Keras prints without `expand_nested`: each top-level nested model as one row (its
+    /// name and class, its last layer's output, the sum of its parameters).
+    public var topLevelRows: [Row] {
+        var result: [Row] = []
+        for row in rows {
+            guard let scope = row.scopes.first else { result.append(row); continue }
+            if let last = result.last, last.scopes == [scope], last.name == scope.name {
+                result[result.count - 1].outputShape = row.outputShape
+                result[result.count - 1].params += row.params
+                result[result.count - 1].trainableParams += row.trainableParams
+                result[result.count - 1].macs += row.macs
+                result[result.count - 1].activationBytes += row.activationBytes
+            } else {
+                result.append(Row(name: scope.name, type: scope.className, outputShape: row.outputShape, params: row.params,
+                                  trainableParams: row.trainableParams, macs: row.macs, activationBytes: row.activationBytes,
+                                  sourceName: scope.name, canonicalName: scope.name, scopes: [scope]))
+            }
+        }
+        return result
     }
 
     public var modelName: String
@@ -36,6 +69,8 @@ public struct ModelSummary: Codable, Sendable {
     public var activationBytes: Int
     /// True for PyTorch sources: rows show canonical names and the module path beside them.
     public var showsSourceColumn: Bool
+    /// The optimizer state the file holds (Keras 3 prints it under the totals and counts it in them).
+    public var optimizer: OptimizerState?
 
     /// Summarises `architecture`. `dtypes` maps tensor names to their stored dtypes (float32 when
     /// absent, as for a bare architecture JSON); `channelsFirst` prints (C, H, W) shapes as Keras does
@@ -59,7 +94,7 @@ public struct ModelSummary: Codable, Sendable {
                 params = add(params, count)
                 byDType[dtype.rawValue] = add(byDType[dtype.rawValue, default: 0], bytes)
                 totals.bytes = add(totals.bytes, bytes)
-                if role.isTrainable {
+                if role.isTrainable && layer.isTrainable {
                     trainable = add(trainable, count)
                     totals.trainableBytes = add(totals.trainableBytes, bytes)
                 }
@@ -69,7 +104,7 @@ public struct ModelSummary: Codable, Sendable {
             rows.append(Row(name: canonicalRowNames ? layer.name : layer.sourceName, type: layer.type.rawValue,
                             outputShape: [nil] + Self.kerasShape(layer.outputShape, channelsFirst: channelsFirst).map { Optional($0) },
                             params: params, trainableParams: trainable, macs: macs, activationBytes: ShapeMath.saturatingProduct([outputs, 4]),
-                            sourceName: layer.sourceName, canonicalName: layer.name))
+                            sourceName: layer.sourceName, canonicalName: layer.name, scopes: layer.scopes ?? []))
             totals.params = add(totals.params, params)
             totals.trainable = add(totals.trainable, trainable)
             totals.macs = add(totals.macs, macs)

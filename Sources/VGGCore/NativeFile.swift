@@ -171,7 +171,10 @@ extension SourceModel {
                 tensor.layout = LayerSchema.layout(role, of: layer.type)
                 return SourceParameter(role: role, tensor: tensor)
             }
-            return SourceLayer(name: layer.sourceName, type: layer.type, config: layer.config, parameters: parameters)
+            var source = SourceLayer(name: layer.sourceName, type: layer.type, config: layer.config, parameters: parameters)
+            source.scopes = layer.scopes ?? []
+            source.trainable = layer.isTrainable
+            return source
         }
         return SourceModel(format: format, path: path, layers: layers, inputShape: architecture.inputShape,
                            dataFormat: .channelsFirst, architectureInferred: architecture.inferred, notes: notes)

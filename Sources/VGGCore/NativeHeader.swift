@@ -53,15 +53,25 @@ public struct NativeLayer: Codable, Equatable, Sendable {
     public var outputShape: [Int]
     /// Canonical names of the layer's tensors, in order.
     public var parameters: [String]
+    /// The nested models around the layer, outermost first; absent at the top level.
+    public var scopes: [ModelScope]?
+    /// False for a layer the source froze; absent when trainable.
+    public var trainable: Bool?
 
-    public init(name: String, sourceName: String, type: LayerType, config: LayerConfig, outputShape: [Int], parameters: [String]) {
+    public init(name: String, sourceName: String, type: LayerType, config: LayerConfig, outputShape: [Int], parameters: [String],
+                scopes: [ModelScope] = [], trainable: Bool = true) {
         self.name = name
         self.sourceName = sourceName
         self.type = type
         self.config = config
         self.outputShape = outputShape
         self.parameters = parameters
+        self.scopes = scopes.isEmpty ? nil : scopes
+        self.trainable = trainable ? nil : false
     }
+
+    /// Whether the source trains this layer's weights (Keras counts frozen ones as non-trainable).
+    public var isTrainable: Bool { trainable != false }
 }
 
 /// One tensor's entry in the header.

@@ -109,8 +109,9 @@ public enum OnnxWriter {
 
     /// True when no layer fixes the input size: no Flatten/Dense, and every 'same' window has stride 1
     /// (whose pads do not depend on the size).
+    /// Layers after a global pooling see a fixed-size vector whatever the map's size.
     static func fullyConvolutional(_ architecture: NativeArchitecture) -> Bool {
-        architecture.layers.allSatisfy { layer in
+        architecture.layersBeforeGlobalPooling.allSatisfy { layer in
             switch layer.type {
             case .flatten, .dense, .adaptiveAvgPool2d: return false
             case .conv2d, .maxPooling2d:
@@ -249,6 +250,10 @@ public enum OnnxWriter {
                      [float("epsilon", Float(config.epsilon ?? LayerSchema.Default.batchNormEpsilon))])
             case .activation, .relu, .softmax:
                 try activation(layer.type == .relu ? "relu" : config.activation, layer)
+            case .globalAveragePooling2d, .globalMaxPooling2d:
+                let op = layer.type == .globalMaxPooling2d ? "GlobalMaxPool" : "GlobalAveragePool"
+                emit(op, [current], layer.config.keepDims == true ? layer.name : "\(layer.name)_pooled")
+                if layer.config.keepDims != true { emit("Flatten", [current], layer.name, [int("axis", 1)]) }
             case .flatten:
                 if shape.count == 3 { emit("Flatten", [current], layer.name, [int("axis", 1)]) }
             case .dense:

@@ -36,6 +36,9 @@ extension VGGConv {
         @Option(help: "Keras .h5 only: model (model_config + model_weights; load_model and load_weights both read it) or weights (the save_weights layout).")
         var h5Content: H5Content = .model
 
+        @Option(help: PoolChoice.help)
+        var pool: PoolChoice?
+
         @Flag(help: "Overwrite the output file(s) if they exist.")
         var force = false
 
@@ -44,6 +47,7 @@ extension VGGConv {
             var options = ConversionOptions(output: output, dtype: dtype?.dtype, overwrite: force, configPath: config)
             options.channelsLastInput = inputLayout == .nhwc
             options.kerasWeightsOnly = h5Content == .weights
+            options.globalPool = pool?.layerType
             let result = try Converter.convert(
                 input: input, output: output, options: options,
                 architecture: arch, progress: progress.update)

@@ -20,6 +20,12 @@ extension VGGConv {
         @Argument(help: "The second model file.", completion: .file())
         var b: String
 
+        @Option(help: "A Keras architecture JSON for A when A is a weights-only file.", completion: .file(extensions: ["json"]))
+        var config: String?
+
+        @Option(help: "A Keras architecture JSON for B when B is a weights-only file.", completion: .file(extensions: ["json"]))
+        var configB: String?
+
         @Option(help: "Absolute tolerance (default 0: bit-equal float32 values).")
         var atol: Float = 0
 
@@ -36,7 +42,7 @@ extension VGGConv {
         }
 
         func run() throws {
-            let report = try ModelDiff.compare(a, b, atol: atol, rtol: rtol)
+            let report = try ModelDiff.compare(a, b, configA: config, configB: configB, atol: atol, rtol: rtol)
             print(json ? try report.json() : report.text)
             if !report.identical { throw ExitCode(1) }
         }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import VGGConvKit
 import VGGCore
@@ -7,6 +8,21 @@ enum DTypeChoice: String, ExpressibleByArgument, CaseIterable {
     case f32, f16, bf16
 
     var dtype: DType { DType(shortName: rawValue)! }
+}
+
+/// The global pooling `--pool` names for a PyTorch head that takes the channel count.
+enum PoolChoice: String, ExpressibleByArgument, CaseIterable {
+    case avg, max
+
+    var layerType: LayerType { self == .max ? .globalMaxPooling2d : .globalAveragePooling2d }
+    static let help: ArgumentHelp = "PyTorch and safetensors inputs whose head takes the channel count: how the map is pooled, avg (AdaptiveAvgPool2d(1), assumed when not given) or max (AdaptiveMaxPool2d(1)); a state_dict does not record it."
+}
+
+/// Prints on stderr the conversion notes that ask the user to check an assumption (`--pool`).
+func printAssumptions(_ notes: [String]) {
+    for note in notes where note.contains("--pool") {
+        FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+    }
 }
 
 /// Output options shared by the conversions.

@@ -32,15 +32,22 @@ extension VGGConv {
                 })
         var inputShape: [Int]?
 
-        @Option(help: "Imitate Keras 3's table (keras3) or tf-keras's plain table (keras2).")
-        var style: SummaryReport.Style = .keras3
+        @Option(help: "Imitate Keras 3's table (keras3) or tf-keras's plain table (keras2); default: the style of the Keras that wrote the file (keras3 for PyTorch and native files).")
+        var style: SummaryReport.Style?
+
+        @Option(help: PoolChoice.help)
+        var pool: PoolChoice?
+
+        @Flag(help: "List the layers inside nested models (a VGG16 base inside a Sequential), as Keras's expand_nested=True does.")
+        var expand = false
 
         @Flag(help: "Print the rows as JSON, with MACs per layer, activation memory and parameter bytes by dtype.")
         var json = false
 
         func run() throws {
-            let summary = try Summarizer.summary(path: file, configPath: config, inputShape: inputShape)
-            print(json ? try SummaryReport.json(summary) : SummaryReport.text(summary, style: style))
+            let summary = try Summarizer.summary(path: file, configPath: config, inputShape: inputShape, globalPool: pool?.layerType)
+            print(json ? try SummaryReport.json(summary)
+                  : SummaryReport.text(summary, style: style ?? SummaryReport.style(forFormat: summary.format), expand: expand))
         }
     }
 }

@@ -22,12 +22,16 @@ extension VGGConv {
         @Option(help: "Fail unless the file holds this torchvision architecture (vgg11, vgg13, vgg16, vgg19, with _bn).")
         var arch: String?
 
+        @Option(help: PoolChoice.help)
+        var pool: PoolChoice?
+
         func run() throws {
             let progress = ProgressBar(label: "converting")
-            let result = try Converter.torchToNative(
-                input: input, options: ConversionOptions(output: output.output, dtype: output.dtype?.dtype, overwrite: output.force),
-                architecture: arch, progress: progress.update)
+            var options = ConversionOptions(output: output.output, dtype: output.dtype?.dtype, overwrite: output.force)
+            options.globalPool = pool?.layerType
+            let result = try Converter.torchToNative(input: input, options: options, architecture: arch, progress: progress.update)
             progress.finish()
+            printAssumptions(result.header.provenance.notes)
             print(ConversionReport.text(result))
         }
     }

@@ -244,7 +244,7 @@ def stride_max(path):
               [("0", b"\0" * 108)])
 
 
-@case("module_index_extremes.pth", TORCH_ARCHITECTURE, "is not part of a VGG-style")
+@case("module_index_extremes.pth", TORCH_ARCHITECTURE, "has a module index out of range")
 def module_index_extremes(path):
     entries = [(f"features.{-(1 << 63)}.weight", tensor_ops("0", 4, 0, [1, 1, 1, 1], [1, 1, 1, 1])),
                (f"features.{(1 << 63) - 1}.weight", tensor_ops("0", 4, 0, [1, 1, 1, 1], [1, 1, 1, 1]))]

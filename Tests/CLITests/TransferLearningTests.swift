@@ -1,0 +1,121 @@
+import Foundation
+import TestSupport
+import VGGConvKit
+import VGGCore
+import XCTest
+
+/// The models people save after fine-tuning a VGG (samples/transfer, written by tf-keras 2.21, Keras 3.15
+/// and torch by samples/generate_transfer.py): a base nested in a Sequential or a functional model,
+/// global-pooling heads, frozen and unfrozen blocks, optimizer state, sharded Keras 3 weights, PyTorch
+/// modules beyond torchvision's key layout. Expected values are the frameworks' own: Keras's arrays,
+/// outputs and `summary()` text.
+final class TransferLearningTests: XCTestCase {
+    static let kerasModels = ["tl_flatten", "tl_gap", "tl_gmp_keepdims", "tl_features"]
+    /// Each Keras flavour of a model, with the architecture JSON a weights-only one needs.
+    static let kerasFlavours: [(file: String, config: String?)] = [
+        ("_tfkeras_model.h5", nil), ("_keras3.keras", nil), ("_keras3_model.h5", nil),
+        ("_tfkeras_weights.h5", "_tfkeras_config.json"), ("_keras3.weights.h5", "_keras3_config.json"),
+        ("_sharded/model.weights.json", "_keras3_config.json"),
+    ]
+
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    private func path(_ name: String) -> String { Samples.path("transfer/\(name)") }
+
+    private func flavourArguments(_ model: String, _ flavour: (file: String, config: String?)) -> [String] {
+        [path(model + flavour.file)] + (flavour.config.map { ["--config", path(model + $0)] } ?? [])
+    }
+
+    func testEveryKerasFlavourReproducesKerasOutputs() throws {
+        for model in Self.kerasModels {
+            for flavour in Self.kerasFlavours {
+                let result = try runProcess(vggconvExecutable, ["verify"] + flavourArguments(model, flavour) + [
+                    "--input", path("keras_input_nhwc.npy"), "--input-layout", "nhwc", "--golden", path("\(model)_keras_output.npy")])
+                XCTAssertEqual(result.status, 0, "\(model)\(flavour.file): \(result.stdout) \(result.stderr)")
+                XCTAssertTrue(result.stdout.contains("PASS"), "\(model)\(flavour.file): \(result.stdout)")
+            }
+        }
+    }
+
+    func testEveryKerasFlavourGivesKerasArraysBitForBit() throws {
+        for model in Self.kerasModels {
+            let folder = path("expected/\(model)")
+            var expected: [String: NpyArray] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".npy") {
+                expected[String(name.dropLast(4))] = try NpyArray.read(path: "\(folder)/\(name)")
+            }
+            XCTAssertFalse(expected.isEmpty)
+            for flavour in Self.kerasFlavours {
+                let output = scratch.file("\(model)-\(expected.count)-\(flavour.file.replacingOccurrences(of: "/", with: "_")).vggw")
+                let result = try runProcess(vggconvExecutable, ["keras2native"] + flavourArguments(model, flavour) + ["-o", output])
+                XCTAssertEqual(result.status, 0, "\(model)\(flavour.file): \(result.stderr)")
+                let native = try NativeFile(path: output)
+                XCTAssertEqual(Set(native.header.tensors.map(\.name)), Set(expected.keys), "\(model)\(flavour.file)")
+                for tensor in native.header.tensors {
+                    guard let want = expected[tensor.name] else { continue }
+                    XCTAssertEqual(tensor.shape, want.shape, "\(model)\(flavour.file) \(tensor.name)")
+                    XCTAssertTrue(native.withBytes(of: tensor) { Array($0) == want.bytes }, "\(model)\(flavour.file): \(tensor.name) differs from Keras's array")
+                }
+                // The nesting is kept: every base layer names the model around it.
+                if model != "tl_features" {
+                    let scoped = native.header.architecture.layers.filter { $0.scopes?.first?.name == "vgg_base" }
+                    XCTAssertEqual(scoped.filter { $0.type == .conv2d }.count, 13, "\(model)\(flavour.file)")
+                }
+            }
+        }
+    }
+
+    func testSummaryPrintsWhatKerasPrintsForEachFile() throws {
+        for model in Self.kerasModels {
+            for (file, capture, extra) in [("_tfkeras_model.h5", "_tfkeras.txt", [String]()), ("_keras3.keras", "_keras3.txt", []),
+                                           ("_keras3_model.h5", "_keras3_h5.txt", []), ("_keras3.keras", "_keras3_expanded.txt", ["--expand"])] {
+                let result = try runProcess(vggconvExecutable, ["summary", path(model + file)] + extra)
+                XCTAssertEqual(result.status, 0, result.stderr)
+                let keras = try String(contentsOfFile: path("summaries/\(model)\(capture)"), encoding: .utf8)
+                XCTAssertEqual(result.stdout, keras, "summary \(model)\(file) \(extra)")
+            }
+        }
+    }
+
+    func testFrozenBaseCountsAsNonTrainable() throws {
+        let summary = try Summarizer.summary(path: path("tl_gap_keras3.keras"))
+        // The frozen base's 14,550 weights are non-trainable; only the head (16·3 + 3) trains.
+        XCTAssertEqual(summary.trainableParams, 51)
+        XCTAssertEqual(summary.nonTrainableParams, 14_550)
+        XCTAssertEqual(summary.topLevelRows.map(\.name), ["image", "vgg_base", "gap", "predictions"])
+    }
+
+    func testPyTorchModulesBeyondTorchvisionReproduceTorchOutputs() throws {
+        for (model, extra) in [("tl_torch_seq", [String]()), ("tl_torch_backbone", []), ("tl_torch_prefixed", []),
+                               ("tl_torch_maxpool", ["--pool", "max"])] {
+            let converted = scratch.file("\(model).vggw")
+            let conversion = try runProcess(vggconvExecutable, ["torch2native", path("\(model).pth"), "-o", converted] + extra)
+            XCTAssertEqual(conversion.status, 0, "\(model): \(conversion.stderr)")
+            let result = try vggconv("verify", converted, "--input", path("torch_input_nchw.npy"), "--golden", path("\(model)_torch_output.npy"))
+            XCTAssertEqual(result.status, 0, "\(model): \(result.stdout) \(result.stderr)")
+        }
+    }
+
+    func testGlobalPoolingWithoutPoolChoiceIsNotedAndMaxPoolFailsAsAverage() throws {
+        let converted = scratch.file("maxpool-as-avg.vggw")
+        let conversion = try vggconv("torch2native", path("tl_torch_maxpool.pth"), "-o", converted)
+        XCTAssertEqual(conversion.status, 0, conversion.stderr)
+        XCTAssertTrue(conversion.stderr.contains("--pool max"), conversion.stderr)
+        // Averaging where the model took the maximum gives other outputs: the choice is real.
+        let result = try vggconv("verify", converted, "--input", path("torch_input_nchw.npy"), "--golden", path("tl_torch_maxpool_torch_output.npy"))
+        XCTAssertEqual(result.status, 1, result.stdout)
+    }
+
+    func testMissingShardIsRefusedByName() throws {
+        let folder = scratch.file("shards")
+        try FileManager.default.copyItem(atPath: path("tl_gap_sharded"), toPath: folder)
+        try FileManager.default.removeItem(atPath: "\(folder)/model_00001.weights.h5")
+        let output = scratch.file("out.vggw")
+        let result = try vggconv("keras2native", "\(folder)/model.weights.json", "--config", path("tl_gap_keras3_config.json"), "-o", output)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("model_00001.weights.h5"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+    }
+}
