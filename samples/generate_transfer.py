@@ -210,6 +210,19 @@ def write_keras(tf_keras, keras, manifest):
                               output=f"{kind}_keras_output.npy", params_total=int(tfk.count_params()))
 
 
+def write_photo_predictions(keras, manifest):
+    """The sigmoid head's P(class 1) for two sample photos, through Keras's own image pipeline
+    (load_img nearest to 32x32, 'caffe' preprocess_input): what `vggconv predict` must print."""
+    from keras.applications.vgg16 import preprocess_input
+    model = keras.saving.load_model(os.path.join(OUT, "tl_flatten_keras3.keras"))
+    photos = ["astronaut_q90.jpg", "chelsea.png"]
+    batch = np.stack([np.asarray(keras.utils.load_img(os.path.join(HERE, "images", p), target_size=INPUT[:2]), dtype="float32")
+                      for p in photos])
+    probability = np.asarray(model.predict(preprocess_input(batch), verbose=0))[:, 0]
+    np.save(os.path.join(OUT, "tl_flatten_photo_probability.npy"), probability.astype("float32"))
+    manifest["tl_flatten"]["photos"] = photos
+
+
 def torch_features():
     """torchvision's features layout (Conv, ReLU, …, MaxPool) for the same small VGG16 plan."""
     modules, channels = [], 3
@@ -285,6 +298,7 @@ def main():
     os.makedirs(os.path.join(OUT, "expected"))
     manifest = {}
     write_keras(tf_keras, keras, manifest)
+    write_photo_predictions(keras, manifest)
     write_torch(manifest)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(dict(generator="samples/generate_transfer.py",

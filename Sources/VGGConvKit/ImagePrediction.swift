@@ -44,7 +44,8 @@ public enum ImagePrediction {
     }
 
     /// Classifies every image of `inputs` with `model`: probabilities (softmax applied when the model
-    /// ends in logits), averaged with the mirrored image's when `flip` is set.
+    /// ends in logits; a single sigmoid output read as P(class 1) of two classes), averaged with the
+    /// mirrored image's when `flip` is set.
     /// - Throws: decoding, model and label errors.
     /// `labels` nil: ImageNet's names for a model with 1000 outputs, class indices otherwise.
     public static func predict(model: NativeFile, inputs: ImageInputs, top: Int, labels: Labels?, flip: Bool,
@@ -53,16 +54,17 @@ public enum ImagePrediction {
         guard engine.outputShape.count == 1 else {
             throw CommandError.unsupported(path: "model", reason: "outputs a \(engine.outputShape) map, not class scores; use features for feature maps")
         }
-        let classes = engine.outputShape[0]
+        let outputs = engine.outputShape[0]
+        let head = Head(layers: model.header.architecture.layers, outputs: outputs)
+        let classes = head.classes(outputs: outputs)
         let names = try (labels ?? (classes == ImageNetLabels.names.count ? .imagenet : .none)).names(classes: classes)
-        let softmax = !Explanation.endsInSoftmax(model.header.architecture.layers)
         var results: [Result] = []
         for start in stride(from: 0, to: inputs.paths.count, by: ImageInputs.batch) {
             let indices = Array(start..<min(start + ImageInputs.batch, inputs.paths.count))
-            var scores = try run(engine, indices.flatMap { try inputs.tensor($0) }, count: indices.count, classes: classes, softmax: softmax)
+            var scores = try run(engine, indices.flatMap { try inputs.tensor($0) }, count: indices.count, outputs: outputs, head: head)
             if flip {
                 let mirrored = try run(engine, indices.flatMap { try inputs.tensor($0, flipped: true) }, count: indices.count,
-                                       classes: classes, softmax: softmax)
+                                       outputs: outputs, head: head)
                 scores = zip(scores, mirrored).map { ($0 + $1) / 2 }
             }
             for (offset, index) in indices.enumerated() {
@@ -76,11 +78,45 @@ public enum ImagePrediction {
         return results
     }
 
-    private static func run(_ engine: InferenceEngine, _ input: [Float], count: Int, classes: Int, softmax: Bool) throws -> [Float] {
+    /// How a model's outputs become class probabilities.
+    enum Head {
+        /// The model ends in softmax: its outputs are the probabilities.
+        case probabilities
+        /// Logits of several classes: softmax them.
+        case logits
+        /// One output, a sigmoid's (a binary classifier: P(class 1)) or a single logit (sigmoid applied):
+        /// two classes, P(class 0) = 1 − P(class 1).
+        case binary(applySigmoid: Bool)
+
+        init(layers: [NativeLayer], outputs: Int) {
+            let last = layers.last { ![.dropout, .flatten].contains($0.type) }
+            if outputs == 1 {
+                self = .binary(applySigmoid: last?.config.activation != "sigmoid")
+            } else {
+                self = Explanation.endsInSoftmax(layers) ? .probabilities : .logits
+            }
+        }
+
+        func classes(outputs: Int) -> Int {
+            if case .binary = self { return 2 }
+            return outputs
+        }
+    }
+
+    /// Runs a batch and returns `head.classes` probabilities per sample.
+    private static func run(_ engine: InferenceEngine, _ input: [Float], count: Int, outputs: Int, head: Head) throws -> [Float] {
         var output = engine.run(input, batch: count)
-        if softmax {
-            for start in stride(from: 0, to: output.count, by: classes) {
-                output.withUnsafeMutableBufferPointer { InferenceEngine.softmax($0.baseAddress! + start, classes) }
+        switch head {
+        case .probabilities:
+            break
+        case .logits:
+            for start in stride(from: 0, to: output.count, by: outputs) {
+                output.withUnsafeMutableBufferPointer { InferenceEngine.softmax($0.baseAddress! + start, outputs) }
+            }
+        case .binary(let applySigmoid):
+            output = output.flatMap { value -> [Float] in
+                let p = applySigmoid ? 1 / (1 + exp(-value)) : value
+                return [1 - p, p]
             }
         }
         return output

@@ -108,6 +108,30 @@ final class TransferLearningTests: XCTestCase {
         XCTAssertEqual(result.status, 1, result.stdout)
     }
 
+    func testPredictReadsASigmoidHeadAsTwoClasses() throws {
+        let keras = try NpyArray.read(path: path("tl_flatten_photo_probability.npy"))
+        XCTAssertEqual(keras.dtype, .float32)
+        let expected = keras.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let labels = scratch.file("labels.txt")
+        try "cat\ndog\n".write(toFile: labels, atomically: true, encoding: .utf8)
+        let photos = ["astronaut_q90.jpg", "chelsea.png"].map { Samples.path("images/\($0)") }
+        let result = try runProcess(vggconvExecutable, ["predict", path("tl_flatten_keras3.keras")] + photos + ["--labels", labels, "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.count, 2)
+        for (row, want) in zip(rows, expected) {
+            let top = try XCTUnwrap(row["top"] as? [[String: Any]])
+            let dog = try XCTUnwrap(top.first { $0["label"] as? String == "dog" })
+            XCTAssertEqual(dog["index"] as? Int, 1)
+            XCTAssertEqual(try XCTUnwrap(dog["probability"] as? Double), Double(want), accuracy: 1e-4, "P(class 1) as Keras computes it")
+            XCTAssertEqual(top.count, 2)
+        }
+        try "cat\ndog\nbird\n".write(toFile: labels, atomically: true, encoding: .utf8)
+        let refused = try runProcess(vggconvExecutable, ["predict", path("tl_flatten_keras3.keras"), photos[0], "--labels", labels])
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.stderr.contains("3 labels"), refused.stderr)
+    }
+
     func testMissingShardIsRefusedByName() throws {
         let folder = scratch.file("shards")
         try FileManager.default.copyItem(atPath: path("tl_gap_sharded"), toPath: folder)
