@@ -18,7 +18,10 @@ PyTorch (torch.save of state_dicts), each around a torchvision-style `features` 
 - tl_torch_seq: nn.Sequential(features, AdaptiveAvgPool2d(1), Flatten, Linear) — keys 0.0.weight … 3.weight;
 - tl_torch_backbone: a module with `backbone` and `head`, averaging in forward — backbone.N, head;
 - tl_torch_prefixed: `model.features.N` and `model.classifier.1` (Dropout, Linear) behind a wrapper;
-- tl_torch_maxpool: features + AdaptiveMaxPool2d(1) + Flatten + Linear (needs --pool max).
+- tl_torch_maxpool: features + AdaptiveMaxPool2d(1) + Flatten + Linear (needs --pool max);
+- tl_torch_unpinned: a head whose input width no pooling explains (must be refused).
+An ImageFolder of the sample photos and variants (transfer/eval) with what Keras's and torchvision's own
+pipelines compute on it, for `evaluate`.
 """
 import json
 import os
@@ -32,6 +35,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import numpy as np
 import torch
 import torch.nn as nn
+# Before TensorFlow: imported after it, torchvision's transforms abort on a clash of LLVM options.
+from torchvision import datasets, transforms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "transfer")
@@ -182,6 +187,9 @@ def write_keras(tf_keras, keras, manifest):
         k3.save(out("_keras3.keras"))
         k3.save(out("_keras3_model.h5"))
         k3.save_weights(out("_keras3.weights.h5"))
+        if kind == "tl_gap":  # save_model(zipped=False): a folder with config.json and model.weights.h5
+            keras.saving.save_model(k3, os.path.join(OUT, f"{kind}_keras3_folder"), zipped=False)
+            files["_keras3_folder"] = f"{kind}_keras3_folder"
         with open(out("_keras3_config.json"), "w") as f:
             f.write(k3.to_json())
         # Sharded: an index NAME.weights.json beside NAME_0000N.weights.h5 shards (max_shard_size in GB).
@@ -221,6 +229,63 @@ def write_photo_predictions(keras, manifest):
     probability = np.asarray(model.predict(preprocess_input(batch), verbose=0))[:, 0]
     np.save(os.path.join(OUT, "tl_flatten_photo_probability.npy"), probability.astype("float32"))
     manifest["tl_flatten"]["photos"] = photos
+
+
+def write_eval_folder():
+    """An ImageFolder of the sample photos and variants (mirrored, rotated, cropped, darkened, re-encoded as
+    JPEG), one subfolder per class, small sizes: what `vggconv evaluate` reads."""
+    from PIL import Image, ImageEnhance, ImageOps
+    folder = os.path.join(OUT, "eval")
+    sources = {"astronaut": "astronaut_q90.jpg", "cat": "chelsea.png", "rocket": "rocket.jpg"}
+    for label, name in sources.items():
+        os.makedirs(os.path.join(folder, label))
+        image = Image.open(os.path.join(HERE, "images", name)).convert("RGB")
+        image.thumbnail((96, 96))
+        w, h = image.size
+        variants = {"original.png": image, "mirrored.png": ImageOps.mirror(image), "rotated.png": image.rotate(90, expand=True),
+                    "cropped.png": image.crop((w // 8, h // 8, w - w // 8, h - h // 8)),
+                    "dark.png": ImageEnhance.Brightness(image).enhance(0.6)}
+        for variant, picture in variants.items():
+            picture.save(os.path.join(folder, label, variant))
+        image.save(os.path.join(folder, label, "q75.jpg"), quality=75)
+    with open(os.path.join(folder, "README.txt"), "w") as f:
+        f.write("Not images: a file evaluate must skip, as Keras's and torchvision's folder readers do.\n")
+    return folder
+
+
+def keras_evaluation(keras, folder, model_file, classes):
+    """What Keras's own pipeline computes for the folder: load_img (nearest, to the model's size),
+    'caffe' preprocess_input, predict; classes in sorted folder order, as image_dataset_from_directory
+    assigns them."""
+    from keras.applications.vgg16 import preprocess_input
+    model = keras.saving.load_model(model_file)
+    names = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    assert len(names) == classes
+    confusion = np.zeros((classes, classes), dtype=int)
+    top1 = []
+    for truth, name in enumerate(names):
+        for file in sorted(os.listdir(os.path.join(folder, name))):
+            image = keras.utils.load_img(os.path.join(folder, name, file), target_size=INPUT[:2])
+            scores = np.asarray(model.predict(preprocess_input(np.asarray(image, dtype="float32")[None]), verbose=0))[0]
+            confusion[truth, int(np.argmax(scores))] += 1
+            top1.append(int(np.argmax(scores)) == truth)
+    return dict(n=len(top1), top1=float(np.mean(top1)), confusion=confusion.tolist(), classes=names)
+
+
+def torch_evaluation(model, folder):
+    """What torchvision's own pipeline computes: ImageFolder with Resize(73) + CenterCrop(64) (the 256/224 recipe at 64) + ToTensor +
+    ImageNet Normalize, batches through the model."""
+    transform = transforms.Compose([transforms.Resize(64 * 256 // 224), transforms.CenterCrop(64), transforms.ToTensor(),
+                                    transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    data = datasets.ImageFolder(folder, transform=transform)
+    classes = len(data.classes)
+    confusion = np.zeros((classes, classes), dtype=int)
+    with torch.no_grad():
+        for x, y in torch.utils.data.DataLoader(data, batch_size=4, shuffle=False):
+            for truth, predicted in zip(y.tolist(), model(x).argmax(1).tolist()):
+                confusion[truth, predicted] += 1
+    n = int(confusion.sum())
+    return dict(n=n, top1=float(np.trace(confusion) / n), confusion=confusion.tolist(), classes=data.classes)
 
 
 def torch_features():
@@ -268,6 +333,10 @@ def build_torch(kind):
         return Backbone(3)
     if kind == "tl_torch_prefixed":
         return Prefixed(4)
+    if kind == "tl_torch_unpinned":  # a head taking 20 inputs from 16 channels: no pooling or flatten explains it
+        model = Backbone(3)
+        model.head = nn.Linear(20, 3)
+        return model
     raise ValueError(kind)
 
 
@@ -276,14 +345,21 @@ def write_torch(manifest):
     # 64x64: the last map is 2x2, so average and maximum pooling differ (at 32x32 it is 1x1).
     x = rng.normal(0, 1, (3, INPUT[2], 2 * INPUT[0], 2 * INPUT[1])).astype("float32")
     np.save(os.path.join(OUT, "torch_input_nchw.npy"), x)
-    for kind in ["tl_torch_seq", "tl_torch_maxpool", "tl_torch_backbone", "tl_torch_prefixed"]:
+    for kind in ["tl_torch_seq", "tl_torch_maxpool", "tl_torch_backbone", "tl_torch_prefixed", "tl_torch_unpinned"]:
         torch.manual_seed(31)
         model = build_torch(kind).eval()
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.copy_(torch.randn_like(parameter) * 0.3)
+        if kind == "tl_torch_unpinned":
+            torch.save(model.state_dict(), os.path.join(OUT, f"{kind}.pth"))
+            continue
+        with torch.no_grad():
             y = model(torch.from_numpy(x)).numpy()
         torch.save(model.state_dict(), os.path.join(OUT, f"{kind}.pth"))
+        if kind == "tl_torch_backbone":
+            with open(os.path.join(OUT, f"{kind}_evaluation.json"), "w") as f:
+                json.dump(torch_evaluation(model, os.path.join(OUT, "eval")), f, indent=1)
         np.save(os.path.join(OUT, f"{kind}_torch_output.npy"), y)
         manifest[kind] = dict(files={".pth": f"{kind}.pth"}, input="torch_input_nchw.npy", output=f"{kind}_torch_output.npy",
                               keys=list(model.state_dict().keys()))
@@ -297,8 +373,11 @@ def main():
     os.makedirs(os.path.join(OUT, "summaries"))
     os.makedirs(os.path.join(OUT, "expected"))
     manifest = {}
+    folder = write_eval_folder()
     write_keras(tf_keras, keras, manifest)
     write_photo_predictions(keras, manifest)
+    with open(os.path.join(OUT, "tl_gap_evaluation.json"), "w") as f:
+        json.dump(keras_evaluation(keras, folder, os.path.join(OUT, "tl_gap_keras3.keras"), 3), f, indent=1)
     write_torch(manifest)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(dict(generator="samples/generate_transfer.py",

@@ -12,15 +12,19 @@ public enum KerasReader {
     /// - Throws: `KerasFormatError`, `HDF5Error` or `VGGError`, each naming the file and the layer.
     /// `architecture` (`vgg16`, `vgg16_bn`, …) supplies the layers of a Keras 3 `.weights.h5` that comes
     /// without a config (see `NamedVGG`).
+    /// `savedModel`: the file is the `model.weights.h5` of a model folder (`save_model(zipped=False)`),
+    /// read like the same file inside a `.keras` archive.
     public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config",
-                            architecture: String? = nil) throws -> SourceModel {
+                            architecture: String? = nil, savedModel: Bool = false) throws -> SourceModel {
         try CrashIsolation.isolated(path, encode: IsolatedRead.encode, decode: { try IsolatedRead.decodeModel($0, path: path) }) {
-            try readInProcess(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture)
+            try readInProcess(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture,
+                              savedModel: savedModel)
         }
     }
 
     /// The read itself; runs in the isolated child only.
-    private static func readInProcess(path: String, configJSON: Data?, configOrigin: String, architecture: String?) throws -> SourceModel {
+    private static func readInProcess(path: String, configJSON: Data?, configOrigin: String, architecture: String?,
+                                      savedModel: Bool) throws -> SourceModel {
         let mapped = try MappedFile(path: path)
         let prefix = mapped.bytes(offset: 0, length: 8)
         var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }
@@ -62,7 +66,7 @@ public enum KerasReader {
             }
             layers = try LegacyWeights(group: try root.group("model_weights")).layers(config: config, path: path)
         } else if root.isGroup("layers") || root.isGroup("_layer_checkpoint_dependencies") {
-            if format.isEmpty { format = "keras3-weights-h5" }
+            if format.isEmpty { format = savedModel ? "keras3-folder" : "keras3-weights-h5" }
             let container = try root.group(root.isGroup("layers") ? "layers" : "_layer_checkpoint_dependencies")
             if config == nil, let architecture {
                 config = try NamedVGG.config(architecture, weights: container, path: path)
@@ -114,12 +118,12 @@ public enum KerasReader {
 
 /// What Keras 3 reports as "Optimizer params" for a file it loads.
 enum OptimizerVariables {
-    /// A `.keras` archive restores every variable under `optimizer/vars` (Adam: iterations, learning
+    /// A `.keras` archive (or a model folder) restores every variable under `optimizer/vars` (Adam: iterations, learning
     /// rate, two moments per trainable weight). Keras 3's legacy `.h5` loader compiles the model from
     /// `training_config` but restores no slots: its optimizer holds only the iteration counter (int64)
     /// and the learning rate (float32). tf-keras files print no optimizer line.
     static func state(root: HDF5Group, format: String) throws -> ModelSummary.OptimizerState? {
-        if format == "keras3-archive", root.isGroup("optimizer/vars") {
+        if format == "keras3-archive" || format == "keras3-folder", root.isGroup("optimizer/vars") {
             let vars = try root.group("optimizer/vars")
             var state = ModelSummary.OptimizerState(params: 0, bytes: 0)
             for name in try vars.childNames() where vars.isDataset(name) {

@@ -40,10 +40,11 @@ public struct ShardIndex {
         guard names.count <= Self.maximumShards else { throw refuse("\(names.count) shard files, more than the \(Self.maximumShards) vggconv opens") }
         let folder = (path as NSString).deletingLastPathComponent
         let realFolder = Self.realPath(folder.isEmpty ? "." : folder)
+        // Every name is checked before any file is looked at: a path out of the folder is refused as such.
+        if let bad = names.first(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0.contains("/") || $0.contains("\0") }) {
+            throw refuse("shard \(SafeText.quote(bad)) is not a plain file name in the index's folder; vggconv opens nothing outside it")
+        }
         shards = try names.map { name in
-            guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0") else {
-                throw refuse("shard \(SafeText.quote(name)) is not a plain file name in the index's folder; vggconv opens nothing outside it")
-            }
             let shard = folder.isEmpty ? name : "\(folder)/\(name)"
             var info = stat()
             guard stat(shard, &info) == 0 else {

@@ -55,8 +55,7 @@ public enum Converter {
         let output = try prepare(input, options: options, accepted: FileKind.keras,
                                  expected: "a Keras .h5, .weights.h5 or .keras file",
                                  otherReader: ([.torchZip, .torchLegacy], "a PyTorch file (use torch2native)"))
-        let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
-        let model = try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
+        let model = try readModel(input, options: options, architecture: architecture)
         return try write(model, to: output, options: options, progress: progress)
     }
 
@@ -195,6 +194,9 @@ public enum Converter {
         case .hdf5, .kerasArchive, .kerasShardIndex:
             let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
             return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
+        case .kerasFolder:
+            guard let folder = KerasFolder(path: input) else { throw VGGError.fileNotFound(path: input) }
+            return try folder.read(configPath: options.configPath)
         case .torchZip, .torchLegacy:
             return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: checksPending ? .deferredToReader : .onRead,
                                         globalPool: options.globalPool)

@@ -12,19 +12,19 @@ public enum FileKind: Equatable, Sendable {
     case json
     /// A Keras 3 sharded-weights index (`NAME.weights.json` beside its `.weights.h5` shards).
     case kerasShardIndex
+    /// A folder Keras 3's `model.save(path, zipped=False)` wrote (`config.json`, `model.weights.h5`).
+    case kerasFolder
     case safetensors
     case unknown
 
     /// Every kind the Keras reader takes.
-    public static let keras: Set<FileKind> = [.hdf5, .kerasArchive, .kerasShardIndex]
+    public static let keras: Set<FileKind> = [.hdf5, .kerasArchive, .kerasShardIndex, .kerasFolder]
 
     /// Sniffs `path`.
     /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, `.badZip` for a broken zip, or
     ///   `CommandError.unsupported` naming the two files to pass for a Keras 3 model folder.
     public static func detect(path: String) throws -> FileKind {
-        if let folder = kerasModelFolder(path) {
-            throw CommandError.unsupported(path: path, reason: "is a folder holding a Keras 3 model saved with zipped=False; pass its weights with its config: \(folder)/model.weights.h5 --config \(folder)/config.json")
-        }
+        if KerasFolder(path: path) != nil { return .kerasFolder }
         let file = try MappedFile(path: path)
         let prefix = file.bytes(offset: 0, length: 16)
         if NativeFile.hasMagic(prefix) { return .native }
@@ -47,14 +47,27 @@ public enum FileKind: Equatable, Sendable {
     }
 }
 
-/// `path` without a trailing slash when it is a folder with what Keras 3's `model.save(path, zipped=False)`
-/// writes (`config.json` and `model.weights.h5`), else nil.
-private func kerasModelFolder(_ path: String) -> String? {
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return nil }
-    let folder = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-    let holds = ["config.json", "model.weights.h5"].allSatisfy { FileManager.default.fileExists(atPath: folder + "/" + $0) }
-    return holds ? folder : nil
+/// A folder with what Keras 3's `model.save(path, zipped=False)` writes: the same `config.json` and
+/// `model.weights.h5` a `.keras` archive holds, as plain files.
+public struct KerasFolder: Sendable {
+    public let weights: String
+    public let config: String
+
+    /// Nil unless `path` is a folder holding both files.
+    public init?(path: String) {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return nil }
+        let folder = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        (weights, config) = (folder + "/model.weights.h5", folder + "/config.json")
+        guard FileManager.default.fileExists(atPath: weights), FileManager.default.fileExists(atPath: config) else { return nil }
+    }
+
+    /// The model in the folder; `configPath` overrides its `config.json`.
+    func read(configPath: String?) throws -> SourceModel {
+        let origin = configPath ?? config
+        return try KerasReader.read(path: weights, configJSON: try KerasArchitecture.readJSON(path: origin), configOrigin: origin,
+                                    savedModel: true)
+    }
 }
 
 /// Failures of the command layer: wrong kind of file for a command, and the like.
@@ -82,6 +95,7 @@ extension FileKind {
         case .torchZip, .torchLegacy: return "a PyTorch file"
         case .json: return "a JSON file"
         case .kerasShardIndex: return "a Keras 3 sharded-weights index"
+        case .kerasFolder: return "a Keras 3 model folder (saved with zipped=False)"
         case .safetensors: return "a safetensors file"
         case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch, safetensors or .vggw)"
         }

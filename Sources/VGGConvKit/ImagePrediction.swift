@@ -50,6 +50,24 @@ public enum ImagePrediction {
     /// `labels` nil: ImageNet's names for a model with 1000 outputs, class indices otherwise.
     public static func predict(model: NativeFile, inputs: ImageInputs, top: Int, labels: Labels?, flip: Bool,
                                progress: ((Int, Int) -> Void)? = nil) throws -> [Result] {
+        var results: [Result] = []
+        var names: [String]?
+        try probabilities(model: model, inputs: inputs, flip: flip, prepare: { classes in
+            names = try (labels ?? (classes == ImageNetLabels.names.count ? .imagenet : .none)).names(classes: classes)
+        }) { index, row in
+            let best = row.indices.sorted { row[$0] > row[$1] }.prefix(max(1, min(top, row.count)))
+            results.append(Result(file: inputs.paths[index], top: best.map { Class(index: $0, label: names?[$0], probability: row[$0]) }))
+            if results.count % ImageInputs.batch == 0 || results.count == inputs.paths.count { progress?(results.count, inputs.paths.count) }
+        }
+        return results
+    }
+
+    /// Runs every image of `inputs` in batches and hands each image's class probabilities to `body`, in
+    /// order, holding one batch at a time. `prepare` gets the class count first (a sigmoid output is two
+    /// classes). `flip` averages with the mirrored image's probabilities.
+    /// - Throws: decoding and model errors, and whatever `prepare` or `body` throw.
+    static func probabilities(model: NativeFile, inputs: ImageInputs, flip: Bool, prepare: (Int) throws -> Void = { _ in },
+                              _ body: (Int, [Float]) throws -> Void) throws {
         let engine = try inputs.engine(model)
         guard engine.outputShape.count == 1 else {
             throw CommandError.unsupported(path: "model", reason: "outputs a \(engine.outputShape) map, not class scores; use features for feature maps")
@@ -57,8 +75,7 @@ public enum ImagePrediction {
         let outputs = engine.outputShape[0]
         let head = Head(layers: model.header.architecture.layers, outputs: outputs)
         let classes = head.classes(outputs: outputs)
-        let names = try (labels ?? (classes == ImageNetLabels.names.count ? .imagenet : .none)).names(classes: classes)
-        var results: [Result] = []
+        try prepare(classes)
         for start in stride(from: 0, to: inputs.paths.count, by: ImageInputs.batch) {
             let indices = Array(start..<min(start + ImageInputs.batch, inputs.paths.count))
             var scores = try run(engine, indices.flatMap { try inputs.tensor($0) }, count: indices.count, outputs: outputs, head: head)
@@ -68,14 +85,9 @@ public enum ImagePrediction {
                 scores = zip(scores, mirrored).map { ($0 + $1) / 2 }
             }
             for (offset, index) in indices.enumerated() {
-                let row = Array(scores[(offset * classes)..<((offset + 1) * classes)])
-                let best = row.indices.sorted { row[$0] > row[$1] }.prefix(max(1, min(top, classes)))
-                results.append(Result(file: inputs.paths[index],
-                                      top: best.map { Class(index: $0, label: names?[$0], probability: row[$0]) }))
+                try body(index, Array(scores[(offset * classes)..<((offset + 1) * classes)]))
             }
-            progress?(results.count, inputs.paths.count)
         }
-        return results
     }
 
     /// How a model's outputs become class probabilities.

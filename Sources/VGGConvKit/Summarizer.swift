@@ -27,6 +27,9 @@ public enum Summarizer {
         case .hdf5, .kerasArchive, .kerasShardIndex:
             let config = try configPath.map { try KerasArchitecture.readJSON(path: $0) }
             model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
+        case .kerasFolder:
+            guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path) }
+            model = try folder.read(configPath: configPath)
         case .torchZip, .torchLegacy:
             model = try TorchReader.read(path: path, recordChecks: .skip, globalPool: globalPool)
         case .safetensors:

@@ -10,7 +10,7 @@ struct VGGConv: ParsableCommand {
         abstract: "Convert VGG-family weights between Keras, PyTorch and a native packed format.",
         discussion: "Exit status: 0 on success, 1 on a failed verification, 2 on bad input or usage.",
         version: VGGConvKit.version,
-        subcommands: [Keras2Native.self, Torch2Native.self, Convert.self, Summary.self, Inspect.self, Diff.self, Run.self, Verify.self, Bench.self, Predict.self, Features.self, Filters.self, Gradcam.self])
+        subcommands: [Keras2Native.self, Torch2Native.self, Convert.self, Summary.self, Inspect.self, Diff.self, Run.self, Verify.self, Bench.self, Predict.self, Evaluate.self, Features.self, Filters.self, Gradcam.self])
 
     /// Runs the command; every failure prints one clear line on stderr and exits with status 2.
     static func main() {

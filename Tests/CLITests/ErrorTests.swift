@@ -38,22 +38,20 @@ final class ErrorTests: XCTestCase {
     }
 
     /// What Keras 3's `model.save(folder, zipped=False)` writes (config.json, model.weights.h5,
-    /// metadata.json): refused with the two paths to pass, which then convert.
-    func testKerasModelFolderNamesItsWeightsAndConfig() throws {
+    /// metadata.json) reads as the folder itself: the same model as its two files.
+    func testKerasModelFolderReadsAsTheModel() throws {
         let folder = scratch.file("unzipped_model")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
         try FileManager.default.copyItem(atPath: Samples.path("vgg_small_keras3.weights.h5"), toPath: folder + "/model.weights.h5")
         try FileManager.default.copyItem(atPath: Samples.path("vgg_small_keras3_config.json"), toPath: folder + "/config.json")
-        let hint = "saved with zipped=False; pass its weights with its config: \(folder)/model.weights.h5 --config \(folder)/config.json"
-        try assertRefused(folder + "/", message: hint)
-        for command in ["summary", "inspect"] {
-            let result = try runProcess(vggconvExecutable, [command, folder])
-            XCTAssertEqual(result.status, 2, result.stderr)
-            XCTAssertTrue(result.stderr.contains(hint), result.stderr)
-        }
-        let converted = try runProcess(vggconvExecutable, ["keras2native", folder + "/model.weights.h5", "--config", folder + "/config.json",
-                                                           "-o", scratch.file("from_folder.vggw")])
-        XCTAssertEqual(converted.status, 0, converted.stderr)
+        let fromFolder = scratch.file("from_folder.vggw"), fromFiles = scratch.file("from_files.vggw")
+        XCTAssertEqual(try vggconv("keras2native", folder + "/", "-o", fromFolder).status, 0)
+        XCTAssertEqual(try vggconv("keras2native", folder + "/model.weights.h5", "--config", folder + "/config.json", "-o", fromFiles).status, 0)
+        XCTAssertEqual(try vggconv("diff", fromFolder, fromFiles).status, 0)
+        let summary = try vggconv("summary", folder)
+        XCTAssertEqual(summary.status, 0, summary.stderr)
+        XCTAssertEqual(summary.stdout, try String(contentsOfFile: Samples.path("summaries/vgg_small_keras3.txt"), encoding: .utf8))
+        XCTAssertEqual(try vggconv("inspect", folder).status, 0)
     }
 
     /// The index `save_weights(path, max_shard_size=…)` writes beside its shards (Keras 3.15:

@@ -132,6 +132,93 @@ final class TransferLearningTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("3 labels"), refused.stderr)
     }
 
+    /// `evaluate` on the labelled folder of photos and variants equals what Keras's pipeline (load_img,
+    /// preprocess_input, predict) and torchvision's (ImageFolder, Resize + CenterCrop) compute.
+    func testEvaluateEqualsTheFrameworksOwnPipelines() throws {
+        let torchModel = scratch.file("backbone.vggw")
+        XCTAssertEqual(try vggconv("torch2native", path("tl_torch_backbone.pth"), "-o", torchModel).status, 0)
+        for (model, expectedFile, extra) in [(path("tl_gap_keras3.keras"), "tl_gap_evaluation.json", [String]()),
+                                             (torchModel, "tl_torch_backbone_evaluation.json", ["--size", "64,64"])] {
+            let picture = scratch.file("\(expectedFile).png")
+            let result = try runProcess(vggconvExecutable, ["evaluate", model, path("eval"), "--json", "--png", picture] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            let framework = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path(expectedFile)))) as? [String: Any])
+            XCTAssertEqual(report["n"] as? Int, framework["n"] as? Int, expectedFile)
+            XCTAssertEqual(try XCTUnwrap(report["top1"] as? Double), try XCTUnwrap(framework["top1"] as? Double), accuracy: 1e-9, expectedFile)
+            XCTAssertEqual(report["confusion"] as? [[Int]], framework["confusion"] as? [[Int]], expectedFile)
+            XCTAssertEqual(report["classes"] as? [String], framework["classes"] as? [String], expectedFile)
+            let perClass = try XCTUnwrap(report["per_class"] as? [[String: Any]])
+            XCTAssertEqual(perClass.map { $0["n"] as? Int }, [6, 6, 6])
+            XCTAssertTrue(FileManager.default.fileExists(atPath: picture))
+        }
+    }
+
+    func testEvaluateRefusesFoldersThatAreNotTheModelsClasses() throws {
+        // A sigmoid head has two classes; the folder has three.
+        let result = try vggconv("evaluate", path("tl_flatten_keras3.keras"), path("eval"))
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("3 class folders but the model has 2 classes"), result.stderr)
+        let labels = scratch.file("labels.txt")
+        try "astronaut\ncat\ndog\n".write(toFile: labels, atomically: true, encoding: .utf8)
+        let unnamed = try vggconv("evaluate", path("tl_gap_keras3.keras"), path("eval"), "--labels", labels)
+        XCTAssertEqual(unnamed.status, 2)
+        XCTAssertTrue(unnamed.stderr.contains("'rocket'") || unnamed.stderr.contains("rocket"), unnamed.stderr)
+    }
+
+    /// A refusal is one line on stderr, exit status 2 and no output file.
+    private func assertRefused(_ arguments: [String], mentions text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let output = scratch.file("refused-\(UUID().uuidString).vggw")
+        let result = try runProcess(vggconvExecutable, arguments + ["-o", output])
+        XCTAssertEqual(result.status, 2, result.stdout, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(text), result.stderr, file: file, line: line)
+        XCTAssertEqual(result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }.count, 1, result.stderr, file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output), file: file, line: line)
+    }
+
+    func testAHeadNoPoolingExplainsIsRefused() throws {
+        for pool in [[], ["--pool", "max"]] {
+            try assertRefused(["torch2native", path("tl_torch_unpinned.pth")] + pool, mentions: "head.weight")
+        }
+    }
+
+    func testANestedModelWhoseWeightsDoNotFitItsConfigIsRefused() throws {
+        // The config renames an inner layer: its weights in the file belong to no layer of the config.
+        let text = try String(contentsOfFile: path("tl_flatten_tfkeras_config.json"), encoding: .utf8)
+        let config = scratch.file("renamed.json")
+        try text.replacingOccurrences(of: "block3_conv2", with: "block3_convX").write(toFile: config, atomically: true, encoding: .utf8)
+        try assertRefused(["keras2native", path("tl_flatten_tfkeras_weights.h5"), "--config", config], mentions: "block3_conv")
+        try assertRefused(["keras2native", path("tl_flatten_keras3.weights.h5"), "--config", config], mentions: "block3_conv")
+    }
+
+    func testShardsOutsideTheIndexFolderAreRefused() throws {
+        let folder = scratch.file("outside")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let index = try String(contentsOfFile: path("tl_gap_sharded/model.weights.json"), encoding: .utf8)
+        // A path that climbs out of the folder.
+        try index.replacingOccurrences(of: "\"model_00000.weights.h5\"", with: "\"../model_00000.weights.h5\"")
+            .write(toFile: "\(folder)/model.weights.json", atomically: true, encoding: .utf8)
+        try assertRefused(["keras2native", "\(folder)/model.weights.json", "--config", path("tl_gap_keras3_config.json")],
+                          mentions: "not a plain file name")
+        // A link in the folder that points out of it.
+        try index.write(toFile: "\(folder)/model.weights.json", atomically: true, encoding: .utf8)
+        for shard in ["model_00001.weights.h5", "model_00002.weights.h5"] {
+            try FileManager.default.copyItem(atPath: path("tl_gap_sharded/\(shard)"), toPath: "\(folder)/\(shard)")
+        }
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/model_00000.weights.h5", withDestinationPath: path("tl_gap_sharded/model_00000.weights.h5"))
+        try assertRefused(["keras2native", "\(folder)/model.weights.json", "--config", path("tl_gap_keras3_config.json")],
+                          mentions: "links outside the index's folder")
+    }
+
+    func testAKerasModelFolderWithANestedBaseReadsAsTheKerasFile() throws {
+        let result = try vggconv("summary", path("tl_gap_keras3_folder"))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, try String(contentsOfFile: path("summaries/tl_gap_keras3.txt"), encoding: .utf8))
+        let verified = try vggconv("verify", path("tl_gap_keras3_folder"), "--input", path("keras_input_nhwc.npy"), "--input-layout", "nhwc",
+                                   "--golden", path("tl_gap_keras_output.npy"))
+        XCTAssertEqual(verified.status, 0, verified.stdout + verified.stderr)
+    }
+
     func testMissingShardIsRefusedByName() throws {
         let folder = scratch.file("shards")
         try FileManager.default.copyItem(atPath: path("tl_gap_sharded"), toPath: folder)
