@@ -63,17 +63,45 @@ def main(vggconv, out):
         session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
         y = session.run(None, {session.get_inputs()[0].name: x_nchw})[0]
         results.append((name, "onnx", close(y, golden)))
-        # Keras 3 .keras and tf-keras .h5.
+        # Keras 3 .keras and .h5, tf-keras .h5: outputs, and for Keras sources the same top-level layers
+        # (a nested base stays one nested model) with the same trainable counts.
         import keras
-        keras_path = os.path.join(out, f"{name}.keras")
-        export(source, keras_path, extra)
-        y = np.asarray(keras.saving.load_model(keras_path).predict(x_nhwc, verbose=0))
-        results.append((name, "keras", close(y, golden)))
         import tf_keras
-        h5_path = os.path.join(out, f"{name}.h5")
+        reference = keras.saving.load_model(source) if keras_source else None
+
+        def structure(model):
+            return [(layer.name, type(layer).__name__ if not hasattr(layer, "layers") else "Model") for layer in model.layers]
+
+        def count(weights):
+            return int(sum(np.prod(w.shape) for w in weights))
+
+        keras_path, h5_path = os.path.join(out, f"{name}.keras"), os.path.join(out, f"{name}.h5")
+        export(source, keras_path, extra)
         export(source, h5_path, extra)
-        y = tf_keras.models.load_model(h5_path).predict(x_nhwc, verbose=0)
-        results.append((name, "tf-keras h5", close(y, golden)))
+        for label, load in [("keras", lambda: keras.saving.load_model(keras_path)),
+                            ("keras3 h5", lambda: keras.saving.load_model(h5_path, compile=False)),
+                            ("tf-keras h5", lambda: tf_keras.models.load_model(h5_path, compile=False))]:
+            try:
+                model = load()
+            except Exception as error:
+                # Keras 3's legacy .h5 loader resolves a nested model's call as node 0 where tf-keras writes
+                # node 1: it cannot load tf-keras's own file of such a model either. Not an export fault then.
+                original = os.path.join(SAMPLES, f"{name}_tfkeras_model.h5")
+                if label == "keras3 h5" and os.path.exists(original):
+                    try:
+                        keras.saving.load_model(original, compile=False)
+                    except Exception:
+                        print(f"n/a   {name:18s} {label:12s} Keras 3 cannot load tf-keras's own {os.path.basename(original)} either")
+                        continue
+                raise error
+            y = np.asarray(model.predict(x_nhwc, verbose=0))
+            error = close(y, golden)
+            if reference is not None and (structure(model) != structure(reference)
+                                          or count(model.trainable_weights) != count(reference.trainable_weights)):
+                print(f"  {name} {label}: layers {structure(model)} (trainable {count(model.trainable_weights)}) where the source has "
+                      f"{structure(reference)} (trainable {count(reference.trainable_weights)})")
+                error = float("inf")
+            results.append((name, label, error))
     failed = 0
     for name, target, error in results:
         ok = error <= 1e-4

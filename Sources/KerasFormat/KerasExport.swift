@@ -14,8 +14,41 @@ public struct KerasExport: Sendable {
         /// (H, W, C) or (N), without the batch axis.
         public var outputShape: [Int]
         public var variables: [Variable]
+        /// The nested models around the layer, outermost first (empty at the top level).
+        public var scopes: [ModelScope] = []
+        /// False for a layer the source froze.
+        public var trainable = true
         /// The Keras class (`Conv2D`, …): vggconv names its layer types after them.
         public var className: String { type.rawValue }
+    }
+
+    /// A layer or a nested model (with its own InputLayer name and input shape) of one model level.
+    public indirect enum Node: Sendable {
+        case layer(Layer)
+        case model(scope: ModelScope, inputName: String, inputShape: [Int], children: [Node])
+
+        /// The layer's or the nested model's name.
+        public var name: String {
+            switch self {
+            case .layer(let layer): return layer.name
+            case .model(let scope, _, _, _): return scope.name
+            }
+        }
+
+        /// Every layer inside, depth first.
+        public var leaves: [Layer] {
+            switch self {
+            case .layer(let layer): return [layer]
+            case .model(_, _, _, let children): return children.flatMap(\.leaves)
+            }
+        }
+
+        /// The variables in the order tf-keras and Keras 3's legacy `.h5` code saves and loads them
+        /// (`trainable_weights + non_trainable_weights`), with the name of the layer owning each.
+        var legacyOrderedVariables: [(layer: String, variable: Variable)] {
+            let all = leaves.flatMap { layer in layer.variables.map { (layer: layer.name, variable: $0, trains: layer.trainable && $0.role.isTrainable) } }
+            return (all.filter(\.trains) + all.filter { !$0.trains }).map { ($0.layer, $0.variable) }
+        }
     }
 
     /// One Keras variable: its role and its data, planned in Keras's layout.
@@ -34,8 +67,36 @@ public struct KerasExport: Sendable {
     /// True for a fully convolutional model whose source records no input size: Keras gets an input of
     /// any height and width (`(None, None, None, C)`), as `keras.applications` builds one without a top.
     public var anySpatialSize: Bool
-    /// The layers after the input.
+    /// The layers after the input, nested models opened (each layer's `scopes` say where it sits).
     public var layers: [Layer]
+    /// The InputLayer names of nested models, by their scope path.
+    public var nestedInputNames: [[ModelScope]: String] = [:]
+    /// Each model level's input (H, W, C) or (N), by scope path (the first layer's input).
+    var nestedInputShapes: [[ModelScope]: [Int]] = [:]
+
+    /// The top-level nodes: layers, and nested models holding theirs.
+    public var nodes: [Node] { Self.nodes(layers[...], depth: 0, export: self) }
+
+    /// Layers and nested models of one level, from the flat list.
+    private static func nodes(_ layers: ArraySlice<Layer>, depth: Int, export: KerasExport) -> [Node] {
+        var result: [Node] = []
+        var index = layers.startIndex
+        while index < layers.endIndex {
+            let layer = layers[index]
+            guard layer.scopes.count > depth else {
+                result.append(.layer(layer))
+                index += 1
+                continue
+            }
+            let path = Array(layer.scopes.prefix(depth + 1))
+            let end = layers[index...].firstIndex { !$0.scopes.starts(with: path) } ?? layers.endIndex
+            let name = export.nestedInputNames[path] ?? "\(path.last!.name)_input"
+            result.append(.model(scope: path.last!, inputName: name, inputShape: export.nestedInputShapes[path] ?? [],
+                                 children: nodes(layers[index..<end], depth: depth + 1, export: export)))
+            index = end
+        }
+        return result
+    }
     /// What the export changed or left out, for the user.
     public var notes: [String]
 
@@ -57,12 +118,20 @@ public struct KerasExport: Sendable {
         var isFunctional = false
         var previousShape = canonical
         var pendingFlatten: Int?  // H·W of the map the last Flatten flattened, until a Dense consumes it
+        // Nested models are reproduced when the layers keep their source names (unique, valid Keras names).
+        let keepsNesting = fromKeras && names == plan.architecture.layers.map(\.sourceName)
+            && plan.architecture.layers.allSatisfy { ($0.scopes ?? []).allSatisfy { Self.validName($0.name) } }
+        var nestedInputNames: [[ModelScope]: String] = [:]
+        var inputShapes: [[ModelScope]: [Int]] = [:]
         for (index, layer) in plan.architecture.layers.enumerated() {
             defer { previousShape = layer.outputShape }
             switch layer.type {
             case .input:
-                // A nested model's own InputLayer: the export flattens the nesting, so it has no place.
-                if index > 0, layer.scopes != nil { continue }
+                // A nested model's own InputLayer: it becomes that model's input.
+                if let scopes = layer.scopes, keepsNesting || index > 0 {
+                    if keepsNesting { nestedInputNames[scopes] = names[index] }
+                    continue
+                }
                 guard index == 0 else { throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.name)) is an InputLayer after the first layer") }
                 isFunctional = fromKeras
                 inputName = names[index]
@@ -86,11 +155,18 @@ public struct KerasExport: Sendable {
                                                                                   layerName: names[index], flattenedSpatial: spatial)))
             }
             if layer.type == .dense { pendingFlatten = nil }
-            layers.append(Layer(name: names[index], type: layer.type, config: layer.config,
-                                outputShape: kerasShape(layer.outputShape), variables: variables))
+            var exported = Layer(name: names[index], type: layer.type, config: layer.config,
+                                 outputShape: kerasShape(layer.outputShape), variables: variables)
+            exported.scopes = keepsNesting ? layer.scopes ?? [] : []
+            exported.trainable = layer.isTrainable
+            for depth in 0...exported.scopes.count {
+                let path = Array(exported.scopes.prefix(depth))
+                if inputShapes[path] == nil { inputShapes[path] = kerasShape(previousShape) }
+            }
+            layers.append(exported)
         }
-        if let scope = plan.architecture.layers.lazy.compactMap({ $0.scopes?.first }).first {
-            notes.append("the layers of nested model \(scope.name) (\(scope.className)) are written at the top level: the export flattens the nesting")
+        if !keepsNesting, let scope = plan.architecture.layers.lazy.compactMap({ $0.scopes?.first }).first {
+            notes.append("the layers of nested model \(scope.name) (\(scope.className)) are written at the top level: its layer names clash with others or are not valid Keras names")
         }
         if plan.tensors.contains(where: { $0.dtype == .bfloat16 }) {
             notes.append("bfloat16 tensors are written as float32: HDF5 and Keras's loaders have no bfloat16 type")
@@ -103,6 +179,8 @@ public struct KerasExport: Sendable {
             && !plan.architecture.layersBeforeGlobalPooling.contains { $0.type == .flatten || $0.type == .dense }
         self.layers = layers
         self.notes = notes
+        self.nestedInputNames = nestedInputNames
+        self.nestedInputShapes = inputShapes
     }
 
     /// The source's layer names when every one is usable as a Keras and HDF5 name and they are unique;

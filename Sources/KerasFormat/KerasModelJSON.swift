@@ -21,39 +21,71 @@ public enum KerasModelJSON {
     }
 
     static func model(_ export: KerasExport, dialect: Dialect) -> [String: Any] {
-        let input = inputEntry(export, dialect: dialect)
-        var entries: [[String: Any]] = [input]
-        var previous = (name: export.inputName, shape: export.inputShape)
-        for layer in export.layers {
-            var entry = layerEntry(className: layer.className, config: layerConfig(layer), dialect: dialect)
-            if export.isFunctional {
-                entry["name"] = layer.name
-                entry["inbound_nodes"] = inboundNodes(from: previous.name, shape: batched(previous.shape, anySpatialSize: export.anySpatialSize),
-                                                      dialect: dialect)
-            }
-            entries.append(entry)
-            previous = (layer.name, layer.outputShape)
-        }
-        var config: [String: Any] = ["name": export.modelName, "trainable": true, "layers": entries]
-        var root: [String: Any] = [:]
-        if export.isFunctional {
-            config["input_layers"] = [[export.inputName, 0, 0]]
-            config["output_layers"] = [[previous.name, 0, 0]]
-            root["class_name"] = "Functional"
-        } else {
-            root["class_name"] = "Sequential"
-        }
-        root["config"] = config
+        var root = modelRoot(name: export.modelName, functional: export.isFunctional, inputName: export.inputName,
+                             inputShape: export.inputShape, nodes: export.nodes, export: export, dialect: dialect)
         switch dialect {
         case .tfKeras:
             root["keras_version"] = kerasVersion(dialect)
             root["backend"] = "tensorflow"
         case .keras3:
-            root["module"] = export.isFunctional ? "keras.src.models.functional" : "keras"
-            root["registered_name"] = export.isFunctional ? "Functional" : NSNull()
             root["build_config"] = ["input_shape": batched(export.inputShape, anySpatialSize: export.anySpatialSize)]
         }
         return root
+    }
+
+    /// One model's `{"class_name", "config"}` (Keras 3: with `module`), nested models as entries of
+    /// their own, each with its InputLayer.
+    private static func modelRoot(name: String, functional: Bool, inputName: String, inputShape: [Int], nodes: [KerasExport.Node],
+                                  export: KerasExport, dialect: Dialect, nested: Bool = false) -> [String: Any] {
+        var entries: [[String: Any]] = [inputEntry(name: inputName, shape: inputShape, functional: functional, export: export, dialect: dialect)]
+        // tf-keras numbers a nested model's call on the outer graph as its node 1 (node 0 is the model's own
+        // construction): a layer fed from node 0 would read the inner graph, and tf-keras's loader hangs.
+        var previous = (name: inputName, shape: inputShape, node: 0)
+        for node in nodes {
+            var entry: [String: Any]
+            let output: (name: String, shape: [Int], node: Int)
+            switch node {
+            case .layer(let layer):
+                entry = layerEntry(className: layer.className, config: layerConfig(layer), dialect: dialect)
+                output = (layer.name, layer.outputShape, 0)
+            case .model(let scope, let innerInput, let innerShape, let children):
+                entry = modelRoot(name: scope.name, functional: scope.className != "Sequential", inputName: innerInput,
+                                  inputShape: innerShape, nodes: children, export: export, dialect: dialect, nested: true)
+                output = (scope.name, lastOutputShape(children) ?? innerShape, dialect == .tfKeras ? 1 : 0)
+            }
+            if functional {
+                entry["name"] = output.name
+                entry["inbound_nodes"] = inboundNodes(from: previous.name, node: previous.node,
+                                                      shape: batched(previous.shape, anySpatialSize: export.anySpatialSize),
+                                                      dialect: dialect)
+            }
+            entries.append(entry)
+            previous = output
+        }
+        var config: [String: Any] = ["name": name, "trainable": true, "layers": entries]
+        if functional {
+            // Keras 3 writes one input or output as a bare [name, 0, 0]: a list of them makes a nested model
+            // return a list, which breaks the layer after it (Keras 3 cannot load tf-keras's own nested
+            // .h5 files for that reason). tf-keras reads both forms; it writes the list at the top level.
+            let (input, output): ([Any], [Any]) = ([inputName, 0, 0], [previous.name, previous.node, 0])
+            let bare = dialect == .keras3 || nested
+            config["input_layers"] = bare ? input : [input]
+            config["output_layers"] = bare ? output : [output]
+        }
+        var root: [String: Any] = ["class_name": functional ? "Functional" : "Sequential", "config": config]
+        if dialect == .keras3 {
+            root["module"] = functional ? "keras.src.models.functional" : "keras"
+            root["registered_name"] = functional ? "Functional" : NSNull()
+        }
+        return root
+    }
+
+    private static func lastOutputShape(_ nodes: [KerasExport.Node]) -> [Int]? {
+        switch nodes.last {
+        case .layer(let layer): return layer.outputShape
+        case .model(_, _, let shape, let children): return lastOutputShape(children) ?? shape
+        case nil: return nil
+        }
     }
 
     /// A Keras shape with its batch axis; spatial sides are `None` too for a model of any input size.
@@ -71,22 +103,22 @@ public enum KerasModelJSON {
         return entry
     }
 
-    private static func inputEntry(_ export: KerasExport, dialect: Dialect) -> [String: Any] {
-        var config: [String: Any] = ["name": export.inputName, "dtype": "float32", "sparse": false]
-        config[dialect == .tfKeras ? "batch_input_shape" : "batch_shape"] = batched(export.inputShape, anySpatialSize: export.anySpatialSize)
+    private static func inputEntry(name: String, shape: [Int], functional: Bool, export: KerasExport, dialect: Dialect) -> [String: Any] {
+        var config: [String: Any] = ["name": name, "dtype": "float32", "sparse": false]
+        config[dialect == .tfKeras ? "batch_input_shape" : "batch_shape"] = batched(shape, anySpatialSize: export.anySpatialSize)
         var entry = layerEntry(className: LayerType.input.rawValue, config: config, dialect: dialect)
-        if export.isFunctional {
-            entry["name"] = export.inputName
+        if functional {
+            entry["name"] = name
             entry["inbound_nodes"] = [Any]()
         }
         return entry
     }
 
     /// The call of a layer on the previous layer's output: tf-keras's nested lists, Keras 3's dicts.
-    private static func inboundNodes(from previous: String, shape: [Any], dialect: Dialect) -> [Any] {
+    private static func inboundNodes(from previous: String, node: Int, shape: [Any], dialect: Dialect) -> [Any] {
         switch dialect {
         case .tfKeras:
-            return [[[previous, 0, 0, [String: Any]()]]]
+            return [[[previous, node, 0, [String: Any]()]]]
         case .keras3:
             let tensor: [String: Any] = ["class_name": "__keras_tensor__",
                                          "config": ["shape": shape, "dtype": "float32", "keras_history": [previous, 0, 0]]]
@@ -97,7 +129,7 @@ public enum KerasModelJSON {
     /// A layer's config fields: the same in both dialects.
     static func layerConfig(_ layer: KerasExport.Layer) -> [String: Any] {
         let c = layer.config
-        var config: [String: Any] = ["name": layer.name, "trainable": true, "dtype": "float32"]
+        var config: [String: Any] = ["name": layer.name, "trainable": layer.trainable, "dtype": "float32"]
         switch layer.type {
         case .conv2d:
             config["filters"] = c.filters ?? 0

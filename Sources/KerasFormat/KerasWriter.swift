@@ -69,12 +69,15 @@ public enum KerasWriter {
         try file.setStrings([version], named: "keras_version", on: group, scalar: true)
     }
 
-    /// tf-keras's `save_weights` layout: `layer_names` lists every layer (a functional model's input
-    /// too), each layer group lists its `weight_names`, datasets at `<layer>/<layer>/<variable>:0`.
+    /// tf-keras's `save_weights` layout: `layer_names` lists every top-level layer (a functional model's
+    /// input too), each layer group lists its `weight_names`, datasets at `<layer>/<layer>/<variable>:0`. A
+    /// nested model's group holds all its layers' weights, `<model>/<inner layer>/<variable>:0`, listed as
+    /// Keras loads them: trainable ones first, then the rest, each in layer order.
     private static func layLegacyWeights(_ export: KerasExport, group: String, version: String,
                                          into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
         let prefix = group == "/" ? "" : group
-        let names = (export.isFunctional ? [export.inputName] : []) + export.layers.map(\.name)
+        let nodes = export.nodes
+        let names = (export.isFunctional ? [export.inputName] : []) + nodes.map(\.name)
         try file.setStrings(names, named: "layer_names", on: group)
         try setVersion(version, on: group, in: file)
         var tensors: [PlannedTensor] = []
@@ -83,18 +86,19 @@ public enum KerasWriter {
             try file.createGroup("\(prefix)/\(name)")
             try file.setEmptyList(named: "weight_names", on: "\(prefix)/\(name)")
         }
-        for layer in export.layers {
-            let layerGroup = "\(prefix)/\(layer.name)"
+        for node in nodes {
+            let layerGroup = "\(prefix)/\(node.name)"
             try file.createGroup(layerGroup)
-            let weightNames = layer.variables.map { "\(layer.name)/\($0.role.kerasName):0" }
+            let variables = node.legacyOrderedVariables
+            let weightNames = variables.map { "\($0.layer)/\($0.variable.role.kerasName):0" }
             if weightNames.isEmpty {
                 try file.setEmptyList(named: "weight_names", on: layerGroup)
             } else {
                 try file.setStrings(weightNames, named: "weight_names", on: layerGroup)
             }
-            for (variable, weightName) in zip(layer.variables, weightNames) {
-                _ = try file.reserveDataset("\(layerGroup)/\(weightName)", dtype: variable.tensor.dtype, shape: variable.tensor.shape)
-                tensors.append(variable.tensor)
+            for (entry, weightName) in zip(variables, weightNames) {
+                _ = try file.reserveDataset("\(layerGroup)/\(weightName)", dtype: entry.variable.tensor.dtype, shape: entry.variable.tensor.shape)
+                tensors.append(entry.variable.tensor)
             }
         }
         return tensors
@@ -102,25 +106,34 @@ public enum KerasWriter {
 
     /// Keras 3's layout: `layers/<snake_case class>[_N]/vars/<i>`, the counter per class in model order,
     /// variables trainable first (the schema's role order); empty `vars` groups for layers without weights.
+    /// A nested model is `layers/functional/layers/…` with the same scheme inside.
     private static func layKeras3Weights(_ export: KerasExport, into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
-        var counters: [String: Int] = [:]
-        func key(_ className: String) -> String {
-            let base = Keras3Weights<HDF5Group>.snakeCase(className)
-            let n = counters[base, default: 0]
-            counters[base] = n + 1
-            return n == 0 ? base : "\(base)_\(n)"
-        }
-        try file.createGroup("/vars")
-        if export.isFunctional { try file.createGroup("/layers/\(key(LayerType.input.rawValue))/vars") }
         var tensors: [PlannedTensor] = []
-        for layer in export.layers {
-            let vars = "/layers/\(key(layer.className))/vars"
-            try file.createGroup(vars)
-            for (index, variable) in layer.variables.enumerated() {
-                _ = try file.reserveDataset("\(vars)/\(index)", dtype: variable.tensor.dtype, shape: variable.tensor.shape)
-                tensors.append(variable.tensor)
+        func lay(_ nodes: [KerasExport.Node], functional: Bool, at base: String) throws {
+            var counters: [String: Int] = [:]
+            func key(_ className: String) -> String {
+                let stem = Keras3Weights<HDF5Group>.snakeCase(className)
+                let n = counters[stem, default: 0]
+                counters[stem] = n + 1
+                return n == 0 ? stem : "\(stem)_\(n)"
+            }
+            try file.createGroup("\(base)/vars")
+            if functional { try file.createGroup("\(base)/layers/\(key(LayerType.input.rawValue))/vars") }
+            for node in nodes {
+                switch node {
+                case .layer(let layer):
+                    let vars = "\(base)/layers/\(key(layer.className))/vars"
+                    try file.createGroup(vars)
+                    for (index, variable) in layer.variables.enumerated() {
+                        _ = try file.reserveDataset("\(vars)/\(index)", dtype: variable.tensor.dtype, shape: variable.tensor.shape)
+                        tensors.append(variable.tensor)
+                    }
+                case .model(let scope, _, _, let children):
+                    try lay(children, functional: scope.className != "Sequential", at: "\(base)/layers/\(key(scope.className))")
+                }
             }
         }
+        try lay(export.nodes, functional: export.isFunctional, at: "")
         return tensors
     }
 

@@ -151,11 +151,29 @@ public enum SummaryReport {
         var out = ["Model: \"\(s.modelName)\"", String(repeating: "_", count: width)]
         out += row(header, positions)
         out.append(String(repeating: "=", count: width))
-        for (r, _) in printedRows(s, expand: expand) {
+        // Nested models (expand) open with a |¯¯¯| line and close with a ¯¯¯ line, their rows framed by one
+        // bar per level. No blank line follows a model's last row, nor (a quirk of tf-keras's loop
+        // variable) a nested model's block.
+        func framed(_ fill: String, _ level: Int, inner: Int) -> String {
+            String(repeating: "|", count: level) + String(repeating: fill, count: width - 2 * inner) + String(repeating: "|", count: level)
+        }
+        let printed = printedRows(s, expand: expand)
+        for (index, (r, depth)) in printed.enumerated() {
             // tf-keras prints an InputLayer's shape as a list of one shape.
             let shape = r.type == LayerType.input.rawValue ? "[\(shapeText(r.outputShape))]" : shapeText(r.outputShape)
-            out += row(["\(r.name) (\(r.type))", shape, String(r.params)] + (s.showsSourceColumn ? [r.sourceName] : []), positions)
-            out.append(String(repeating: " ", count: width))
+            out += row(["\(r.name) (\(r.type))", shape, String(r.params)] + (s.showsSourceColumn ? [r.sourceName] : []), positions,
+                       nestedLevel: depth)
+            let opensModel = r.scopes.count == depth + 1 && index + 1 < printed.count && printed[index + 1].depth > depth
+            if opensModel {
+                out.append(framed("¯", depth + 1, inner: depth + 1))
+                continue
+            }
+            let next = index + 1 < printed.count ? printed[index + 1].depth : 0
+            if next < depth {
+                for level in stride(from: depth - 1, through: next, by: -1) { out.append(framed("¯", level, inner: level)) }
+            } else {
+                out.append(framed(" ", depth, inner: depth))
+            }
         }
         out.append(String(repeating: "=", count: width))
         let units = ["Byte", "KB", "MB", "GB", "TB", "PB"]
@@ -167,24 +185,27 @@ public enum SummaryReport {
     }
 
     /// tf-keras's `print_row`: each field cut to its column (wrapping onto further lines), a space
-    /// before the first column, two between columns, padded to the next position.
-    private static func row(_ fields: [String], _ positions: [Int]) -> [String] {
+    /// before the first column, two between columns, padded to the next position; inside a nested model
+    /// the first column is `nestedLevel` narrower and the line framed by that many bars.
+    private static func row(_ fields: [String], _ positions: [Int], nestedLevel: Int = 0) -> [String] {
         var left = fields.map { Array($0) }
         var lines: [String] = []
+        let bars = String(repeating: "|", count: nestedLevel)
         while left.contains(where: { !$0.isEmpty }) {
             var line = ""
             for column in left.indices {
                 let start = column > 0 ? positions[column - 1] : 0
                 let last = column == positions.count - 1
                 let space = last ? 0 : 2
-                let cutoff = positions[column] - start - space - (last ? 0 : 1)
+                let cutoff = positions[column] - start - space - (last ? 0 : 1) - (column == 0 ? nestedLevel : 0)
                 let fit = left[column].prefix(max(0, cutoff))
-                if column == 0 { line += " " }
+                if column == 0 { line += bars + " " }
                 line += String(fit) + String(repeating: " ", count: space)
                 left[column] = Array(left[column].dropFirst(fit.count))
-                line += String(repeating: " ", count: max(0, positions[column] - line.count))
+                let target = positions[column] - (nestedLevel > 0 && last ? nestedLevel : 0)
+                line += String(repeating: " ", count: max(0, target - line.count))
             }
-            lines.append(line)
+            lines.append(line + bars)
         }
         return lines
     }

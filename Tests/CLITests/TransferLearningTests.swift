@@ -70,12 +70,46 @@ final class TransferLearningTests: XCTestCase {
     func testSummaryPrintsWhatKerasPrintsForEachFile() throws {
         for model in Self.kerasModels {
             for (file, capture, extra) in [("_tfkeras_model.h5", "_tfkeras.txt", [String]()), ("_keras3.keras", "_keras3.txt", []),
-                                           ("_keras3_model.h5", "_keras3_h5.txt", []), ("_keras3.keras", "_keras3_expanded.txt", ["--expand"])] {
+                                           ("_keras3_model.h5", "_keras3_h5.txt", []), ("_keras3.keras", "_keras3_expanded.txt", ["--expand"]),
+                                           ("_tfkeras_model.h5", "_tfkeras_expanded.txt", ["--expand"])] {
                 let result = try runProcess(vggconvExecutable, ["summary", path(model + file)] + extra)
                 XCTAssertEqual(result.status, 0, result.stderr)
                 let keras = try String(contentsOfFile: path("summaries/\(model)\(capture)"), encoding: .utf8)
                 XCTAssertEqual(result.stdout, keras, "summary \(model)\(file) \(extra)")
             }
+        }
+    }
+
+    /// Keras exports keep the nested base (its name, its layers, which of them train): the tf-keras .h5
+    /// written from the Keras 3 archive summarises exactly as tf-keras summarised its own file. (That
+    /// Keras loads them with the same structure: scripts/check_transfer_exports.py.)
+    func testKerasExportsKeepTheNestedBase() throws {
+        for model in ["tl_flatten", "tl_gap", "tl_gmp_keepdims"] {
+            let exported = scratch.file("\(model).h5")
+            let conversion = try vggconv("convert", path("\(model)_keras3.keras"), "-o", exported)
+            XCTAssertEqual(conversion.status, 0, conversion.stderr)
+            for (extra, capture) in [([String](), "_tfkeras.txt"), (["--expand"], "_tfkeras_expanded.txt")] {
+                let summary = try runProcess(vggconvExecutable, ["summary", exported] + extra)
+                XCTAssertEqual(summary.stdout, try String(contentsOfFile: path("summaries/\(model)\(capture)"), encoding: .utf8), "\(model) \(extra)")
+            }
+        }
+    }
+
+    /// Keras → PyTorch → Keras gives the same tensors bit for bit (the .pth flattens the nesting).
+    func testKerasToPyTorchToKerasRoundTripIsBitIdentical() throws {
+        for (model, count) in [("tl_flatten", 30), ("tl_gap", 28)] {  // 13 convolutions' and the head's weights and biases
+            let pth = scratch.file("\(model).pth"), back = scratch.file("\(model)-back.keras")
+            XCTAssertEqual(try vggconv("convert", path("\(model)_keras3.keras"), "-o", pth).status, 0)
+            XCTAssertEqual(try vggconv("convert", pth, "-o", back).status, 0)
+            // The tensors: every one bit-equal. (The architecture differs where a state_dict records nothing:
+            // the input size, the final softmax.)
+            let diff = try vggconv("diff", path("\(model)_keras3.keras"), back, "--json")
+            let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(diff.stdout.utf8)) as? [String: Any])
+            let tensors = try XCTUnwrap(report["tensors"] as? [[String: Any]])
+            XCTAssertEqual(tensors.count, count, model)
+            XCTAssertTrue(tensors.allSatisfy { $0["equal"] as? Bool == true && $0["max_absolute_difference"] as? Double == 0 }, model)
+            XCTAssertEqual((report["only_in_a"] as? [Any])?.count, 0)
+            XCTAssertEqual((report["only_in_b"] as? [Any])?.count, 0)
         }
     }
 
