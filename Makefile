@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert full-size-models check-exports check-diagnosis check-images fuzz clean
+.PHONY: deps pydeps build run test samples bench-convert full-size-models check-exports check-diagnosis check-images check-transfer fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -78,6 +78,14 @@ check-diagnosis: full-size-models
 ## Full-size proof of predict, features and gradcam against torchvision, tf-keras and PyTorch autograd.
 check-images: full-size-models
 	set -o pipefail; $(VENV)/bin/python scripts/check_images.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e '^I0000'
+
+## Transfer-learning saves: every samples/transfer model exported and loaded in torch, onnxruntime, Keras 3 and
+## tf-keras; full-size VGG16 bases (nested, GAP heads, sharded, torchvision heads) through verify and summary.
+check-transfer: build
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q -r samples/requirements.txt
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_transfer_exports.py .build/release/vggconv $(EXPORT_WORK)/transfer 2>&1 | grep -E '^(PASS|FAIL|n/a|[0-9]+ passed)'
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_transfer_fullsize.py .build/release/vggconv $(EXPORT_WORK)/transfer-fullsize 2>&1 | grep -E '^(PASS|FAIL|[0-9]+ passed| )'
 
 ## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps

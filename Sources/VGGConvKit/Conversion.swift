@@ -28,6 +28,19 @@ public struct ConversionOptions: Sendable {
     }
 }
 
+/// How to read a model file beyond its path, for the commands that open any format.
+public struct ReadOptions: Sendable {
+    /// The Keras architecture JSON of a weights-only Keras file.
+    public var configPath: String?
+    /// The global pooling of a PyTorch head that takes the channel count (nil: average, noted).
+    public var globalPool: LayerType?
+
+    public init(configPath: String? = nil, globalPool: LayerType? = nil) {
+        self.configPath = configPath
+        self.globalPool = globalPool
+    }
+}
+
 /// The outcome of a conversion, for the command to report.
 public struct ConversionResult: Sendable {
     public var outputPath: String
@@ -253,12 +266,14 @@ public enum Converter {
 /// `verify` and `bench` take every format `convert` reads.
 public enum ModelOpener {
     /// - Throws: the reader's or the converter's error.
-    public static func native(_ path: String, config: String? = nil) throws -> NativeFile {
+    public static func native(_ path: String, reading: ReadOptions = ReadOptions()) throws -> NativeFile {
         if try FileKind.detect(path: path) == .native { return try NativeFile(path: path) }
         let directory = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "/tmp"
         let temporary = "\(directory)/vggconv-\(getpid())-\(UInt32.random(in: .min ... .max)).vggw"
         defer { unlink(temporary) }
-        _ = try Converter.convert(input: path, output: temporary, options: ConversionOptions(configPath: config))
+        var options = ConversionOptions(configPath: reading.configPath)
+        options.globalPool = reading.globalPool
+        _ = try Converter.convert(input: path, output: temporary, options: options)
         return try NativeFile(path: temporary)
     }
 }

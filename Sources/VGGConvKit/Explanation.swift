@@ -31,10 +31,10 @@ public enum Explanation {
 
     /// Tries every candidate for `model` on `input` against `golden`; returns them all, passing ones first.
     /// - Throws: what loading the model or the arrays throws.
-    /// `config` is the Keras architecture JSON of a weights-only `model`.
-    public static func explain(model: String, config: String? = nil, input: String, golden goldenPath: String, layout: TensorLayoutChoice,
+    /// `reading` says how to read a weights-only or ambiguous `model` (its Keras config, a head's global pooling).
+    public static func explain(model: String, reading: ReadOptions = ReadOptions(), input: String, golden goldenPath: String, layout: TensorLayoutChoice,
                                variant: RunVariant, atol: Float, rtol: Float) throws -> [Candidate] {
-        let prepared = try PreparedInput(model: try ModelOpener.native(model, config: config), input: input, layout: layout)
+        let prepared = try PreparedInput(model: try ModelOpener.native(model, reading: reading), input: input, layout: layout)
         let golden = try NpyArray.read(path: goldenPath)
         let layers = prepared.file.header.architecture.layers
         var trials: [Trial] = []

@@ -22,10 +22,10 @@ public enum LayerComparison {
 
     /// Runs `model` on every sample of `input`, keeping each step's output, and compares with `golden`.
     /// - Throws: loading errors, or `VGGError.badNpy` when an array's batch differs from the input's.
-    /// `config` is the Keras architecture JSON of a weights-only `model`.
-    public static func compare(model: String, config: String? = nil, input: String, layout: TensorLayoutChoice, variant: RunVariant,
+    /// `reading` says how to read a weights-only or ambiguous `model` (its Keras config, a head's global pooling).
+    public static func compare(model: String, reading: ReadOptions = ReadOptions(), input: String, layout: TensorLayoutChoice, variant: RunVariant,
                                golden goldenPath: String, atol: Float, rtol: Float) throws -> [Row] {
-        let prepared = try PreparedInput(model: try ModelOpener.native(model, config: config), input: input, layout: layout)
+        let prepared = try PreparedInput(model: try ModelOpener.native(model, reading: reading), input: input, layout: layout)
         let engine = try InferenceEngine(file: prepared.file, inputShape: prepared.sampleShape, variant: variant)
         let sampleSize = ShapeMath.elementCount(prepared.sampleShape) ?? 0
         let activations = (0..<prepared.batch).map { n in

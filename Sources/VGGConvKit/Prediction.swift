@@ -16,10 +16,10 @@ public enum Prediction {
     /// the input's layout (N × classes, or N × C × H × W / N × H × W × C). `variant` changes how the network runs
     /// (`--logits`: stop before a final softmax).
     /// - Throws: `VGGError.badNpy` or `InferenceError.inputShape` with a hint about the layout.
-    /// `config` is the Keras architecture JSON of a weights-only `model`.
-    public static func run(model: String, config: String? = nil, input: String, layout: TensorLayoutChoice = .nchw,
+    /// `reading` says how to read a weights-only or ambiguous `model` (its Keras config, a head's global pooling).
+    public static func run(model: String, reading: ReadOptions = ReadOptions(), input: String, layout: TensorLayoutChoice = .nchw,
                            variant: InferenceEngine.Variant = InferenceEngine.Variant()) throws -> NpyArray {
-        try PreparedInput(model: try ModelOpener.native(model, config: config), input: input, layout: layout).run(variant)
+        try PreparedInput(model: try ModelOpener.native(model, reading: reading), input: input, layout: layout).run(variant)
     }
 
     /// The (C, H, W) an input of `shape` asks for, when its channel axis matches the model's.
@@ -212,9 +212,9 @@ public enum Benchmark {
     /// Times `iterations` forward passes of a random batch after one warm-up pass; load time excluded.
     /// `fastKernels: false` times the im2col + GEMM path for every convolution instead.
     /// `perLayer` also times every step (a clock read per step, negligible next to a layer).
-    public static func run(model: String, config: String? = nil, batch: Int, iterations: Int, fastKernels: Bool = true,
+    public static func run(model: String, reading: ReadOptions = ReadOptions(), batch: Int, iterations: Int, fastKernels: Bool = true,
                            perLayer: Bool = false) throws -> Result {
-        let engine = try InferenceEngine(file: try ModelOpener.native(model, config: config), fastKernels: fastKernels)
+        let engine = try InferenceEngine(file: try ModelOpener.native(model, reading: reading), fastKernels: fastKernels)
         var generator = SplitMix(seed: 42)
         let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
         _ = engine.run(input, batch: batch)

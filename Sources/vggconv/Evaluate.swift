@@ -45,7 +45,7 @@ extension VGGConv {
 
         func run() throws {
             if let png { try Converter.checkOutput(png, inputs: [options.model, directory], overwrite: force) }
-            let model = try ModelOpener.native(options.model, config: options.modelArgument.config)
+            let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let progress = ProgressBar(label: "evaluating")
             let report = try ImageEvaluation.evaluate(
                 model: model, directory: directory, labels: labels.map { $0 == "imagenet" ? .imagenet : .file($0) }, top: top,

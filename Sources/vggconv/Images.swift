@@ -55,7 +55,7 @@ extension VGGConv {
         }
 
         func run() throws {
-            let model = try ModelOpener.native(options.model, config: options.modelArgument.config)
+            let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let inputs = try ImageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
             let progress = ProgressBar(label: "predicting")
             let results = try ImagePrediction.predict(model: model, inputs: inputs, top: top,
@@ -101,7 +101,7 @@ extension VGGConv {
         }
 
         func run() throws {
-            let model = try ModelOpener.native(options.model, config: options.modelArgument.config)
+            let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             try Converter.checkOutput(output, inputs: [options.model] + images + (input.map { [$0] } ?? []), overwrite: force)
             let kerasModel = model.header.provenance.sourceFormat.hasPrefix("keras")
             let order = layout ?? (kerasModel ? .nhwc : .nchw)
@@ -143,7 +143,7 @@ extension VGGConv {
 
         func run() throws {
             try Converter.checkOutput(png, inputs: [model], overwrite: force)
-            let picture = try FilterPicture.render(model: try ModelOpener.native(model, config: modelArgument.config), layer: layer, count: max(1, count))
+            let picture = try FilterPicture.render(model: try ModelOpener.native(model, reading: modelArgument.reading), layer: layer, count: max(1, count))
             try PNGWriter.write(picture.image, to: png, overwrite: force)
             print("wrote \(png): \(picture.tiles) kernels of \(picture.layer), \(picture.image.width)x\(picture.image.height)")
         }
@@ -184,7 +184,7 @@ extension VGGConv {
             for output in [png] + (npy.map { [$0] } ?? []) {
                 try Converter.checkOutput(output, inputs: [options.model, image], overwrite: force)
             }
-            let model = try ModelOpener.native(options.model, config: options.modelArgument.config)
+            let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let inputs = try ImageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
             guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }
             let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex, rank: top ?? 1)

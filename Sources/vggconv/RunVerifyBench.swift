@@ -12,13 +12,18 @@ struct ModelArgument: ParsableArguments {
     @Option(help: "A Keras architecture JSON (model.to_json(), or a .keras archive's config.json) giving the layers of a weights-only model file.",
             completion: .file(extensions: ["json"]))
     var config: String?
+
+    @Option(help: PoolChoice.help)
+    var pool: PoolChoice?
+
+    var reading: ReadOptions { ReadOptions(configPath: config, globalPool: pool?.layerType) }
 }
 
 /// The model and input options shared by `run` and `verify`.
 struct InputOptions: ParsableArguments {
     @OptionGroup var modelArgument: ModelArgument
     var model: String { modelArgument.model }
-    var config: String? { modelArgument.config }
+    var reading: ReadOptions { modelArgument.reading }
 
     @Option(help: "A .npy of float32/float64 inputs, (N, C, H, W) or (N, H, W, C); already preprocessed (vggconv applies no Keras/torchvision preprocessing).",
             completion: .file(extensions: ["npy"]))
@@ -49,7 +54,7 @@ extension VGGConv {
 
         func run() throws {
             try Converter.checkOutput(output, inputs: [inputs.model, inputs.input], overwrite: force)
-            let result = try Prediction.run(model: inputs.model, config: inputs.config, input: inputs.input, layout: inputs.inputLayout,
+            let result = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.inputLayout,
                                             variant: inputs.variant)
             try result.write(to: output, overwrite: force)
             print("wrote \(output): float32 \(result.shape)")
@@ -89,14 +94,14 @@ extension VGGConv {
         func run() throws {
             var passed = true
             if let layers {
-                let rows = try LayerComparison.compare(model: inputs.model, config: inputs.config, input: inputs.input, layout: inputs.inputLayout,
+                let rows = try LayerComparison.compare(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.inputLayout,
                                                        variant: inputs.variant, golden: layers, atol: atol, rtol: rtol)
                 let (text, ok) = LayerComparison.report(rows, atol: atol, rtol: rtol)
                 print(text)
                 passed = ok
             }
             if let goldenPath = golden {
-                let output = try Prediction.run(model: inputs.model, config: inputs.config, input: inputs.input, layout: inputs.inputLayout,
+                let output = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.inputLayout,
                                                 variant: inputs.variant)
                 let golden = try VGGConvKit.readNpy(goldenPath)
                 let verification = try Verification.compare(output: output, golden: golden, goldenPath: goldenPath, atol: atol, rtol: rtol)
@@ -104,7 +109,7 @@ extension VGGConv {
                 if !verification.passed {
                     passed = false
                     if explain {
-                        print(Explanation.report(try Explanation.explain(model: inputs.model, config: inputs.config, input: inputs.input, golden: goldenPath,
+                        print(Explanation.report(try Explanation.explain(model: inputs.model, reading: inputs.reading, input: inputs.input, golden: goldenPath,
                                                                          layout: inputs.inputLayout, variant: inputs.variant, atol: atol, rtol: rtol)))
                     } else if let hint = Explanation.hint(output: output, golden: golden)
                                 ?? Explanation.precisionHint(model: inputs.model, verification: verification) {
@@ -145,7 +150,7 @@ extension VGGConv {
         }
 
         func run() throws {
-            let result = try Benchmark.run(model: model, config: modelArgument.config, batch: batch, iterations: iterations, fastKernels: !im2col, perLayer: layers)
+            let result = try Benchmark.run(model: model, reading: modelArgument.reading, batch: batch, iterations: iterations, fastKernels: !im2col, perLayer: layers)
             for step in result.steps {
                 print(String(format: "%9.3f ms  %5.1f%%  ", step.median, 100 * step.median / result.median) + step.label)
             }

@@ -129,6 +129,10 @@ final class TransferLearningTests: XCTestCase {
             XCTAssertEqual(conversion.status, 0, "\(model): \(conversion.stderr)")
             let result = try vggconv("verify", converted, "--input", path("torch_input_nchw.npy"), "--golden", path("\(model)_torch_output.npy"))
             XCTAssertEqual(result.status, 0, "\(model): \(result.stdout) \(result.stderr)")
+            // The .pth itself, converted on the fly with the same choice.
+            let direct = try runProcess(vggconvExecutable, ["verify", path("\(model).pth"), "--input", path("torch_input_nchw.npy"),
+                                                            "--golden", path("\(model)_torch_output.npy")] + extra)
+            XCTAssertEqual(direct.status, 0, "\(model): \(direct.stdout) \(direct.stderr)")
         }
     }
 
