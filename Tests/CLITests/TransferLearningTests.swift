@@ -58,6 +58,8 @@ final class TransferLearningTests: XCTestCase {
                     XCTAssertEqual(tensor.shape, want.shape, "\(model)\(flavour.file) \(tensor.name)")
                     XCTAssertTrue(native.withBytes(of: tensor) { Array($0) == want.bytes }, "\(model)\(flavour.file): \(tensor.name) differs from Keras's array")
                 }
+                let schema = try python([Samples.repositoryRoot + "/scripts/check_vggw_schema.py", output])
+                XCTAssertEqual(schema.status, 0, schema.stdout + schema.stderr)
                 // The nesting is kept: every base layer names the model around it.
                 if model != "tl_features" {
                     let scoped = native.header.architecture.layers.filter { $0.scopes?.first?.name == "vgg_base" }
