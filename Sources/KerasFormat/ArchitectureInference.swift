@@ -19,6 +19,12 @@ enum ArchitectureInference {
             let stored = weights[name] ?? []
             let nextIsNorm = position + 1 < names.count && isNormalization(names[position + 1], weights[names[position + 1]] ?? [])
             if stored.isEmpty { return try weightless(name: name, position: position) }
+            // A nested model's group holds its layers' weights under their own names (`block5_conv1/kernel:0`
+            // in group `vgg16`), trainable ones first: neither the inner order nor the pools are recorded.
+            let owners = Set(stored.map { LegacyWeights.owner(of: $0.name) }.filter { !$0.isEmpty && $0 != name })
+            if !owners.isEmpty {
+                throw KerasFormatError.needsConfig(path: path, reason: "layer \(SafeText.quote(name)) is a nested model (its weights belong to \(owners.count) layers such as \(SafeText.quote(owners.sorted()[0]))), whose layers and their order a weights-only file does not record")
+            }
             var roles: [ParameterRole] = []
             for weight in stored {
                 guard let role = WeightNaming.role(of: weight.name, layer: name) else {

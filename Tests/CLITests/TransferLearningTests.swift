@@ -259,6 +259,11 @@ final class TransferLearningTests: XCTestCase {
         XCTAssertEqual(verified.status, 0, verified.stdout + verified.stderr)
     }
 
+    func testAWeightsOnlyNestedFileWithoutConfigAsksForIt() throws {
+        try assertRefused(["keras2native", path("tl_flatten_tfkeras_weights.h5")], mentions: "is a nested model")
+        try assertRefused(["keras2native", path("tl_flatten_tfkeras_weights.h5")], mentions: "--config")
+    }
+
     func testMissingShardIsRefusedByName() throws {
         let folder = scratch.file("shards")
         try FileManager.default.copyItem(atPath: path("tl_gap_sharded"), toPath: folder)
