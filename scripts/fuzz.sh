@@ -52,7 +52,7 @@ EOF
             n=$(basename "$f"); .build/release/vggconv "$( [[ $f == *.pth ]] && echo torch2native || echo keras2native)" "$f" -o "$dir/$n.vggw" --force >/dev/null
           done ;;
     npy) cp samples/golden/vgg_small_input_nchw.npy samples/golden/vgg_bn_torch_logits.npy samples/expected/vgg_bn/fc1.weight.npy "$dir"/ ;;
-    json) cp samples/*_config.json "$dir"/ ;;
+    json) cp samples/*_config.json samples/transfer/*_config.json "$dir"/ ;;
     safetensors) cp samples/timm_vgg_small.safetensors "$dir"/
           for f in samples/vgg_small.pth samples/vgg_bn_keras3.keras; do
             .build/release/vggconv convert "$f" -o "$dir/$(basename "$f").safetensors" --force >/dev/null
