@@ -250,7 +250,19 @@ public enum Converter {
         if inputs.contains(where: { identity(of: $0).map { $0 == target } ?? false }) {
             throw VGGError.sameInputAndOutput(path: output)
         }
-        if !overwrite { throw VGGError.outputExists(path: output) }
+        try OutputFile.checkDestination(output, overwrite: overwrite)
+    }
+
+    /// `checkOutput` for every output of a command, which must also differ from each other (by name, and
+    /// by device and inode where they exist).
+    public static func checkOutputs(_ outputs: [String], inputs: [String], overwrite: Bool) throws {
+        for (index, output) in outputs.enumerated() {
+            let earlier = outputs[..<index]
+            if earlier.contains(output) || identity(of: output).map({ target in earlier.contains { identity(of: $0) == target } }) == true {
+                throw VGGError.sameInputAndOutput(path: output)
+            }
+            try checkOutput(output, inputs: inputs, overwrite: overwrite)
+        }
     }
 
     /// The (device, inode) of the file `path` names after following links; nil when it does not exist.

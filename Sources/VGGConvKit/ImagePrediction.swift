@@ -137,8 +137,9 @@ public enum ImagePrediction {
     /// One line per image: the file, then `class (probability)` for each of the top classes.
     public static func text(_ results: [Result]) -> String {
         results.map { result in
-            "\(result.file): " + result.top.map { c in
-                String(format: "%@ %.4f", c.label.map { "\($0) (\(c.index))" } ?? "class \(c.index)", c.probability)
+            // File names and labels come from the file system and from files: printed escaped.
+            "\(SafeText.oneLine(result.file)): " + result.top.map { c in
+                String(format: "%@ %.4f", c.label.map { "\(SafeText.oneLine($0)) (\(c.index))" } ?? "class \(c.index)", c.probability)
             }.joined(separator: ", ")
         }.joined(separator: "\n")
     }

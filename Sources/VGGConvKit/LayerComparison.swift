@@ -111,12 +111,17 @@ public enum LayerComparison {
     public static func report(_ rows: [Row], atol: Float, rtol: Float) -> (text: String, passed: Bool) {
         var lines = ["layer                          golden key            max abs err   max rel err   cosine      verdict"]
         for row in rows where row.passed != nil {
-            lines.append(String(format: "%-30@ %-20@ %12.3e  %12.3e  %.8f  %@", String((row.layer ?? "").prefix(30)), String(row.key.prefix(20)),
-                                row.maxAbsoluteError ?? .nan, row.maxRelativeError ?? .nan, row.cosine ?? .nan, row.passed == true ? "ok" : "DIFF"))
+            // Padded here (Foundation's %-30@ does not pad on Linux); keys come from the .npz: escaped.
+            func cell(_ text: String, _ width: Int) -> String {
+                let shown = String(SafeText.oneLine(text).prefix(width))
+                return shown + String(repeating: " ", count: width - shown.count)
+            }
+            lines.append(cell(row.layer ?? "", 30) + " " + cell(row.key, 20) + String(format: " %12.3e  %12.3e  %.8f  ",
+                         row.maxAbsoluteError ?? .nan, row.maxRelativeError ?? .nan, row.cosine ?? .nan) + (row.passed == true ? "ok" : "DIFF"))
         }
         let skipped = rows.filter { $0.passed == nil }
         if !skipped.isEmpty {
-            lines.append("not compared: " + skipped.map { "\($0.key) (\($0.skipped ?? ""))" }.joined(separator: "; "))
+            lines.append("not compared: " + skipped.map { "\(SafeText.quote($0.key)) (\($0.skipped ?? ""))" }.joined(separator: "; "))
         }
         let compared = rows.filter { $0.passed != nil }
         guard !compared.isEmpty else {
@@ -124,7 +129,7 @@ public enum LayerComparison {
             return ((lines + [hint]).joined(separator: "\n"), false)
         }
         if let first = compared.first(where: { $0.passed == false }) {
-            lines.append("FAIL: first divergence at layer \(first.layer ?? first.key) (golden key \(first.key)): max relative error \(String(format: "%.3e", first.maxRelativeError ?? .nan)), beyond |err| <= \(atol) + \(rtol) x max|golden|; the layers before it agree")
+            lines.append("FAIL: first divergence at layer \(SafeText.quote(first.layer ?? first.key)) (golden key \(SafeText.quote(first.key))): max relative error \(String(format: "%.3e", first.maxRelativeError ?? .nan)), beyond |err| <= \(atol) + \(rtol) x max|golden|; the layers before it agree")
             return (lines.joined(separator: "\n"), false)
         }
         lines.append("PASS: \(compared.count) layers within |err| <= \(atol) + \(rtol) x max|golden|")

@@ -19,7 +19,7 @@ public enum InventoryReport {
              t.offset.map(String.init) ?? "-", t.nbytes.formatted(), t.crc32, t.sourceName == t.name ? "" : t.sourceName]
         }
         let total = inventory.tensors.reduce(0) { $0 + $1.nbytes }
-        return "\(inventory.file) (\(inventory.format)): \(inventory.tensors.count) tensors, \(total.formatted()) bytes\n"
+        return "\(SafeText.oneLine(inventory.file)) (\(inventory.format)): \(inventory.tensors.count) tensors, \(total.formatted()) bytes\n"
             + TextTable.render(header: header, rows: rows, rightAligned: [4, 5])
     }
 }
@@ -43,9 +43,11 @@ public enum ConversionReport {
 }
 
 /// Column-aligned plain text tables.
+/// An aligned text table; every cell is printed with control characters escaped (`SafeText.oneLine`),
+/// as its text may come from a file (tensor names, file names).
 enum TextTable {
     static func render(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
-        let all = [header] + rows
+        let all = ([header] + rows).map { $0.map(SafeText.oneLine) }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.indices.map { i in

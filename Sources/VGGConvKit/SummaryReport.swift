@@ -14,7 +14,15 @@ public enum SummaryReport {
     /// `expand` lists the layers inside nested models (Keras's `expand_nested=True`); without it
     /// each nested model is one row.
     public static func text(_ summary: ModelSummary, style: Style, expand: Bool = false) -> String {
-        style == .keras3 ? keras3(summary, expand: expand) : keras2(summary, expand: expand)
+        // Names come from the file: a newline or an escape sequence in one would forge rows.
+        var shown = summary
+        shown.modelName = SafeText.oneLine(summary.modelName)
+        for index in shown.rows.indices {
+            shown.rows[index].name = SafeText.oneLine(summary.rows[index].name)
+            shown.rows[index].sourceName = SafeText.oneLine(summary.rows[index].sourceName)
+            shown.rows[index].scopes = summary.rows[index].scopes.map { ModelScope(name: SafeText.oneLine($0.name), className: $0.className) }
+        }
+        return style == .keras3 ? keras3(shown, expand: expand) : keras2(shown, expand: expand)
     }
 
     /// The style of the Keras that wrote `format` (a reader's format tag): tf-keras's plain table for

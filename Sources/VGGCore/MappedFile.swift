@@ -23,7 +23,9 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: `VGGError.fileNotFound`, `.notAFile` or `.io` naming the failing call.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever; regular
+        // files read the same either way, and anything else is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT { throw VGGError.fileNotFound(path: path) }
             throw VGGError.io(path: path, operation: "open it", errno: errno)

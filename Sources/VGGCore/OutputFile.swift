@@ -17,16 +17,14 @@ public final class OutputFile {
     private var fd: Int32 = -1
     private var committed = false
     private var interruptSlot: Int?
+    private let overwrite: Bool
 
     /// Creates the temporary file. Refuses an existing `path` unless `overwrite` is set.
     /// - Throws: `VGGError.outputExists`, or `.io` when the directory is not writable.
     public init(path: String, overwrite: Bool) throws {
         self.path = path
-        var info = stat()
-        if stat(path, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFDIR { throw VGGError.notAFile(path: path) }
-            if !overwrite { throw VGGError.outputExists(path: path) }
-        }
+        self.overwrite = overwrite
+        try Self.checkDestination(path, overwrite: overwrite)
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -53,6 +51,32 @@ public final class OutputFile {
         }
         temporaryPath = created.path
         fd = created.fd
+    }
+
+    /// Refuses a destination that exists and is not a regular file (followed through links: a link to
+    /// `/dev/null` or `/proc/self/fd/1` is refused too), or that exists when `overwrite` is not set.
+    /// - Throws: `VGGError.outputNotRegular` or `.outputExists`.
+    public static func checkDestination(_ path: String, overwrite: Bool) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            // A dangling link would be replaced by the rename: allowed, as no file is lost.
+            return
+        }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG else { throw VGGError.outputNotRegular(path: path, kind: describe(type)) }
+        if !overwrite { throw VGGError.outputExists(path: path) }
+    }
+
+    /// "a directory", "a character device", … for messages.
+    static func describe(_ type: mode_t) -> String {
+        switch type {
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        default: return "not a regular file"
+        }
     }
 
     /// The process's file-creation mask (read once; `umask` can only be read by setting it).
@@ -93,6 +117,9 @@ public final class OutputFile {
             throw VGGError.io(path: path, operation: "close the output", errno: errno)
         }
         fd = -1
+        // Checked again at the rename: what appeared at the destination since the start is not replaced
+        // unless it is a regular file the user allowed to overwrite.
+        try Self.checkDestination(path, overwrite: overwrite)
         guard rename(temporaryPath, path) == 0 else { throw VGGError.io(path: path, operation: "move the finished output into place", errno: errno) }
         committed = true
     }

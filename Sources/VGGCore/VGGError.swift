@@ -5,6 +5,8 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
     case notAFile(path: String)
     case io(path: String, operation: String, errno: Int32)
     case outputExists(path: String)
+    /// The output path names something other than a regular file (a device, FIFO, socket, directory).
+    case outputNotRegular(path: String, kind: String)
     case sameInputAndOutput(path: String)
     case notNative(path: String, reason: String)
     case corruptNative(path: String, reason: String)
@@ -25,9 +27,11 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
         case .fileNotFound(let path):
             return "\(path): no such file"
         case .notAFile(let path):
-            return "\(path): is not a regular file (a directory?); pass the path of a weight file"
+            return "\(path): is not a regular file (a directory, device or FIFO?); pass the path of a file"
         case .io(let path, let operation, let code):
             return "\(path): cannot \(operation): \(String(cString: strerror(code))) (errno \(code)); check the path and its permissions"
+        case .outputNotRegular(let path, let kind):
+            return "\(path) is \(kind); vggconv writes only to regular files and never replaces anything else, even with --force: choose another output path"
         case .outputExists(let path):
             return "\(path) already exists; pass --force to overwrite it or -o to choose another name"
         case .sameInputAndOutput(let path):

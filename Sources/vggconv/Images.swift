@@ -102,7 +102,8 @@ extension VGGConv {
 
         func run() throws {
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
-            try Converter.checkOutput(output, inputs: [options.model] + images + (input.map { [$0] } ?? []), overwrite: force)
+            try Converter.checkOutputs([output] + (png.map { [$0] } ?? []), inputs: [options.model] + images + (input.map { [$0] } ?? []),
+                                       overwrite: force)
             let kerasModel = model.header.provenance.sourceFormat.hasPrefix("keras")
             let order = layout ?? (kerasModel ? .nhwc : .nchw)
             let source: FeatureExtraction.Source = try input.map { .array(path: $0, layout: order) }
@@ -181,9 +182,7 @@ extension VGGConv {
         var force = false
 
         func run() throws {
-            for output in [png] + (npy.map { [$0] } ?? []) {
-                try Converter.checkOutput(output, inputs: [options.model, image], overwrite: force)
-            }
+            try Converter.checkOutputs([png] + (npy.map { [$0] } ?? []), inputs: [options.model, image], overwrite: force)
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let inputs = try ImageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
             guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }

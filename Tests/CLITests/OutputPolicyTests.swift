@@ -1,0 +1,80 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Issue 30's first findings: outputs never replace a device, FIFO or directory (even with --force, even
+/// behind a link) nor any input of the command; no input path blocks (a FIFO is refused, not waited on);
+/// text from files is printed escaped.
+final class OutputPolicyTests: XCTestCase {
+    var scratch: TemporaryDirectory!
+    override func setUp() { scratch = TemporaryDirectory() }
+    override func tearDown() { scratch.remove() }
+
+    private var model: String { Samples.path("vgg_small.pth.vggw") }
+    private var photo: String { Samples.path("images/chelsea.png") }
+
+    private func fileType(_ path: String) -> FileAttributeType? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+    }
+
+    func testDevicesAreNeverReplacedEvenWithForce() throws {
+        let link = scratch.file("null-link.npy")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/dev/null")
+        for target in ["/dev/null", link] {
+            let result = try vggconv("run", model, "--input", Samples.path("golden/vgg_small_input_nchw.npy"), "-o", target, "--force")
+            XCTAssertEqual(result.status, 2, result.stdout)
+            XCTAssertTrue(result.stderr.contains("character device"), result.stderr)
+            let png = try vggconv("filters", model, "--png", target, "--force")
+            XCTAssertEqual(png.status, 2, png.stdout)
+        }
+        XCTAssertEqual(fileType("/dev/null"), .typeCharacterSpecial)
+        XCTAssertEqual(fileType(link), .typeSymbolicLink)
+    }
+
+    func testAFifoIsRefusedWhereverAPathIsRead() throws {
+        let fifo = scratch.file("pipe")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let labels = ["predict", model, photo, "--labels", fifo]
+        let config = ["keras2native", Samples.path("vgg_small_keras3.weights.h5"), "--config", fifo, "-o", scratch.file("x.vggw")]
+        for arguments in [["summary", fifo], ["inspect", fifo], ["predict", fifo, photo], labels, config,
+                          ["diff", model, fifo], ["run", model, "--input", fifo, "-o", scratch.file("y.npy")]] {
+            let started = Date()
+            let result = try runProcess(vggconvExecutable, arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stdout)")
+            XCTAssertTrue(result.stderr.contains("is not a regular file"), "\(arguments): \(result.stderr)")
+            XCTAssertLessThan(Date().timeIntervalSince(started), 10, "\(arguments) must not wait on the FIFO")
+        }
+        var info = stat()
+        XCTAssertEqual(lstat(fifo, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+    }
+
+    func testNoOutputMayBeAnInputOrAnotherOutput() throws {
+        let copy = scratch.file("model.vggw")
+        try FileManager.default.copyItem(atPath: model, toPath: copy)
+        let before = try Data(contentsOf: URL(fileURLWithPath: copy))
+        let features = try vggconv("features", copy, photo, "-o", scratch.file("f.npy"), "--png", copy, "--force")
+        XCTAssertEqual(features.status, 2, features.stdout)
+        XCTAssertTrue(features.stderr.contains("both the input and the output"), features.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copy)), before, "the model is untouched")
+        let twice = scratch.file("cam.out")
+        let gradcam = try vggconv("gradcam", copy, photo, "--png", twice, "--npy", twice)
+        XCTAssertEqual(gradcam.status, 2, gradcam.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: twice))
+    }
+
+    func testFileNamesAndLabelsArePrintedEscaped() throws {
+        let folder = scratch.file("photos")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let forged = "\(folder)/cat.png: class 0 1.0000\n\u{1B}[8mhidden.png"
+        try FileManager.default.copyItem(atPath: photo, toPath: forged)
+        let labels = scratch.file("labels.txt")
+        try (0..<10).map { $0 == 0 ? "\u{1B}]0;title\u{07}zero" : "label\($0)" }.joined(separator: "\n")
+            .write(toFile: labels, atomically: true, encoding: .utf8)
+        let result = try vggconv("predict", model, folder, "--labels", labels, "--top", "10")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertFalse(result.stdout.contains("\u{1B}"), "no escape character reaches the terminal")
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "one image, one line: \(result.stdout)")
+        XCTAssertTrue(result.stdout.contains("\\x0a") && result.stdout.contains("\\x1b"), result.stdout)
+    }
+}
