@@ -50,6 +50,7 @@ samples:
 	$(VENV)/bin/python samples/generate_slips.py
 	$(VENV)/bin/python samples/generate_images.py
 	$(VENV)/bin/python samples/generate_transfer.py
+	$(VENV)/bin/python samples/generate_png_variants.py
 
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build

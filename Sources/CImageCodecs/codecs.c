@@ -142,7 +142,8 @@ int cimage_decode_png(const unsigned char *data, size_t size, size_t max_pixels,
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
-    int gray16 = depth == 16 && !(type & PNG_COLOR_MASK_COLOR);
+    // Pillow reads 16-bit gray (I;16) as a number clipped to 255, but 16-bit gray+alpha (LA;16B) by its high byte.
+    int gray16 = depth == 16 && type == PNG_COLOR_TYPE_GRAY;
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (depth < 8 && !(type & PNG_COLOR_MASK_COLOR)) png_set_expand_gray_1_2_4_to_8(png);
     // Pillow's convert("RGB") ignores tRNS and alpha: no expansion of transparency into alpha.

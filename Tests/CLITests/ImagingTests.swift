@@ -30,6 +30,19 @@ final class ImagingTests: XCTestCase {
         }
     }
 
+    /// 16-bit PNGs in each colour type (samples/generate_png_variants.py): Pillow clips 16-bit gray but
+    /// takes gray+alpha's and RGBA's high byte; a gray+alpha file once decoded as all white.
+    func testSixteenBitPNGsDecodeAsPillowDoes() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Samples.path("images/variants/manifest.json")))
+        let variants = try JSONDecoder().decode(Manifest.self, from: data)
+        XCTAssertEqual(variants.images.count, 3)
+        for (name, expected) in variants.images.sorted(by: { $0.key < $1.key }) {
+            let image = try ImageDecoder.decode(path: Samples.path("images/variants/\(name)"))
+            XCTAssertEqual([image.width, image.height], [expected.width, expected.height], name)
+            XCTAssertEqual(image.pixels.withUnsafeBytes { CRC32.of($0) }, expected.decoded_crc32, "\(name) (Pillow mode \(expected.mode))")
+        }
+    }
+
     /// Returns (max abs difference, fraction of values within 1) of our resized image and the golden.
     private func compare(_ image: RGBImage, _ golden: NpyArray) -> (Int, Double) {
         XCTAssertEqual(golden.shape, [image.height, image.width, 3])
