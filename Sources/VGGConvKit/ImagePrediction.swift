@@ -31,14 +31,39 @@ public enum ImagePrediction {
                 }
                 return ImageNetLabels.names
             case .file(let path):
-                let text = String(decoding: try MappedFile(path: path).contents(), as: UTF8.self)
-                let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                let names = try Self.readLabels(path: path)
                 guard names.count == classes else {
                     throw CommandError.unsupported(path: path, reason: "holds \(names.count) labels but the model has \(classes) outputs")
                 }
                 return names
             case .none:
                 return nil
+            }
+        }
+
+        /// Labels files larger than this are refused before reading (ImageNet's 1000 names take 21 KB).
+        static let maximumBytes = 16 << 20
+
+        /// One label per line (`\n`, or `\r\n`), a final newline optional. A blank line or a line holding a
+        /// control character (a U+2028 line separator, an escape) would shift or forge labels: refused, naming it.
+        static func readLabels(path: String) throws -> [String] {
+            let file = try MappedFile(path: path)
+            guard file.count <= maximumBytes else {
+                throw CommandError.unsupported(path: path, reason: "is \(file.count) bytes; a labels file (one class name per line) is at most \(maximumBytes)")
+            }
+            // "\r\n" is one Character in Swift: both line ends are separators.
+            var lines = String(decoding: file.contents(), as: UTF8.self)
+                .split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            if lines.last?.isEmpty == true { lines.removeLast() }
+            return try lines.enumerated().map { index, line in
+                let label = line.trimmingCharacters(in: .whitespaces)
+                guard !label.isEmpty else {
+                    throw CommandError.unsupported(path: path, reason: "line \(index + 1) is blank; give one class name per line, in the order of the model's outputs")
+                }
+                guard SafeText.oneLine(label) == label else {
+                    throw CommandError.unsupported(path: path, reason: "line \(index + 1) holds a control character (\(SafeText.quote(label))); give one class name per line")
+                }
+                return label
             }
         }
     }

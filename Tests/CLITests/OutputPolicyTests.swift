@@ -63,15 +63,27 @@ final class OutputPolicyTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: twice))
     }
 
-    func testFileNamesAndLabelsArePrintedEscaped() throws {
+    func testLabelsThatWouldShiftAreRefusedByLine() throws {
+        let labels = scratch.file("labels.txt")
+        for (text, line) in [((0..<9).map { "l\($0)" }.joined(separator: "\n") + "\n\nl9\n", "line 10 is blank"),
+                             ("l0\u{2028}l1\n" + (2..<10).map { "l\($0)" }.joined(separator: "\n"), "line 1 holds a control character")] {
+            try text.write(toFile: labels, atomically: true, encoding: .utf8)
+            let result = try vggconv("predict", model, photo, "--labels", labels)
+            XCTAssertEqual(result.status, 2, result.stdout)
+            XCTAssertTrue(result.stderr.contains(line), result.stderr)
+        }
+        // CRLF line ends and a final newline are fine.
+        try ((0..<10).map { "l\($0)" }.joined(separator: "\r\n") + "\r\n").write(toFile: labels, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try vggconv("predict", model, photo, "--labels", labels).status, 0)
+    }
+
+    /// (Labels with control characters are refused: testLabelsThatWouldShiftAreRefusedByLine.)
+    func testFileNamesArePrintedEscaped() throws {
         let folder = scratch.file("photos")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let forged = "\(folder)/cat.png: class 0 1.0000\n\u{1B}[8mhidden.png"
         try FileManager.default.copyItem(atPath: photo, toPath: forged)
-        let labels = scratch.file("labels.txt")
-        try (0..<10).map { $0 == 0 ? "\u{1B}]0;title\u{07}zero" : "label\($0)" }.joined(separator: "\n")
-            .write(toFile: labels, atomically: true, encoding: .utf8)
-        let result = try vggconv("predict", model, folder, "--labels", labels, "--top", "10")
+        let result = try vggconv("predict", model, folder, "--top", "10")
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertFalse(result.stdout.contains("\u{1B}"), "no escape character reaches the terminal")
         XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "one image, one line: \(result.stdout)")
