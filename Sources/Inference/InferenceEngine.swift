@@ -296,6 +296,15 @@ public final class InferenceEngine: @unchecked Sendable {
         self.outputShape = shape
         self.maxActivation = maxActivation
         self.scratchCount = max(scratch, 1)
+        // Two activation buffers, the small-map batch buffer (at most another) and the scratch, per sample.
+        let needed = ShapeMath.saturatingProduct([ShapeMath.saturatingSum(ShapeMath.saturatingProduct([3, maxActivation]), scratch), 4])
+        let budget = MemoryBudget.bytes
+        if needed > budget {
+            // Activations grow with the input's area: the side that fits scales with the square root.
+            let side = Int(Double(min(architecture.inputShape[1], architecture.inputShape[2])) * (Double(budget) / Double(needed)).squareRoot())
+            throw InferenceError.activationMemory(input: architecture.inputShape, bytes: needed, budget: budget,
+                                                  fittingSide: side >= 8 ? side / 8 * 8 : nil)
+        }
     }
 
     /// A dense kernel (units × C·P) with its input columns reordered between H,W,C and C,H,W order.

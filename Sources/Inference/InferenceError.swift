@@ -1,8 +1,12 @@
+import Foundation
+
 /// Failures of the inference engine and its inputs.
 public enum InferenceError: Error, CustomStringConvertible, Sendable {
     case unsupported(layer: String, reason: String)
     case inputShape(expected: [Int], actual: [Int], hint: String)
     case missingTensor(layer: String, tensor: String)
+    /// The activations at this input size need more memory than the machine (or the process's limit) allows.
+    case activationMemory(input: [Int], bytes: Int, budget: Int, fittingSide: Int?)
 
     public var description: String {
         switch self {
@@ -12,6 +16,10 @@ public enum InferenceError: Error, CustomStringConvertible, Sendable {
             return "input has shape \(actual) but the model takes \(expected)\(hint.isEmpty ? "" : "; \(hint)")"
         case .missingTensor(let layer, let tensor):
             return "layer \(layer) needs tensor \(tensor), which the file does not hold"
+        case .activationMemory(let input, let bytes, let budget, let side):
+            let gib = { (value: Int) in String(format: "%.1f GiB", Double(value) / Double(1 << 30)) }
+            return "an input of \(input.count == 3 ? "\(input[1])x\(input[2])" : "\(input)") needs \(gib(bytes)) of activations, more than the \(gib(budget)) this process may use (75% of the memory or of its ulimit)"
+                + (side.map { "; use a smaller input (--size \($0),\($0) or less)" } ?? "")
         }
     }
 }

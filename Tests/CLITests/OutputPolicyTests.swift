@@ -63,6 +63,19 @@ final class OutputPolicyTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: twice))
     }
 
+    /// An input size whose activations do not fit the memory allowed is refused before any allocation,
+    /// naming a size that fits (it was a Swift "failed to allocate" abort leaving a partial file).
+    func testAnInputTooLargeForMemoryIsRefusedWithASizeThatFits() throws {
+        let output = scratch.file("f.npy")
+        let command = "ulimit -v 3000000; exec \"$0\" features \"$1\" \"$2\" --size 8192,8192 -o \"$3\""
+        let started = Date()
+        let result = try runProcess("/bin/sh", ["-c", command, vggconvExecutable, model, photo, output])
+        XCTAssertEqual(result.status, 2, result.stdout)
+        XCTAssertTrue(result.stderr.contains("needs") && result.stderr.contains("--size"), result.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        XCTAssertTrue(scratch.contents().isEmpty, "no output, no partial file: \(scratch.contents())")
+    }
+
     func testLabelsThatWouldShiftAreRefusedByLine() throws {
         let labels = scratch.file("labels.txt")
         for (text, line) in [((0..<9).map { "l\($0)" }.joined(separator: "\n") + "\n\nl9\n", "line 10 is blank"),
