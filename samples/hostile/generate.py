@@ -361,6 +361,10 @@ FOUND = [
      "hdf5 harness (out-of-memory in the probe child): a 28 KB mutated Keras file whose layer_names attribute "
      "makes libhdf5 1.10.8's vlen conversion allocate and fill 4 GiB; the child's data segment is capped at "
      "its size plus the file's budget, so the allocation fails at once (it took 3.3 s and ~4 GB before)"),
+    ("found/libhdf5_leak_image_open.h5", KERAS_COMMANDS, "cannot open it",
+     "hdf5 harness (LeakSanitizer, early run): a 38 KB mutated Keras file that libhdf5 1.10.8 fails to open as a "
+     "file image, leaking its H5LTopen_file_image callback record (libhdf5's, now suppressed in Fuzz/lsan.supp); "
+     "vggconv refuses the file and the harness replays it without a report"),
     ("found/libhdf5_child_oom_group.h5", KERAS_COMMANDS, "its group structure cannot be read",
      "hdf5 harness (the sanitizer's own bookkeeping out of memory in the probe child): a 27 KB mutated Keras "
      "file on which libhdf5 1.10.8 runs the child into its data cap; outside ASan libhdf5 fails the group "
