@@ -57,9 +57,6 @@ public struct KerasArchitecture: Sendable {
 
     /// Model configs larger than this are refused before parsing.
     public static let maximumJSONBytes = 16 << 20
-    /// Models nested deeper than this are refused (a VGG inside a Sequential is depth 2).
-    public static let maximumNesting = 16
-    static let modelClasses: Set<String> = ["Sequential", "Functional", "Model"]
 
     /// The bytes of a config file, refused before reading when larger than `maximumJSONBytes`.
     public static func readJSON(path: String) throws -> Data {
@@ -98,11 +95,11 @@ public struct KerasArchitecture: Sendable {
     /// `budget` counts the layers left to accept over the whole tree.
     private init(model root: [String: Any], origin: String, scopes: [ModelScope], frozen: Bool, budget: inout Int) throws {
         let className = root["class_name"] as? String ?? "?"
-        guard Self.modelClasses.contains(className) else {
+        guard ModelScope.classNames.contains(className) else {
             throw KerasFormatError.badConfig(origin: origin, reason: "model class \(SafeText.quote(className)) is not Sequential, Functional or Model")
         }
-        guard scopes.count <= Self.maximumNesting else {
-            throw KerasFormatError.badConfig(origin: origin, reason: "models nested more than \(Self.maximumNesting) deep")
+        guard scopes.count <= ModelScope.maximumDepth else {
+            throw KerasFormatError.badConfig(origin: origin, reason: "models nested more than \(ModelScope.maximumDepth) deep")
         }
         isSequential = className == "Sequential"
         let list: [[String: Any]]
@@ -126,7 +123,7 @@ public struct KerasArchitecture: Sendable {
             let config = entry["config"] as? [String: Any] ?? [:]
             let name = config["name"] as? String ?? entry["name"] as? String ?? "layer_\(position)"
             let layerFrozen = frozen || config["trainable"] as? Bool == false
-            if Self.modelClasses.contains(layerClass) {
+            if ModelScope.classNames.contains(layerClass) {
                 let scope = ModelScope(name: name, className: layerClass)
                 let inner = try KerasArchitecture(model: entry, origin: origin, scopes: scopes + [scope], frozen: layerFrozen, budget: &budget)
                 if inputShape == nil { inputShape = inner.inputShape }

@@ -219,16 +219,11 @@ struct Keras3Weights<Store: Keras3VariableStore> {
     /// The layers of one model whose variables sit under `container` (`layers/` at the top, then
     /// `layers/functional/layers/` for a nested model): keys are counted per class within each model.
     private func layers(of config: KerasArchitecture, in container: Store, path: String) throws -> [SourceLayer] {
-        var counters: [String: Int] = [:]
+        var keys = Keras3LayerKeys()
         var consumed = Set<String>()
         var layers: [SourceLayer] = []
         let shown = container.location
-        func key(_ className: String) -> String {
-            let base = Self.snakeCase(className)
-            let n = counters[base, default: 0]
-            counters[base] = n + 1
-            return n == 0 ? base : "\(base)_\(n)"
-        }
+        func key(_ className: String) -> String { keys.next(className) }
         for entry in config.listedEntries {
             switch entry {
             case .model(let name, let className, let inner):
@@ -272,6 +267,20 @@ struct Keras3Weights<Store: Keras3VariableStore> {
             }
         }
         return layers
+    }
+}
+
+/// The group names Keras 3 gives one model's layers: `<snake_case class>`, then `_1`, `_2`, … per class in
+/// model order (`conv2d`, `conv2d_1`, …, `max_pooling2d`). Readers and the writer count the same way.
+struct Keras3LayerKeys {
+    private var counters: [String: Int] = [:]
+
+    /// The key of the next layer of `className`.
+    mutating func next(_ className: String) -> String {
+        let base = Self.snakeCase(className)
+        let n = counters[base, default: 0]
+        counters[base] = n + 1
+        return n == 0 ? base : "\(base)_\(n)"
     }
 
     /// Keras's `to_snake_case`: `MaxPooling2D` → `max_pooling2d`, `ReLU` → `re_lu`.

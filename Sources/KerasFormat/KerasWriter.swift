@@ -110,13 +110,8 @@ public enum KerasWriter {
     private static func layKeras3Weights(_ export: KerasExport, into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
         var tensors: [PlannedTensor] = []
         func lay(_ nodes: [KerasExport.Node], functional: Bool, at base: String) throws {
-            var counters: [String: Int] = [:]
-            func key(_ className: String) -> String {
-                let stem = Keras3Weights<HDF5Group>.snakeCase(className)
-                let n = counters[stem, default: 0]
-                counters[stem] = n + 1
-                return n == 0 ? stem : "\(stem)_\(n)"
-            }
+            var keys = Keras3LayerKeys()
+            func key(_ className: String) -> String { keys.next(className) }
             try file.createGroup("\(base)/vars")
             if functional { try file.createGroup("\(base)/layers/\(key(LayerType.input.rawValue))/vars") }
             for node in nodes {

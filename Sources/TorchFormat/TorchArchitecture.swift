@@ -91,14 +91,14 @@ enum TorchArchitecture {
         func pool(_ source: String) { add(.maxPooling2d, source, LayerConfig(strides: [2, 2], padding: .valid, poolSize: [2, 2])) }
         /// A head whose first Linear takes as many inputs as the last convolution has channels pools the map
         /// globally (AdaptiveAvgPool2d(1) + Flatten, or a mean in forward); the keys cannot say average or max.
+        var channels: Int? { layers.last { $0.type == .conv2d }?.config.filters }
         func takesChannels(_ next: Module) -> Bool {
-            let channels = layers.last { $0.type == .conv2d }?.config.filters
-            return next.kind == .dense && next.tensors["weight"]?.tensor.shape.last == channels
+            next.kind == .dense && next.tensors["weight"]?.tensor.shape.last == channels
         }
         func globalPool(_ source: String) {
             add(globalPoolChoice ?? .globalAveragePooling2d, source)
             if globalPoolChoice == nil {
-                notes.append("the head takes the \(layers.last { $0.type == .conv2d }?.config.filters ?? 0) channels of the last convolution, so the map is pooled globally; a state_dict does not say whether by average or maximum: average assumed (torchvision's and timm's heads), pass --pool max for AdaptiveMaxPool2d")
+                notes.append("the head takes the \(channels ?? 0) channels of the last convolution, so the map is pooled globally; a state_dict does not say whether by average or maximum: average assumed (torchvision's and timm's heads), pass --pool max for AdaptiveMaxPool2d")
             }
         }
         /// Closes the previous weighted layer: its activation and the parameter-free modules after it.

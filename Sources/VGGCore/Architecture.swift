@@ -109,8 +109,14 @@ public struct SourceParameter: Sendable {
 public struct ModelScope: Codable, Equatable, Hashable, Sendable {
     /// The nested model's layer name (`vgg16`).
     public var name: String
-    /// Its Keras class: `Functional`, `Sequential` or `Model`.
+    /// Its Keras class: one of `classNames`.
     public var className: String
+
+    /// The Keras classes of a model used as a layer: tf-keras and Keras 3 `Functional`, older Keras
+    /// `Model`, and `Sequential`.
+    public static let classNames: Set<String> = ["Functional", "Sequential", "Model"]
+    /// Models nested deeper than this are refused (a VGG inside a Sequential is depth 1).
+    public static let maximumDepth = 16
 
     public init(name: String, className: String) {
         self.name = name

@@ -41,6 +41,11 @@ public enum ModelCheck {
             } catch {
                 throw fail("\(label) \(error.reason)")
             }
+            let scopes = layer.scopes ?? []
+            guard scopes.count <= ModelScope.maximumDepth,
+                  scopes.allSatisfy({ !$0.name.isEmpty && ModelScope.classNames.contains($0.className) }) else {
+                throw fail("\(label) is nested in models \(scopes.map { "\(SafeText.quote($0.name)) (\(SafeText.quote($0.className)))" }); nesting is at most \(ModelScope.maximumDepth) models of classes \(ModelScope.classNames.sorted().joined(separator: ", ")), each named")
+            }
             guard derived == layer.outputShape else {
                 throw fail("\(label) records output shape \(layer.outputShape) but its config and input give \(derived)")
             }

@@ -86,6 +86,16 @@ final class TamperedNativeTests: XCTestCase {
         try assertEveryCommandRefuses(path, "needs [8, 3, 3, 3]")
     }
 
+    /// A nesting scope's class is printed by `summary`: only Keras's model classes pass.
+    func testNestingScopeWithAForeignClass() throws {
+        let path = try tampered("scope.vggw") { header in
+            var layers = self.layers(header)
+            layers[0]["scopes"] = [["name": "base", "class_name": "Evil\u{1B}[8m"]]
+            self.setLayers(&header, layers)
+        }
+        try assertEveryCommandRefuses(path, "nesting is at most 16 models")
+    }
+
     func testOutputShapeChanged() throws {
         let path = try tampered("output_shape.vggw") { header in
             var layers = self.layers(header)
