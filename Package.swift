@@ -21,10 +21,12 @@ let package = Package(
         // inference kernels (Winograd stages, direct 3x3 convolution; AVX2 + FMA variants chosen at run time).
         .target(name: "CKernels"),
         // JPEG and PNG through libjpeg-turbo and libpng, whose errors longjmp: kept in C behind setjmp.
+        // renameat2 (no-replace and exchange renames), which Swift's Glibc module does not export.
+        .target(name: "CFileRename"),
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
 
         // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.
-        .target(name: "VGGCore", dependencies: ["CZlib", "CISAL", "CKernels"]),
+        .target(name: "VGGCore", dependencies: ["CZlib", "CISAL", "CKernels", "CFileRename"]),
         // Every Keras HDF5 flavour (the only module that imports CHDF5).
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.

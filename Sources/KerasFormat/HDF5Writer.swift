@@ -6,7 +6,35 @@ import VGGCore
 /// where each dataset's bytes belong, so the tensors can be streamed into the file afterwards without
 /// passing through libhdf5 (the writer's own pipeline converts and checksums them on the way).
 /// The file is what h5py writes by default: superblock v0, contiguous little-endian datasets, no filters.
+/// libhdf5 writes only in an isolated child (`write(_:to:displayPath:)`), as it reads only there: on a full
+/// disk it crashes at exit, and a crash in the child is one clear error.
 final class HDF5SkeletonWriter {
+    /// Writes `skeleton` to `path` with libhdf5 in a forked child; returns where each reserved dataset's
+    /// bytes start, in `reserveDataset` order.
+    /// - Throws: `HDF5Error`, or `KerasFormatError.reported` with the child's error.
+    static func write(_ skeleton: HDF5Skeleton, to path: String, displayPath: String) throws -> [Int] {
+        try CrashIsolation.isolated(path, encode: { offsets in offsets.flatMap { withUnsafeBytes(of: Int64($0).littleEndian, Array.init) } },
+                                    decode: { bytes in
+            guard bytes.count % 8 == 0, bytes.count / 8 == skeleton.datasetCount else {
+                throw HDF5Error(path: displayPath, object: "", reason: "the HDF5 writer returned \(bytes.count) bytes for \(skeleton.datasetCount) dataset offsets")
+            }
+            return stride(from: 0, to: bytes.count, by: 8).map { start in
+                Int(Int64(littleEndian: bytes[start..<start + 8].enumerated().reduce(0) { $0 | Int64($1.element) << (8 * $1.offset) }))
+            }
+        }) {
+            let writer = try HDF5SkeletonWriter(path: path, displayPath: displayPath)
+            for step in skeleton.steps {
+                switch step {
+                case .group(let group): try writer.createGroup(group)
+                case .strings(let values, let name, let object, let scalar): try writer.setStrings(values, named: name, on: object, scalar: scalar)
+                case .emptyList(let name, let object): try writer.setEmptyList(named: name, on: object)
+                case .dataset(let dataset, let dtype, let shape): _ = try writer.reserveDataset(dataset, dtype: dtype, shape: shape)
+                }
+            }
+            return try writer.finish()
+        }
+    }
+
     private let file: hid_t
     private let path: String
     private var datasets: [(id: hid_t, name: String, bytes: Int)] = []
@@ -17,7 +45,10 @@ final class HDF5SkeletonWriter {
         CHDF5_silence_errors()
         self.path = displayPath
         file = H5Fcreate(path, CHDF5_F_ACC_TRUNC(), CHDF5_P_DEFAULT(), CHDF5_P_DEFAULT())
-        guard file >= 0 else { throw HDF5Error(path: displayPath, object: "", reason: "the HDF5 library cannot create the file") }
+        guard file >= 0 else {
+            let full = Self.fullDeviceNote(path)
+            throw HDF5Error(path: displayPath, object: "", reason: "the HDF5 library cannot create the file\(full)")
+        }
     }
 
     deinit { try? close() }
@@ -119,7 +150,15 @@ final class HDF5SkeletonWriter {
         for dataset in datasets { failed = H5Dclose(dataset.id) < 0 || failed }
         // Every id is closed first: with any open, H5Fclose would leave the file unflushed.
         failed = H5Fclose(file) < 0 || failed
-        if failed { throw HDF5Error(path: path, object: "", reason: "the HDF5 library could not finish writing the file") }
+        if failed {
+            let full = Self.fullDeviceNote(path)
+            throw HDF5Error(path: path, object: "", reason: "the HDF5 library could not finish writing the file\(full)")
+        }
+    }
+
+    /// ": the device is full (N bytes free)" when under 1 MiB is left where `path` is written, else "".
+    private static func fullDeviceNote(_ path: String) -> String {
+        OutputFile.freeBytes(near: path).map { $0 < 1 << 20 ? ": the device is full (\($0) bytes free)" : "" } ?? ""
     }
 
     private func linkProperties() throws -> hid_t {
@@ -133,5 +172,32 @@ final class HDF5SkeletonWriter {
 
     private func failure(_ object: String, _ reason: String) -> HDF5Error {
         HDF5Error(path: path, object: object, reason: reason)
+    }
+}
+
+/// The structure of an HDF5 file to write, recorded as plain data by the Keras layouts and replayed by
+/// libhdf5 in an isolated child (`HDF5SkeletonWriter.write`). Methods mirror the writer's.
+final class HDF5Skeleton {
+    enum Step {
+        case group(String)
+        case strings([String], name: String, on: String, scalar: Bool)
+        case emptyList(name: String, on: String)
+        case dataset(String, DType, [Int])
+    }
+    private(set) var steps: [Step] = []
+    private(set) var datasetCount = 0
+
+    func createGroup(_ groupPath: String) { steps.append(.group(groupPath)) }
+
+    func setStrings(_ values: [String], named name: String, on objectPath: String, scalar: Bool = false) {
+        steps.append(.strings(values, name: name, on: objectPath, scalar: scalar))
+    }
+
+    func setEmptyList(named name: String, on objectPath: String) { steps.append(.emptyList(name: name, on: objectPath)) }
+
+    /// Records a dataset whose space is reserved; its offset is `write`'s result at this index.
+    func reserveDataset(_ datasetPath: String, dtype: DType, shape: [Int]) {
+        steps.append(.dataset(datasetPath, dtype, shape))
+        datasetCount += 1
     }
 }

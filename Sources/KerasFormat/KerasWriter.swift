@@ -37,9 +37,9 @@ public enum KerasWriter {
         if flavour == .kerasArchive {
             bytes = try writeArchive(export, to: output, progress: progress)
         } else {
-            let skeleton = try HDF5SkeletonWriter(path: output.workingPath, displayPath: path)
+            let skeleton = HDF5Skeleton()
             let tensors = try lay(export, flavour: flavour, into: skeleton)
-            let offsets = try skeleton.finish()
+            let offsets = try HDF5SkeletonWriter.write(skeleton, to: output.workingPath, displayPath: path)
             _ = try TensorStreamer.write(tensors, at: offsets, to: output, checksums: false, progress: progress)
             bytes = fileSize(output.workingPath)
         }
@@ -49,13 +49,13 @@ public enum KerasWriter {
 
     /// Creates every group, attribute and (reserved) dataset of `flavour`; returns the tensors in the
     /// order their datasets were reserved.
-    static func lay(_ export: KerasExport, flavour: Flavour, into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
+    static func lay(_ export: KerasExport, flavour: Flavour, into file: HDF5Skeleton) throws -> [PlannedTensor] {
         let version = KerasModelJSON.kerasVersion(flavour.dialect)
         switch flavour {
         case .modelH5:
-            try file.setStrings([KerasModelJSON.text(export, dialect: .tfKeras)], named: "model_config", on: "/", scalar: true)
-            try setVersion(version, on: "/", in: file)
-            try file.createGroup("/model_weights")
+            file.setStrings([KerasModelJSON.text(export, dialect: .tfKeras)], named: "model_config", on: "/", scalar: true)
+            setVersion(version, on: "/", in: file)
+            file.createGroup("/model_weights")
             return try layLegacyWeights(export, group: "/model_weights", version: version, into: file)
         case .weightsH5:
             return try layLegacyWeights(export, group: "/", version: version, into: file)
@@ -64,9 +64,9 @@ public enum KerasWriter {
         }
     }
 
-    private static func setVersion(_ version: String, on group: String, in file: HDF5SkeletonWriter) throws {
-        try file.setStrings(["tensorflow"], named: "backend", on: group, scalar: true)
-        try file.setStrings([version], named: "keras_version", on: group, scalar: true)
+    private static func setVersion(_ version: String, on group: String, in file: HDF5Skeleton) {
+        file.setStrings(["tensorflow"], named: "backend", on: group, scalar: true)
+        file.setStrings([version], named: "keras_version", on: group, scalar: true)
     }
 
     /// tf-keras's `save_weights` layout: `layer_names` lists every top-level layer (a functional model's
@@ -74,30 +74,30 @@ public enum KerasWriter {
     /// nested model's group holds all its layers' weights, `<model>/<inner layer>/<variable>:0`, listed as
     /// Keras loads them: trainable ones first, then the rest, each in layer order.
     private static func layLegacyWeights(_ export: KerasExport, group: String, version: String,
-                                         into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
+                                         into file: HDF5Skeleton) throws -> [PlannedTensor] {
         let prefix = group == "/" ? "" : group
         let nodes = export.nodes
         let names = (export.isFunctional ? [export.inputName] : []) + nodes.map(\.name)
-        try file.setStrings(names, named: "layer_names", on: group)
-        try setVersion(version, on: group, in: file)
+        file.setStrings(names, named: "layer_names", on: group)
+        setVersion(version, on: group, in: file)
         var tensors: [PlannedTensor] = []
         let empty = (export.isFunctional ? [export.inputName] : []) + ["top_level_model_weights"]
         for name in empty {
-            try file.createGroup("\(prefix)/\(name)")
-            try file.setEmptyList(named: "weight_names", on: "\(prefix)/\(name)")
+            file.createGroup("\(prefix)/\(name)")
+            file.setEmptyList(named: "weight_names", on: "\(prefix)/\(name)")
         }
         for node in nodes {
             let layerGroup = "\(prefix)/\(node.name)"
-            try file.createGroup(layerGroup)
+            file.createGroup(layerGroup)
             let variables = node.legacyOrderedVariables
             let weightNames = variables.map { "\($0.layer)/\($0.variable.role.kerasName):0" }
             if weightNames.isEmpty {
-                try file.setEmptyList(named: "weight_names", on: layerGroup)
+                file.setEmptyList(named: "weight_names", on: layerGroup)
             } else {
-                try file.setStrings(weightNames, named: "weight_names", on: layerGroup)
+                file.setStrings(weightNames, named: "weight_names", on: layerGroup)
             }
             for (entry, weightName) in zip(variables, weightNames) {
-                _ = try file.reserveDataset("\(layerGroup)/\(weightName)", dtype: entry.variable.tensor.dtype, shape: entry.variable.tensor.shape)
+                file.reserveDataset("\(layerGroup)/\(weightName)", dtype: entry.variable.tensor.dtype, shape: entry.variable.tensor.shape)
                 tensors.append(entry.variable.tensor)
             }
         }
@@ -107,20 +107,20 @@ public enum KerasWriter {
     /// Keras 3's layout: `layers/<snake_case class>[_N]/vars/<i>`, the counter per class in model order,
     /// variables trainable first (the schema's role order); empty `vars` groups for layers without weights.
     /// A nested model is `layers/functional/layers/…` with the same scheme inside.
-    private static func layKeras3Weights(_ export: KerasExport, into file: HDF5SkeletonWriter) throws -> [PlannedTensor] {
+    private static func layKeras3Weights(_ export: KerasExport, into file: HDF5Skeleton) throws -> [PlannedTensor] {
         var tensors: [PlannedTensor] = []
         func lay(_ nodes: [KerasExport.Node], functional: Bool, at base: String) throws {
             var keys = Keras3LayerKeys()
             func key(_ className: String) -> String { keys.next(className) }
-            try file.createGroup("\(base)/vars")
-            if functional { try file.createGroup("\(base)/layers/\(key(LayerType.input.rawValue))/vars") }
+            file.createGroup("\(base)/vars")
+            if functional { file.createGroup("\(base)/layers/\(key(LayerType.input.rawValue))/vars") }
             for node in nodes {
                 switch node {
                 case .layer(let layer):
                     let vars = "\(base)/layers/\(key(layer.className))/vars"
-                    try file.createGroup(vars)
+                    file.createGroup(vars)
                     for (index, variable) in layer.variables.enumerated() {
-                        _ = try file.reserveDataset("\(vars)/\(index)", dtype: variable.tensor.dtype, shape: variable.tensor.shape)
+                        file.reserveDataset("\(vars)/\(index)", dtype: variable.tensor.dtype, shape: variable.tensor.shape)
                         tensors.append(variable.tensor)
                     }
                 case .model(let scope, _, _, let children):
@@ -138,9 +138,9 @@ public enum KerasWriter {
     private static func writeArchive(_ export: KerasExport, to output: OutputFile, progress: NativeWriter.Progress?) throws -> Int {
         // Never committed: a private temporary file, removed when released or on interrupt.
         let scratch = try OutputFile(path: output.path + ".weights-layout", overwrite: true)
-        let skeleton = try HDF5SkeletonWriter(path: scratch.workingPath, displayPath: "\(output.path): model.weights.h5")
+        let skeleton = HDF5Skeleton()
         let tensors = try lay(export, flavour: .kerasArchive, into: skeleton)
-        let offsets = try skeleton.finish()
+        let offsets = try HDF5SkeletonWriter.write(skeleton, to: scratch.workingPath, displayPath: "\(output.path): model.weights.h5")
         let structure = try MappedFile(path: scratch.workingPath)
         let ranges = zip(offsets, tensors).map { $0..<($0 + $1.nbytes) }.sorted { $0.lowerBound < $1.lowerBound }
         let size = max(structure.count, ranges.last?.upperBound ?? 0)

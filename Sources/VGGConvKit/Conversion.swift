@@ -137,6 +137,12 @@ public enum Converter {
     /// - Throws: the reader's or writer's error; nothing is left at the output paths on failure.
     public static func convert(input: String, output: String, options: ConversionOptions, architecture: String? = nil,
                                progress: NativeWriter.Progress? = nil) throws -> ExportResult {
+        // A `.pth` and the module file beside it are placed together: both, or neither.
+        try OutputCommit.together { try export(input: input, output: output, options: options, architecture: architecture, progress: progress) }
+    }
+
+    private static func export(input: String, output: String, options: ConversionOptions, architecture: String?,
+                               progress: NativeWriter.Progress?) throws -> ExportResult {
         let format = try OutputFormat.of(output)
         try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
         let model = try readModel(input, options: options, architecture: architecture, checksPending: true)
@@ -282,10 +288,15 @@ public enum ModelOpener {
         if try FileKind.detect(path: path) == .native { return try NativeFile(path: path) }
         let directory = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "/tmp"
         let temporary = "\(directory)/vggconv-\(getpid())-\(UInt32.random(in: .min ... .max)).vggw"
-        defer { unlink(temporary) }
+        // Registered before it exists: a signal between its rename and its unlink removes it too.
+        let cleanup = InterruptCleanup.register(temporary)
+        defer {
+            unlink(temporary)
+            InterruptCleanup.unregister(cleanup)
+        }
         var options = ConversionOptions(configPath: reading.configPath)
         options.globalPool = reading.globalPool
-        _ = try Converter.convert(input: path, output: temporary, options: options)
+        _ = try OutputCommit.alone { try Converter.convert(input: path, output: temporary, options: options) }
         return try NativeFile(path: temporary)
     }
 }

@@ -29,7 +29,14 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
         case .notAFile(let path):
             return "\(path): is not a regular file (a directory, device or FIFO?); pass the path of a file"
         case .io(let path, let operation, let code):
-            return "\(path): cannot \(operation): \(String(cString: strerror(code))) (errno \(code)); check the path and its permissions"
+            let advice: String
+            switch code {
+            case ENOSPC, EDQUOT: advice = "free some space on that device or write the output elsewhere"
+            case EROFS: advice = "the filesystem is read-only: write the output elsewhere"
+            case EIO: advice = "the device reported an I/O error: check it, or use another device"
+            default: advice = "check the path and its permissions"
+            }
+            return "\(path): cannot \(operation): \(String(cString: strerror(code))) (errno \(code)); \(advice)"
         case .outputNotRegular(let path, let kind):
             return "\(path) is \(kind); vggconv writes only to regular files and never replaces anything else, even with --force: choose another output path"
         case .outputExists(let path):

@@ -101,24 +101,30 @@ extension VGGConv {
         }
 
         func run() throws {
-            let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             try Converter.checkOutputs([output] + (png.map { [$0] } ?? []), inputs: [options.model] + images + (input.map { [$0] } ?? []),
                                        overwrite: force)
+            let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let kerasModel = model.header.provenance.sourceFormat.hasPrefix("keras")
             let order = layout ?? (kerasModel ? .nhwc : .nchw)
             let source: FeatureExtraction.Source = try input.map { .array(path: $0, layout: order) }
                 ?? .images(try ImageInputs(images, model: model, preprocessing: options.preprocess, size: options.size))
             let progress = ProgressBar(label: "features")
-            let result = try FeatureExtraction.extract(model: model, layer: layer, source: source, output: output, layout: order,
-                                                       overwrite: force, progress: progress.update)
-            progress.finish()
-            print("wrote \(output): float32 \(result.shape) (layer \(result.layer), \(order.rawValue.uppercased()))")
-            if let png {
-                guard let grid = FeatureExtraction.grid(result) else {
-                    throw ValidationError("--png draws spatial feature maps; layer \(result.layer) outputs a vector")
+            // The array and its picture are placed together: both, or neither.
+            let result = try OutputCommit.together {
+                let result = try FeatureExtraction.extract(model: model, layer: layer, source: source, output: output, layout: order,
+                                                           overwrite: force, progress: progress.update)
+                progress.finish()
+                if let png {
+                    guard let grid = FeatureExtraction.grid(result) else {
+                        throw ValidationError("--png draws spatial feature maps; layer \(result.layer) outputs a vector")
+                    }
+                    try PNGWriter.write(grid, to: png, overwrite: force)
                 }
-                try PNGWriter.write(grid, to: png, overwrite: force)
-                print("wrote \(png): the first input's \(min(result.sampleShape[0], 64)) channels of \(result.layer)")
+                return result
+            }
+            print("wrote \(output): float32 \(result.shape) (layer \(result.layer), \(order.rawValue.uppercased()))")
+            if png != nil {
+                print("wrote \(png!): the first input's \(min(result.sampleShape[0], 64)) channels of \(result.layer)")
             }
         }
     }
@@ -187,10 +193,12 @@ extension VGGConv {
             let inputs = try ImageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
             guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }
             let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex, rank: top ?? 1)
-            try PNGWriter.write(GradCAM.overlay(result), to: png, overwrite: force)
-            if let npy {
-                try NpyArray(dtype: .float32, shape: [inputs.size.height, inputs.size.width],
-                             bytes: result.upsampled.withUnsafeBytes { Array($0) }).write(to: npy, overwrite: force)
+            try OutputCommit.together {
+                try PNGWriter.write(GradCAM.overlay(result), to: png, overwrite: force)
+                if let npy {
+                    try NpyArray(dtype: .float32, shape: [inputs.size.height, inputs.size.width],
+                                 bytes: result.upsampled.withUnsafeBytes { Array($0) }).write(to: npy, overwrite: force)
+                }
             }
             print("wrote \(png): Grad-CAM of class \(result.classIndex) (score \(result.score)) at \(result.layer), \(result.size.height)x\(result.size.width) map upsampled to \(inputs.size.height)x\(inputs.size.width)")
         }

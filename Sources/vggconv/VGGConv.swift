@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VGGConvKit
+import VGGCore
 
 /// The `vggconv` command: parsing only; the work happens in VGGConvKit.
 @main
@@ -14,6 +15,7 @@ struct VGGConv: ParsableCommand {
 
     /// Runs the command; every failure prints one clear line on stderr and exits with status 2.
     static func main() {
+        InterruptCleanup.install()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

@@ -102,4 +102,94 @@ final class OutputPolicyTests: XCTestCase {
         XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "one image, one line: \(result.stdout)")
         XCTAssertTrue(result.stdout.contains("\\x0a") && result.stdout.contains("\\x1b"), result.stdout)
     }
+
+    /// Starts `arguments` with every rename paused for `pause` seconds; returns the running process.
+    private func startPaused(_ arguments: [String], pause: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: vggconvExecutable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["VGGCONV_TEST_PAUSE_BEFORE_RENAME"] = String(pause)
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = Pipe()
+        try process.run()
+        return process
+    }
+
+    private func waitFor(_ prefix: String, timeout: TimeInterval = 30) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !scratch.contents().contains(where: { $0.hasPrefix(prefix) }), Date() < deadline { usleep(20_000) }
+    }
+
+    private func standardError(_ process: Process) -> String {
+        let data = (process.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `convert -o out.pth` writes out.pth and its module out.py together: when out.py cannot be placed
+    /// (a directory appeared there while the command ran), out.pth is not left behind either, and with
+    /// --force the out.pth it would have replaced is back in place, unchanged.
+    func testACommandsOutputsArePlacedTogetherOrNotAtAll() throws {
+        let source = Samples.path("vgg_small_tfkeras_model.h5")
+        for force in [false, true] {
+            let weights = scratch.file("out.pth"), module = scratch.file("out.py")
+            if force { try Data("old weights".utf8).write(to: URL(fileURLWithPath: weights)) }
+            let process = try startPaused(["convert", source, "-o", weights] + (force ? ["--force"] : []), pause: 1)
+            waitFor(".out.py.partial-")
+            XCTAssertEqual(mkdir(module, 0o755), 0)
+            let stderr = standardError(process)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 2, stderr)
+            XCTAssertTrue(stderr.contains("out.py") && stderr.contains("directory"), stderr)
+            if force {
+                XCTAssertEqual(try String(contentsOfFile: weights, encoding: .utf8), "old weights", "the replaced file is restored")
+            } else {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: weights), "no out.pth without its out.py")
+            }
+            XCTAssertEqual(fileType(module), .typeDirectory, "the directory is untouched")
+            XCTAssertEqual(scratch.contents().filter { $0.contains("partial") }, [], "no temporary left")
+            scratch.remove()
+            scratch = TemporaryDirectory()
+        }
+    }
+
+    /// Without --force, a file that appears at the destination while the command runs is not replaced:
+    /// the decision is made by the rename itself (three concurrent converts: one wins, two are refused).
+    func testAnOutputThatAppearsMeanwhileIsNotReplacedWithoutForce() throws {
+        let output = scratch.file("out.vggw")
+        let process = try startPaused(["keras2native", Samples.path("vgg_small_tfkeras_model.h5"), "-o", output], pause: 1)
+        waitFor(".out.vggw.partial-")
+        try Data("someone else's".utf8).write(to: URL(fileURLWithPath: output))
+        let stderr = standardError(process)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 2, stderr)
+        XCTAssertTrue(stderr.contains("already exists"), stderr)
+        XCTAssertEqual(try String(contentsOfFile: output, encoding: .utf8), "someone else's")
+        XCTAssertEqual(scratch.contents(), ["out.vggw"])
+
+        let racers = try (0..<3).map { _ in
+            try startPaused(["keras2native", Samples.path("vgg_small_tfkeras_model.h5"), "-o", scratch.file("race.vggw")], pause: 1)
+        }
+        racers.forEach { $0.waitUntilExit() }
+        XCTAssertEqual(racers.map(\.terminationStatus).sorted(), [0, 2, 2])
+    }
+
+    /// With --force, what is displaced at the rename must be a regular file: a link to a device that
+    /// replaced the output meanwhile is swapped back and refused, and the device is untouched.
+    func testForceDecidesAtTheRenameToo() throws {
+        let output = scratch.file("out.vggw")
+        try Data("old".utf8).write(to: URL(fileURLWithPath: output))
+        let process = try startPaused(["keras2native", Samples.path("vgg_small_tfkeras_model.h5"), "-o", output, "--force"], pause: 1)
+        waitFor(".out.vggw.partial-")
+        try FileManager.default.removeItem(atPath: output)
+        try FileManager.default.createSymbolicLink(atPath: output, withDestinationPath: "/dev/null")
+        let stderr = standardError(process)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 2, stderr)
+        XCTAssertTrue(stderr.contains("character device"), stderr)
+        XCTAssertEqual(fileType(output), .typeSymbolicLink)
+        XCTAssertEqual(fileType("/dev/null"), .typeCharacterSpecial)
+        XCTAssertEqual(scratch.contents(), ["out.vggw"])
+    }
 }
