@@ -16,6 +16,38 @@ struct jpeg_failure {
     int truncated;
 };
 
+// Counts scans as libjpeg consumes them: a progressive file may repeat scans without end, each one a
+// pass over the whole image (libjpeg-turbo's djpeg -maxscans guards the same way).
+struct scan_limit {
+    struct jpeg_progress_mgr manager;
+    int max_scans;
+};
+
+static void jpeg_check_scans(j_common_ptr info) {
+    struct scan_limit *limit = (struct scan_limit *)info->progress;
+    j_decompress_ptr decompress = (j_decompress_ptr)info;
+    if (decompress->input_scan_number > limit->max_scans) {
+        struct jpeg_failure *failure = (struct jpeg_failure *)info->err;
+        snprintf(failure->result->error, sizeof failure->result->error,
+                 "JPEG: more than %d scans (a progressive JPEG has about 10; each scan decodes the whole image again)", limit->max_scans);
+        longjmp(failure->jump, 1);
+    }
+}
+
+// Bytes libjpeg keeps for a progressive (or multi-scan) file's coefficients: 64 16-bit values per block
+// of every component, rounded up to whole MCUs.
+static size_t jpeg_coefficient_bytes(j_decompress_ptr info) {
+    if (!jpeg_has_multiple_scans(info)) return 0;
+    size_t total = 0;
+    for (int c = 0; c < info->num_components; c++) {
+        jpeg_component_info *component = &info->comp_info[c];
+        size_t across = ((size_t)component->width_in_blocks + component->h_samp_factor - 1) / component->h_samp_factor * component->h_samp_factor;
+        size_t down = ((size_t)component->height_in_blocks + component->v_samp_factor - 1) / component->v_samp_factor * component->v_samp_factor;
+        total += across * down * 64 * sizeof(JCOEF);
+    }
+    return total;
+}
+
 static void jpeg_fail(j_common_ptr info) {
     struct jpeg_failure *failure = (struct jpeg_failure *)info->err;
     char text[JMSG_LENGTH_MAX];
@@ -31,7 +63,7 @@ static void jpeg_quiet(j_common_ptr info, int level) {
     if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) failure->truncated = 1;
 }
 
-int cimage_decode_jpeg(const unsigned char *data, size_t size, size_t max_pixels, cimage_result *result) {
+int cimage_decode_jpeg(const unsigned char *data, size_t size, cimage_limits limits, cimage_result *result) {
     memset(result, 0, sizeof *result);
     struct jpeg_decompress_struct info;
     struct jpeg_failure failure;
@@ -48,6 +80,8 @@ int cimage_decode_jpeg(const unsigned char *data, size_t size, size_t max_pixels
         return -1;
     }
     jpeg_create_decompress(&info);
+    struct scan_limit scans = {.manager = {.progress_monitor = jpeg_check_scans}, .max_scans = limits.max_scans};
+    info.progress = &scans.manager;
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_read_header(&info, TRUE);
     if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
@@ -55,12 +89,21 @@ int cimage_decode_jpeg(const unsigned char *data, size_t size, size_t max_pixels
         jpeg_destroy_decompress(&info);
         return -1;
     }
+    const size_t max_pixels = limits.max_pixels;
     if ((size_t)info.image_width * info.image_height > max_pixels) {
         snprintf(result->error, sizeof result->error, "JPEG: %ux%u pixels is more than the %zu allowed", info.image_width,
                  info.image_height, max_pixels);
         jpeg_destroy_decompress(&info);
         return -1;
     }
+    // The RGB output twice (here and the caller's copy) and the coefficients a multi-scan file keeps.
+    const size_t needed = (size_t)info.image_width * info.image_height * 3 * 2 + jpeg_coefficient_bytes(&info);
+    if (needed > limits.max_memory) {
+        result->needed_bytes = needed;
+        jpeg_destroy_decompress(&info);
+        return -2;
+    }
+    info.mem->max_memory_to_use = (long)(limits.max_memory < (size_t)0x7fffffff ? limits.max_memory : 0x7fffffff);
     info.out_color_space = JCS_RGB;  // grayscale is replicated, as Pillow's convert("RGB")
     info.dct_method = JDCT_ISLOW;
     info.do_fancy_upsampling = TRUE;
@@ -112,7 +155,8 @@ static void png_fail(png_structp png, png_const_charp message) {
 
 static void png_quiet(png_structp png, png_const_charp message) { (void)png; (void)message; }
 
-int cimage_decode_png(const unsigned char *data, size_t size, size_t max_pixels, cimage_result *result) {
+int cimage_decode_png(const unsigned char *data, size_t size, cimage_limits limits, cimage_result *result) {
+    const size_t max_pixels = limits.max_pixels;
     memset(result, 0, sizeof *result);
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, result, png_fail, png_quiet);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -154,6 +198,13 @@ int cimage_decode_png(const unsigned char *data, size_t size, size_t max_pixels,
     png_read_update_info(png, info);
     const size_t row_bytes = png_get_rowbytes(png, info);
     const int channels = png_get_channels(png, info);
+    // The RGB output twice (here and the caller's copy), the decoded rows and their pointers.
+    const size_t needed = (size_t)width * height * 3 * 2 + (row_bytes + sizeof(png_bytep)) * height;
+    if (needed > limits.max_memory) {
+        result->needed_bytes = needed;
+        png_destroy_read_struct(&png, &info, NULL);
+        return -2;
+    }
     pixels = malloc((size_t)width * height * 3);
     image = malloc(row_bytes * height);
     rows = malloc(sizeof(png_bytep) * height);

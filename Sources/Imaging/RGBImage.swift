@@ -33,15 +33,25 @@ public struct RGBImage: Sendable, Equatable {
 public enum ImageDecoder {
     /// Images larger than this are refused before decoding (twice Pillow's decompression-bomb warning).
     public static let maximumPixels = 2 * 89_478_485
+    /// Scans a progressive JPEG may have: encoders write about 10, and each scan is another pass over the
+    /// whole image (3,000 repeated scans took 75 s at 4096x4096, as long in Pillow).
+    public static let maximumScans = 100
+    /// The memory a decode may take, per byte of the file (with `memoryFloor` always allowed): images
+    /// compress, but a photo or screenshot is rarely a thousand times smaller than its pixels.
+    public static let memoryPerFileByte = 1024
+    public static let memoryFloor = 256 << 20
 
     /// The file extensions `decode` reads.
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    /// Decodes the file at `path`, choosing the codec by its signature; images of more than
-    /// `maximumPixels` pixels are refused before decoding.
-    /// - Throws: `VGGError.badImage` naming the file and what is wrong.
+    /// Decodes the file at `path`, choosing the codec by its signature. Refused before the work they
+    /// bound: more than `maximumPixels` pixels, more than `maximumScans` JPEG scans, and more memory than
+    /// `memoryPerFileByte` times the file's size (at least `memoryFloor`, at most `MemoryBudget.bytes`).
+    /// - Throws: `VGGError.badImage` naming the file and what is wrong; `.resourceLimit` for memory.
     public static func decode(path: String, maximumPixels: Int = maximumPixels) throws -> RGBImage {
         let file = try MappedFile(path: path)
+        let memory = min(MemoryBudget.bytes, max(memoryFloor, ShapeMath.saturatingProduct([file.count, memoryPerFileByte])))
+        let limits = cimage_limits(max_pixels: maximumPixels, max_memory: memory, max_scans: Int32(maximumScans))
         return try file.withBytes(offset: 0, length: file.count) { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count >= 8 else {
                 throw VGGError.badImage(path: path, reason: "\(bytes.count) bytes is too short for an image")
@@ -50,13 +60,18 @@ public enum ImageDecoder {
             var result = cimage_result()
             let status: Int32
             if signature.starts(with: [0xFF, 0xD8, 0xFF]) {
-                status = cimage_decode_jpeg(base, bytes.count, maximumPixels, &result)
+                status = cimage_decode_jpeg(base, bytes.count, limits, &result)
             } else if signature == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
-                status = cimage_decode_png(base, bytes.count, maximumPixels, &result)
+                status = cimage_decode_png(base, bytes.count, limits, &result)
             } else {
                 throw VGGError.badImage(path: path, reason: "not a JPEG or PNG file (vggconv reads .jpg, .jpeg and .png)")
             }
             defer { cimage_free(&result) }
+            if status == -2 {
+                let allowance = memory == MemoryBudget.bytes ? "\(Int(MemoryBudget.share * 100))% of this machine's memory or of the process's limit"
+                    : "\(memoryPerFileByte)x the file's \(file.count) bytes, at least \(memoryFloor >> 20) MiB"
+                throw VGGError.resourceLimit(path: path, reason: "decoding this image needs \(result.needed_bytes) bytes of memory, more than the \(memory) allowed (\(allowance)); the image claims far more pixels than its file holds, or is too large for this machine: downscale it first")
+            }
             guard status == 0, let pixels = result.pixels else {
                 let message = withUnsafeBytes(of: &result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
                 throw VGGError.badImage(path: path, reason: message.isEmpty ? "cannot be decoded" : message)

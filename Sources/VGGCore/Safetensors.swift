@@ -16,6 +16,9 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// The JSON header may not exceed this (the Rust reader's MAX_HEADER_SIZE).
     public static let maximumHeaderSize = 100_000_000
+    /// Tensors one file may list: a VGG has 32 to 70 and the largest published checkpoints' shards a few
+    /// thousand, while each listed tensor costs memory to parse (1.4M empty ones took 5.5 GB).
+    public static let maximumTensorCount = 65_536
     /// dtype names ↔ vggconv's.
     public static let dtypes: [String: DType] = [
         "F32": .float32, "F16": .float16, "BF16": .bfloat16, "F64": .float64, "I64": .int64, "I32": .int32,
@@ -48,6 +51,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         var length = 0
         for i in (0..<8).reversed() { length = length << 8 | Int(prefix[i]) }
+        // Counted before the JSON is parsed: every tensor entry has one "data_offsets" key.
+        let listed = file.withBytes(offset: 8, length: length) { Self.occurrences(of: Array(#""data_offsets""#.utf8), in: $0) }
+        guard listed <= Self.maximumTensorCount else {
+            throw bad("the header lists \(listed) tensors, more than the \(Self.maximumTensorCount) vggconv reads from one file")
+        }
         let json = file.withBytes(offset: 8, length: length) { Data($0) }
         guard let object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
             throw bad("the header is not a JSON object")
@@ -95,6 +103,24 @@ public final class SafetensorsFile: @unchecked Sendable {
             return Entry(name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: dataStart + entry.offset, nbytes: entry.nbytes)
         }
         self.metadata = metadata
+    }
+
+    /// How many times `needle` occurs in `bytes` (non-overlapping).
+    static func occurrences(of needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int {
+        guard let base = bytes.baseAddress, let first = needle.first else { return 0 }
+        var count = 0
+        var position = 0
+        while position + needle.count <= bytes.count, let found = memchr(base + position, Int32(first), bytes.count - position) {
+            let start = base.distance(to: UnsafeRawPointer(found))
+            guard start + needle.count <= bytes.count else { break }
+            if memcmp(found, needle, needle.count) == 0 {
+                count += 1
+                position = start + needle.count
+            } else {
+                position = start + 1
+            }
+        }
+        return count
     }
 
     /// The tensor's bytes, in place.

@@ -57,6 +57,9 @@ final class HostileFileTests: XCTestCase {
                 let arguments = run.args.map {
                     $0.replacingOccurrences(of: "{file}", with: Samples.path("hostile/\(hostile.file)"))
                         .replacingOccurrences(of: "{out}", with: scratch.file("out.vggw"))
+                        .replacingOccurrences(of: "{npy}", with: scratch.file("out.npy"))
+                        .replacingOccurrences(of: "{png}", with: scratch.file("out.png"))
+                        .replacingOccurrences(of: "{model}", with: Samples.path("vgg_small.pth.vggw"))
                 }
                 try assertRefused(arguments, message: run.message)
             }
@@ -85,6 +88,22 @@ final class HostileFileTests: XCTestCase {
         XCTAssertEqual(result.status, 2)
         XCTAssertFalse(result.stdout.contains("root"), "no /etc/passwd bytes on stdout")
         XCTAssertTrue(result.stderr.contains("external file"), result.stderr)
+    }
+
+    /// A safetensors header listing 1.4M empty tensors took 5.5 GB and segfaulted under 4 GiB: the
+    /// tensors are counted before the JSON is parsed, and more than 65,536 are refused by every reader.
+    func testSafetensorsWithTooManyTensorsIsRefusedBeforeParsing() throws {
+        let path = scratch.file("many.safetensors")
+        let script = """
+        import json, struct, sys
+        header = json.dumps({f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(70000)}).encode()
+        with open(sys.argv[1], "wb") as f:
+            f.write(struct.pack("<Q", len(header)) + header)
+        """
+        XCTAssertEqual(try python(["-c", script, path]).status, 0)
+        for arguments in [["inspect", path], ["summary", path], ["convert", path, "-o", scratch.file("out.vggw")]] {
+            try assertRefused(arguments, message: "lists 70000 tensors, more than the 65536")
+        }
     }
 
     /// A zip with 60,000 entries is listed in linear time (lookups are by dictionary).

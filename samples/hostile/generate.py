@@ -9,8 +9,9 @@ HDF5 files start from a sample written by tf-keras (samples/vgg_small_tfkeras_mo
 edited with h5py exactly as the attack describes (external storage, links, virtual datasets, filters,
 unwritten chunks). PyTorch files are written byte by byte: pickle opcodes (CPython's
 Lib/pickletools.py) in the zip layout torch.save uses (archive/data.pkl, archive/data/<key>,
-archive/byteorder, archive/version) or the legacy stream. Nothing here needs torch or Keras: only
-numpy and h5py (`pip install numpy h5py`).
+archive/byteorder, archive/version) or the legacy stream. Images (issue 30) start from files Pillow
+writes and are edited at the marker or chunk level. Nothing here needs torch or Keras: only numpy, h5py
+and Pillow (`pip install numpy h5py pillow`).
 
 Run: python3 samples/hostile/generate.py [--out DIR]
 """
@@ -24,8 +25,11 @@ import struct
 import sys
 import zipfile
 
+import zlib
+
 import h5py
 import numpy as np
+from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLES = os.path.dirname(HERE)
@@ -343,6 +347,83 @@ def compressed_inner_h5(path):
     with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as z:
         for item in src.infolist():
             z.writestr(item.filename, src.read(item.filename), compress_type=zipfile.ZIP_DEFLATED)
+
+
+# Commands that decode an image ({model} is a small sample model; {npy} and {png} are scratch outputs).
+IMAGE_COMMANDS = [["predict", "{model}", "{file}"], ["features", "{model}", "{file}", "-o", "{npy}"],
+                  ["gradcam", "{model}", "{file}", "--png", "{png}"]]
+
+
+def jpeg_segments(data):
+    """(marker, start, end) of every segment after SOI; an SOS segment runs to the next marker that is
+    not a stuffed 0xFF00 or a restart marker."""
+    segments, position = [], 2
+    while position < len(data):
+        assert data[position] == 0xFF
+        marker = data[position + 1]
+        if marker == 0xD9:
+            segments.append((marker, position, position + 2))
+            break
+        length = struct.unpack(">H", data[position + 2:position + 4])[0]
+        end = position + 2 + length
+        if marker == 0xDA:
+            while not (data[end] == 0xFF and data[end + 1] not in (0x00,) and not 0xD0 <= data[end + 1] <= 0xD7):
+                end += 1
+        segments.append((marker, position, end))
+        position = end
+    return segments
+
+
+def noise_image(size, seed):
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    pixels = ramp[None, :, None] * 0.5 + ramp[:, None, None] * 0.3 + rng.integers(0, 50, (size, size, 3))
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+
+@case("jpeg_repeated_scans.jpg", IMAGE_COMMANDS, "more than 100 scans")
+def jpeg_repeated_scans(path):
+    """A progressive JPEG whose smallest scan is repeated 2,000 times: each one is another pass over the
+    whole image (at 4096x4096, 3,000 scans took 75 s in vggconv and in Pillow)."""
+    buffer = io.BytesIO()
+    noise_image(256, 30).save(buffer, "JPEG", quality=80, progressive=True)
+    data = buffer.getvalue()
+    segments = jpeg_segments(data)
+    start, end = min(((start, end) for marker, start, end in segments if marker == 0xDA), key=lambda span: span[1] - span[0])
+    eoi = segments[-1][1]
+    with open(path, "wb") as f:
+        f.write(data[:eoi] + data[start:end] * 2000 + data[eoi:])
+
+
+def patched_jpeg_dimensions(width, height, progressive):
+    """A 16x16 Pillow JPEG whose frame header claims width x height: a few hundred bytes that would make
+    a decoder allocate the whole image before finding the data missing."""
+    buffer = io.BytesIO()
+    noise_image(16, 31).save(buffer, "JPEG", quality=80, progressive=progressive)
+    data = bytearray(buffer.getvalue())
+    for marker, start, _ in jpeg_segments(bytes(data)):
+        if marker in (0xC0, 0xC2):
+            data[start + 5:start + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@case("jpeg_dimension_bomb.jpg", IMAGE_COMMANDS, "bytes of memory")
+def jpeg_dimension_bomb(path):
+    with open(path, "wb") as f:
+        f.write(patched_jpeg_dimensions(13000, 13000, progressive=True))
+
+
+@case("png_dimension_bomb.png", IMAGE_COMMANDS, "bytes of memory")
+def png_dimension_bomb(path):
+    """A 16x16 PNG whose IHDR (CRC recomputed) claims 12000x12000 pixels."""
+    buffer = io.BytesIO()
+    noise_image(16, 32).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", 12000, 12000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(bytes(data))
 
 
 # Inputs the libFuzzer harnesses found (`make fuzz`), kept as regression files in samples/hostile/found/:

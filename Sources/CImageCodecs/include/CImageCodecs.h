@@ -12,14 +12,22 @@ typedef struct {
     int width;
     int height;
     char error[256];
+    size_t needed_bytes;  // set when -2 is returned: what decoding would have needed
 } cimage_result;
 
-/// Decodes a JPEG held in memory; refuses images of more than max_pixels pixels before decoding them.
-/// Returns 0 on success, -1 with result->error set.
-int cimage_decode_jpeg(const unsigned char *data, size_t size, size_t max_pixels, cimage_result *result);
+/// The limits a decode runs under, all checked before the work they bound.
+typedef struct {
+    size_t max_pixels;  // width * height
+    size_t max_memory;  // bytes the decoder may allocate, the caller's copy of the pixels included
+    int max_scans;      // scans of a progressive JPEG (each one is a pass over the whole image)
+} cimage_limits;
+
+/// Decodes a JPEG held in memory. Returns 0 on success; -1 with result->error set; -2 when decoding
+/// would need more than limits.max_memory (result->needed_bytes says how much), before allocating it.
+int cimage_decode_jpeg(const unsigned char *data, size_t size, cimage_limits limits, cimage_result *result);
 
 /// Decodes a PNG held in memory; as above.
-int cimage_decode_png(const unsigned char *data, size_t size, size_t max_pixels, cimage_result *result);
+int cimage_decode_png(const unsigned char *data, size_t size, cimage_limits limits, cimage_result *result);
 
 /// Encodes 8-bit RGB (channels 3) or gray (channels 1) pixels as a PNG into a malloc'ed buffer.
 /// Returns 0 on success (*out, *out_size set; free with cimage_free_buffer), -1 otherwise.
