@@ -111,6 +111,9 @@ public struct KerasArchitecture: Sendable {
         } else {
             throw KerasFormatError.badConfig(origin: origin, reason: "config\(scopes.isEmpty ? "" : " of nested model \(SafeText.quote(scopes.last!.name))") has no layer list")
         }
+        if !isSequential {
+            try FunctionalChain.check(list, config: root["config"] as? [String: Any] ?? [:], model: modelName ?? scopes.last?.name ?? "model", origin: origin)
+        }
         budget -= list.count
         guard budget >= 0 else {
             throw KerasFormatError.badConfig(origin: origin, reason: "more than the \(LayerSchema.Limit.layers) layers vggconv accepts")

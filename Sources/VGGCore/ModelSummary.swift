@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `vggconv summary` reports: one row per layer, as Keras's `model.summary()` lists them, plus
 /// totals, multiply-accumulates and activation memory. Parameter counts come from the architecture
 /// (layer configs and input shapes), so an architecture JSON without weights is summarised too.
@@ -10,8 +12,9 @@ public struct ModelSummary: Codable, Sendable {
         public var outputShape: [Int?]
         public var params: Int
         public var trainableParams: Int
-        /// Multiply-accumulate operations for one sample.
-        public var macs: Int
+        /// Multiply-accumulate operations for one sample, exact (a Decimal holds integers to 2^128; the
+        /// layer limits keep a model's total under 2^71).
+        public var macs: Decimal
         /// Bytes of this layer's output for one sample (float32).
         public var activationBytes: Int
         /// The PyTorch module path (PyTorch files) or the name in the source file.
@@ -65,7 +68,8 @@ public struct ModelSummary: Codable, Sendable {
     public var nonTrainableParamBytes: Int
     /// Parameter bytes per dtype name.
     public var paramBytesByDType: [String: Int]
-    public var totalMacs: Int
+    /// Multiply-accumulate operations for one sample, exact.
+    public var totalMacs: Decimal
     public var activationBytes: Int
     /// True for PyTorch sources: rows show canonical names and the module path beside them.
     public var showsSourceColumn: Bool
@@ -79,7 +83,7 @@ public struct ModelSummary: Codable, Sendable {
                             dtypes: [String: DType] = [:], channelsFirst: Bool = false,
                             canonicalRowNames: Bool = false) -> ModelSummary {
         var rows: [Row] = []
-        var totals = (params: 0, trainable: 0, bytes: 0, trainableBytes: 0, macs: 0, activations: 0)
+        var totals = (params: 0, trainable: 0, bytes: 0, trainableBytes: 0, macs: Decimal(0), activations: 0)
         var byDType: [String: Int] = [:]
         var previous = architecture.inputShape
         for layer in architecture.layers {
@@ -107,7 +111,7 @@ public struct ModelSummary: Codable, Sendable {
                             sourceName: layer.sourceName, canonicalName: layer.name, scopes: layer.scopes ?? []))
             totals.params = add(totals.params, params)
             totals.trainable = add(totals.trainable, trainable)
-            totals.macs = add(totals.macs, macs)
+            totals.macs += macs
             totals.activations = add(totals.activations, ShapeMath.saturatingProduct([outputs, 4]))
             previous = layer.outputShape
         }
@@ -126,14 +130,15 @@ public struct ModelSummary: Codable, Sendable {
         return [shape[1], shape[2], shape[0]]
     }
 
-    static func macs(_ layer: NativeLayer, input: [Int]) -> Int {
+    /// A convolution's or dense layer's multiply-accumulates for one sample, exact; 0 for other layers.
+    static func macs(_ layer: NativeLayer, input: [Int]) -> Decimal {
+        let product = { (factors: [Int]) in factors.reduce(Decimal(1)) { $0 * Decimal($1) } }
         switch layer.type {
         case .conv2d:
             guard let window = try? LayerSchema.convolutionWindow(layer.config) else { return 0 }
-            return ShapeMath.saturatingProduct([ShapeMath.elementCount(layer.outputShape) ?? 0, window.height, window.width,
-                                                input.first ?? 0])
+            return product(layer.outputShape + [window.height, window.width, input.first ?? 0])
         case .dense:
-            return ShapeMath.saturatingProduct([ShapeMath.elementCount(input) ?? 0, layer.config.units ?? 0])
+            return product(input + [layer.config.units ?? 0])
         default:
             return 0
         }

@@ -29,6 +29,39 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(Set(scratch.contents()), before, "no output or temporary file left", file: file, line: line)
     }
 
+    /// A functional config whose wiring is not the listed chain (a cycle, a layer fed from further back)
+    /// is refused naming the layer: it used to be read in list order, as a different network.
+    func testFunctionalWiringThatIsNotTheListedChainIsRefused() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        func edited(_ sample: String, _ edit: (inout [[String: Any]]) -> Void) throws -> String {
+            var root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Samples.path(sample)))) as? [String: Any])
+            var config = try XCTUnwrap(root["config"] as? [String: Any])
+            var layers = try XCTUnwrap(config["layers"] as? [[String: Any]])
+            edit(&layers)
+            config["layers"] = layers
+            root["config"] = config
+            let path = scratch.file("edited-\(scratch.contents().count).json")
+            try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        // tf-keras wiring: block1_conv1 fed by block1_conv2, which is fed by block1_conv1 (a cycle).
+        let cycle = try edited("vgg16_tfkeras_config.json") { layers in layers[1]["inbound_nodes"] = [[["block1_conv2", 0, 0, [String: Any]()]]] }
+        // Keras 3 wiring: the pooling head reads the input image, skipping the nested base.
+        let skip = try edited("transfer/tl_gap_keras3_config.json") { layers in
+            layers[2]["inbound_nodes"] = [["args": [["class_name": "__keras_tensor__", "config": ["keras_history": ["image", 0, 0]]]], "kwargs": [String: Any]()]]
+        }
+        for (path, message) in [(cycle, "layer block1_conv1 takes its input from block1_conv2"),
+                                (skip, "layer gap takes its input from image, not from the layer listed before it (vgg_base)")] {
+            let result = try vggconv("summary", path)
+            XCTAssertEqual(result.status, 2, result.stdout)
+            XCTAssertTrue(result.stderr.contains(message) && result.stderr.contains("one chain"), result.stderr)
+        }
+        // The unedited configs read.
+        XCTAssertEqual(try vggconv("summary", Samples.path("vgg16_tfkeras_config.json")).status, 0)
+        XCTAssertEqual(try vggconv("summary", Samples.path("transfer/tl_gap_keras3_config.json")).status, 0)
+    }
+
     func testMissingFile() throws {
         try assertRefused(scratch.file("nope.h5"), message: "nope.h5: no such file")
     }

@@ -54,6 +54,25 @@ final class SummaryTests: XCTestCase {
         XCTAssertEqual((object["rows"] as? [Any])?.count, Samples.models["vgg_small"]?.layers.count)
     }
 
+    /// MACs are exact past 2^63 (they saturated at 9223372036854775807): 40 convolutions of 65,536
+    /// 64x64 filters over a 128x128x65,536 input, each 128*128*65,536 outputs x 64*64 x 65,536 inputs
+    /// = 2^58 multiply-accumulates, so 40 * 2^58 in all.
+    func testMACsAreExactBeyondSixtyThreeBits() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let conv = #"{"class_name": "Conv2D", "config": {"name": "c%d", "filters": 65536, "kernel_size": [64, 64], "padding": "same", "activation": "relu"}}"#
+        let layers = [#"{"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [null, 128, 128, 65536]}}"#]
+            + (0..<40).map { conv.replacingOccurrences(of: "%d", with: String($0)) }
+        let json = #"{"class_name": "Sequential", "config": {"name": "huge", "layers": ["# + layers.joined(separator: ", ") + "]}}"
+        let path = scratch.file("huge.json")
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        let result = try vggconv("summary", path, "--json")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let expected = Decimal(40) * pow(Decimal(2), 58)
+        XCTAssertEqual("\(expected)", "11529215046068469760")
+        XCTAssertTrue(result.stdout.contains("\"total_macs\" : 11529215046068469760"), result.stdout.suffix(800).description)
+    }
+
     func testPyTorchFilesGiveTheKerasRowsAndTotals() throws {
         for model in ["vgg_small", "vgg_bn", "vgg_dropout", "vgg_notop"] {
             let shape: [Int]? = model == "vgg_notop" ? [32, 32, 3] : nil  // a state_dict without a head records no input size

@@ -51,6 +51,60 @@ final class NpyTests: XCTestCase {
     }
 }
 
+/// The `.npy` header parser accepts what NumPy's `np.load` accepts and refuses what it refuses: each
+/// header below is written into a file and NumPy's verdict on it is asked for, not assumed.
+final class NpyHeaderGrammarTests: XCTestCase {
+    /// Headers for a 2x3 float32 array (24 data bytes), each padded and ended with a newline.
+    static let headers = [
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+        "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2,3)}",
+        "{'shape': (2, 3,), 'fortran_order': False, 'descr': '<f4'}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (6), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'extra': 1}",
+        "{'descr': '<f4', 'shape': (2, 3), }",
+        "{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3.0), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3) ",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (02, 3), }",
+        "{'descr': '<f4' 'fortran_order': False, 'shape': (2, 3), }",
+        "['descr', '<f4']",
+    ]
+
+    func testAcceptsExactlyWhatNumPyAccepts() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        var paths: [String] = []
+        for (index, header) in Self.headers.enumerated() {
+            var text = header
+            text += String(repeating: " ", count: (64 - (10 + text.utf8.count + 1) % 64) % 64) + "\n"
+            let bytes = NpyArray.magic + [1, 0, UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8)] + Array(text.utf8)
+                + [UInt8](repeating: 0, count: 24)
+            let path = scratch.file("h\(index).npy")
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            paths.append(path)
+        }
+        let script = """
+        import sys, numpy as np
+        for path in sys.argv[1:]:
+            try:
+                np.load(path, allow_pickle=False)
+                print("ok")
+            except Exception:
+                print("refused")
+        """
+        let verdicts = try python(["-c", script] + paths).stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(verdicts.count, paths.count)
+        XCTAssertEqual(verdicts.filter { $0 == "ok" }.count, 4, "NumPy's own verdicts: \(verdicts)")
+        for (index, (path, verdict)) in zip(paths, verdicts).enumerated() {
+            let ours = (try? NpyArray.read(path: path)) != nil
+            XCTAssertEqual(ours, verdict == "ok", "header \(index): \(Self.headers[index])")
+        }
+    }
+}
+
 final class ZipArchiveTests: XCTestCase {
     func testKerasArchiveEntriesAndChecksums() throws {
         let archive = try ZipArchive(file: try MappedFile(path: Samples.path("vgg_small_keras3.keras")))
