@@ -49,7 +49,7 @@ public enum ImageDecoder {
     /// `memoryPerFileByte` times the file's size (at least `memoryFloor`, at most `MemoryBudget.bytes`).
     /// - Throws: `VGGError.badImage` naming the file and what is wrong; `.resourceLimit` for memory.
     public static func decode(path: String, maximumPixels: Int = maximumPixels) throws -> RGBImage {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile(path: path, role: .image)
         let memory = min(MemoryBudget.bytes, max(memoryFloor, ShapeMath.saturatingProduct([file.count, memoryPerFileByte])))
         let limits = cimage_limits(max_pixels: maximumPixels, max_memory: memory, max_scans: Int32(maximumScans))
         return try file.withBytes(offset: 0, length: file.count) { bytes in

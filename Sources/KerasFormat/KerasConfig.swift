@@ -60,7 +60,7 @@ public struct KerasArchitecture: Sendable {
 
     /// The bytes of a config file, refused before reading when larger than `maximumJSONBytes`.
     public static func readJSON(path: String) throws -> Data {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile(path: path, role: .config)
         guard file.count <= maximumJSONBytes else {
             throw KerasFormatError.badConfig(origin: path, reason: "\(file.count) bytes of JSON, more than the \(maximumJSONBytes) a Keras model config needs (VGG16's is 16 KB)")
         }

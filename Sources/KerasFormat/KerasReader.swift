@@ -95,7 +95,7 @@ public enum KerasReader {
         guard let config else {
             throw KerasFormatError.needsConfig(path: path, reason: "sharded Keras 3 weights record neither layer names nor layer order")
         }
-        let shards = try index.shards.map { try HDF5File(file: try MappedFile(path: $0)) }
+        let shards = try index.shards.map { try HDF5File(file: try MappedFile(path: $0, role: .shard)) }
         let store = try ShardedGroup(shards: shards, relative: "layers")
         let layers = try Keras3Weights(group: store).layers(config: config, path: path)
         var model = SourceModel(format: "keras3-sharded-weights", path: path, layers: layers, inputShape: config.inputShape,

@@ -214,7 +214,7 @@ public enum Converter {
             let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
             return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
         case .kerasFolder:
-            guard let folder = KerasFolder(path: input) else { throw VGGError.fileNotFound(path: input) }
+            guard let folder = KerasFolder(path: input) else { throw VGGError.fileNotFound(path: input, expected: InputRole.model.phrase) }
             return try folder.read(configPath: options.configPath)
         case .torchZip, .torchLegacy:
             return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: checksPending ? .deferredToReader : .onRead,

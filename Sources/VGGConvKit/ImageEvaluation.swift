@@ -43,7 +43,8 @@ public enum ImageEvaluation {
     }
 
     /// The class folders of `directory` in sorted order and their image files (sorted), as
-    /// (path, class position) pairs; other files are counted in `skipped`.
+    /// (path, class position) pairs; other files (and images that are not regular files: a FIFO named
+    /// x.jpg) are counted in `skipped`.
     /// - Throws: `CommandError.unsupported` when `directory` has no class folder or no image.
     public static func folder(_ directory: String) throws -> (classes: [String], files: [(path: String, label: Int)], skipped: Int) {
         var isDirectory: ObjCBool = false
@@ -65,7 +66,7 @@ public enum ImageEvaluation {
             for file in try FileManager.default.contentsOfDirectory(atPath: folder).sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
                 var nested: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: "\(folder)/\(file)", isDirectory: &nested), !nested.boolValue else { continue }
-                if ImageDecoder.extensions.contains((file as NSString).pathExtension.lowercased()) {
+                if ImageDecoder.extensions.contains((file as NSString).pathExtension.lowercased()), ImageInputs.notRegular("\(folder)/\(file)") == nil {
                     files.append(("\(folder)/\(file)", label))
                 } else {
                     skipped += 1

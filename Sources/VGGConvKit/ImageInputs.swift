@@ -7,6 +7,9 @@ import VGGCore
 public struct ImageInputs {
     /// The image files, directories expanded (their .jpg/.jpeg/.png files, sorted by name, not recursive).
     public let paths: [String]
+    /// Entries of the directories given that were passed over because they are not regular files
+    /// ("photos/x.png (a FIFO)"), for a note on stderr.
+    public let skipped: [String]
     public let preprocessing: Preprocessing
     /// (H, W) the images are resized to.
     public let size: (height: Int, width: Int)
@@ -19,6 +22,7 @@ public struct ImageInputs {
     /// - Throws: `CommandError.unsupported` for a missing path or a directory without images.
     public init(_ arguments: [String], model: NativeFile, preprocessing: Preprocessing?, size: [Int]?) throws {
         var paths: [String] = []
+        var skipped: [String] = []
         for argument in arguments {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
@@ -27,13 +31,20 @@ public struct ImageInputs {
             if isDirectory.boolValue {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []
                 let images = names.filter { ImageDecoder.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-                guard !images.isEmpty else { throw CommandError.unsupported(path: argument, reason: "the directory holds no .jpg, .jpeg or .png file") }
-                paths += images.map { (argument as NSString).appendingPathComponent($0) }
+                    .map { (argument as NSString).appendingPathComponent($0) }
+                // A FIFO, socket, device or folder named like an image is passed over, not read.
+                for path in images {
+                    if let kind = Self.notRegular(path) { skipped.append("\(SafeText.oneLine(path)) (\(kind))") } else { paths.append(path) }
+                }
+                guard !images.isEmpty else {
+                    throw CommandError.unsupported(path: argument, reason: "the directory holds no .jpg, .jpeg or .png file")
+                }
             } else {
                 paths.append(argument)
             }
         }
         self.paths = paths
+        self.skipped = skipped
         self.preprocessing = preprocessing ?? Preprocessing.matching(sourceFormat: model.header.provenance.sourceFormat)
         let input = model.header.architecture.inputShape
         self.size = size.map { ($0[0], $0[1]) } ?? (input[1], input[2])
@@ -49,6 +60,15 @@ public struct ImageInputs {
     /// The engine for these inputs' size (a fully convolutional model runs at any size).
     func engine(_ model: NativeFile, variant: RunVariant = RunVariant()) throws -> InferenceEngine {
         try InferenceEngine(file: model, inputShape: [model.header.architecture.inputShape[0], size.height, size.width], variant: variant)
+    }
+
+    /// What `path` is when it is not a regular file ("a FIFO", "a directory", …), following links; nil
+    /// for a regular file or one that cannot be examined (reading it reports why).
+    static func notRegular(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let type = info.st_mode & S_IFMT
+        return type == S_IFREG ? nil : OutputFile.describe(type)
     }
 
     /// Images per forward pass: enough to batch the dense layers, few enough to bound memory.

@@ -42,17 +42,30 @@ public enum ImagePrediction {
         }
 
         /// Labels files larger than this are refused before reading (ImageNet's 1000 names take 21 KB).
-        static let maximumBytes = 16 << 20
+        public static let maximumBytes = 16 << 20
+        /// Lines a labels file may have (a model has at most `LayerSchema.Limit.units` outputs, and a
+        /// million names is more than any classifier published).
+        public static let maximumLines = 1 << 20
 
-        /// One label per line (`\n`, or `\r\n`), a final newline optional. A blank line or a line holding a
-        /// control character (a U+2028 line separator, an escape) would shift or forge labels: refused, naming it.
-        static func readLabels(path: String) throws -> [String] {
-            let file = try MappedFile(path: path)
+        /// One label per line (`\n`, or `\r\n`), UTF-8, a final newline optional. A blank line or a line
+        /// holding a control character (a U+2028 line separator, an escape) would shift or forge labels:
+        /// refused, naming it; so is a file over `maximumBytes` or `maximumLines` (before it is split).
+        public static func readLabels(path: String) throws -> [String] {
+            let file = try MappedFile(path: path, role: .labels)
             guard file.count <= maximumBytes else {
                 throw CommandError.unsupported(path: path, reason: "is \(file.count) bytes; a labels file (one class name per line) is at most \(maximumBytes)")
             }
+            let bytes = file.contents()
+            let newlines = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            guard newlines <= maximumLines else {
+                throw CommandError.unsupported(path: path, reason: "has \(newlines) lines; a labels file holds one class name per line, at most \(maximumLines)")
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                let line = Self.firstLineNotUTF8(bytes)
+                throw CommandError.unsupported(path: path, reason: "line \(line) is not UTF-8 text; save the labels as UTF-8")
+            }
             // "\r\n" is one Character in Swift: both line ends are separators.
-            var lines = String(decoding: file.contents(), as: UTF8.self)
+            var lines = text
                 .split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
             if lines.last?.isEmpty == true { lines.removeLast() }
             return try lines.enumerated().map { index, line in
@@ -65,6 +78,12 @@ public enum ImagePrediction {
                 }
                 return label
             }
+        }
+
+        /// The 1-based line holding the first bytes that are not valid UTF-8.
+        static func firstLineNotUTF8(_ bytes: Data) -> Int {
+            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            return (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? lines.count - 1) + 1
         }
     }
 

@@ -28,7 +28,7 @@ public enum Summarizer {
             let config = try configPath.map { try KerasArchitecture.readJSON(path: $0) }
             model = try KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "")
         case .kerasFolder:
-            guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path) }
+            guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path, expected: InputRole.model.phrase) }
             model = try folder.read(configPath: configPath)
         case .torchZip, .torchLegacy:
             model = try TorchReader.read(path: path, recordChecks: .skip, globalPool: globalPool)

@@ -52,7 +52,7 @@ public struct TensorInventory: Codable, Sendable {
         case .hdf5, .kerasArchive:
             return try keras(path: path)
         case .kerasFolder:
-            guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path) }
+            guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path, expected: InputRole.model.phrase) }
             return try keras(path: folder.weights)
         case .torchZip, .torchLegacy:
             return try torch(path: path)

@@ -21,13 +21,13 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Maps `path` read-only.
     /// - Throws: `VGGError.fileNotFound`, `.notAFile` or `.io` naming the failing call.
-    public init(path: String) throws {
+    public init(path: String, role: InputRole = .file) throws {
         self.path = path
         // Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever; regular
         // files read the same either way, and anything else is refused below.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
-            if errno == ENOENT { throw VGGError.fileNotFound(path: path) }
+            if errno == ENOENT { throw VGGError.fileNotFound(path: path, expected: role.phrase) }
             throw VGGError.io(path: path, operation: "open it", errno: errno)
         }
         var info = stat()
@@ -37,7 +37,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw VGGError.notAFile(path: path)
+            throw VGGError.notAFile(path: path, kind: OutputFile.describe(info.st_mode & S_IFMT), expected: role.phrase)
         }
         descriptor = fd
         count = Int(info.st_size)
@@ -121,4 +121,22 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// What a path given to vggconv should name, for messages about one that does not.
+public enum InputRole: Sendable {
+    case file, model, image, labels, config, array, shard
+
+    /// "a model file (…)", "an image (…)", … completing "pass the path of …".
+    public var phrase: String {
+        switch self {
+        case .file: return "a regular file"
+        case .model: return "a model file (.h5, .keras, .weights.h5, .weights.json, .pth, .pt, .safetensors or .vggw) or a Keras model folder"
+        case .image: return "an image file (.jpg, .jpeg or .png)"
+        case .labels: return "a labels file (one class name per line)"
+        case .config: return "a Keras model config (the JSON of model.to_json() or a .keras archive's config.json)"
+        case .array: return "a NumPy array file (.npy or .npz)"
+        case .shard: return "a shard that the sharded weights index names"
+        }
+    }
 }

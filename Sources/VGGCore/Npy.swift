@@ -27,7 +27,7 @@ public struct NpyArray: Sendable {
     public static let maximumHeaderLength = 10_000
 
     public static func read(path: String) throws -> NpyArray {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile(path: path, role: .array)
         return try file.withBytes(offset: 0, length: file.count) { try decode($0, origin: path) }
     }
 
@@ -78,7 +78,7 @@ public struct NpyArray: Sendable {
     /// Reads every array of a `.npz` archive (`np.savez`, stored or deflated), keyed by name without `.npy`.
     /// - Throws: `VGGError.badNpy` or the zip reader's error.
     public static func readArchive(path: String) throws -> [(name: String, array: NpyArray)] {
-        let archive = try ZipArchive(file: try MappedFile(path: path))
+        let archive = try ZipArchive(file: try MappedFile(path: path, role: .array))
         return try archive.entries.filter { $0.name.hasSuffix(".npy") }.map { entry in
             let array = try archive.data(of: entry).withUnsafeBytes { try decode($0, origin: "\(path): \(entry.name)") }
             return (String(entry.name.dropLast(4)), array)

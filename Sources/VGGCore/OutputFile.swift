@@ -82,7 +82,7 @@ public final class OutputFile {
     }
 
     /// "a directory", "a character device", … for messages.
-    static func describe(_ type: mode_t) -> String {
+    public static func describe(_ type: mode_t) -> String {
         switch type {
         case S_IFDIR: return "a directory"
         case S_IFCHR: return "a character device"

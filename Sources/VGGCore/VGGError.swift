@@ -1,8 +1,8 @@
 /// Failures of the core: native files, zip archives, .npy files, architectures and conversions.
 /// Every message says what went wrong, where, and what the user can do.
 public enum VGGError: Error, CustomStringConvertible, Sendable {
-    case fileNotFound(path: String)
-    case notAFile(path: String)
+    case fileNotFound(path: String, expected: String)
+    case notAFile(path: String, kind: String, expected: String)
     case io(path: String, operation: String, errno: Int32)
     case outputExists(path: String)
     /// The output path names something other than a regular file (a device, FIFO, socket, directory).
@@ -24,10 +24,10 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .fileNotFound(let path):
-            return "\(path): no such file"
-        case .notAFile(let path):
-            return "\(path): is not a regular file (a directory, device or FIFO?); pass the path of a file"
+        case .fileNotFound(let path, let expected):
+            return "\(path): no such file; pass the path of \(expected)"
+        case .notAFile(let path, let kind, let expected):
+            return "\(path): is not a regular file (it is \(kind)); pass the path of \(expected)"
         case .io(let path, let operation, let code):
             let advice: String
             switch code {

@@ -56,7 +56,7 @@ extension VGGConv {
 
         func run() throws {
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
-            let inputs = try ImageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
+            let inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
             let progress = ProgressBar(label: "predicting")
             let results = try ImagePrediction.predict(model: model, inputs: inputs, top: top,
                                                       labels: labels.map { $0 == "imagenet" ? .imagenet : .file($0) }, flip: tta == .flip,
@@ -107,7 +107,7 @@ extension VGGConv {
             let kerasModel = model.header.provenance.sourceFormat.hasPrefix("keras")
             let order = layout ?? (kerasModel ? .nhwc : .nchw)
             let source: FeatureExtraction.Source = try input.map { .array(path: $0, layout: order) }
-                ?? .images(try ImageInputs(images, model: model, preprocessing: options.preprocess, size: options.size))
+                ?? .images(try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size))
             let progress = ProgressBar(label: "features")
             // The array and its picture are placed together: both, or neither.
             let result = try OutputCommit.together {
@@ -190,7 +190,7 @@ extension VGGConv {
         func run() throws {
             try Converter.checkOutputs([png] + (npy.map { [$0] } ?? []), inputs: [options.model, image], overwrite: force)
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
-            let inputs = try ImageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
+            let inputs = try imageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
             guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }
             let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex, rank: top ?? 1)
             try OutputCommit.together {
@@ -203,4 +203,13 @@ extension VGGConv {
             print("wrote \(png): Grad-CAM of class \(result.classIndex) (score \(result.score)) at \(result.layer), \(result.size.height)x\(result.size.width) map upsampled to \(inputs.size.height)x\(inputs.size.width)")
         }
     }
+}
+
+/// `ImageInputs`, with a note on stderr for each directory entry passed over (not a regular file).
+func imageInputs(_ arguments: [String], model: NativeFile, preprocessing: Preprocessing?, size: [Int]?) throws -> ImageInputs {
+    let inputs = try ImageInputs(arguments, model: model, preprocessing: preprocessing, size: size)
+    for entry in inputs.skipped {
+        FileHandle.standardError.write(Data("note: skipped \(entry): not a regular file\n".utf8))
+    }
+    return inputs
 }

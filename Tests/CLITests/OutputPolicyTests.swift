@@ -49,6 +49,25 @@ final class OutputPolicyTests: XCTestCase {
         XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
     }
 
+    /// A path that is not a regular file is refused saying what the path should have been; inside an
+    /// image folder such an entry is passed over with a note.
+    func testEachInputKindIsNamedAndFoldersSkipWhatIsNotAFile() throws {
+        let fifo = scratch.file("x.png")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        for (arguments, expected) in [(["predict", model, fifo], "an image file"), (["predict", model, photo, "--labels", fifo], "a labels file"),
+                                      (["summary", fifo], "a model file"), (["run", model, "--input", fifo, "-o", scratch.file("o.npy")], "a NumPy array file"),
+                                      (["summary", Samples.path("vgg_small_keras3.weights.h5"), "--config", fifo], "a Keras model config")] {
+            let result = try runProcess(vggconvExecutable, arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments)")
+            XCTAssertTrue(result.stderr.contains("(it is a FIFO); pass the path of \(expected)"), "\(arguments): \(result.stderr)")
+        }
+        try FileManager.default.copyItem(atPath: photo, toPath: scratch.file("cat.png"))
+        let result = try vggconv("predict", model, scratch.path)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, result.stdout)
+        XCTAssertTrue(result.stderr.contains("note: skipped \(fifo) (a FIFO): not a regular file"), result.stderr)
+    }
+
     func testNoOutputMayBeAnInputOrAnotherOutput() throws {
         let copy = scratch.file("model.vggw")
         try FileManager.default.copyItem(atPath: model, toPath: copy)
@@ -85,6 +104,12 @@ final class OutputPolicyTests: XCTestCase {
             XCTAssertEqual(result.status, 2, result.stdout)
             XCTAssertTrue(result.stderr.contains(line), result.stderr)
         }
+        // Bytes that are not UTF-8 were decoded as U+FFFD, changing the label silently.
+        try Data([0x6C, 0x30, 0x0A, 0x6C, 0x31, 0xFF, 0x0A] + Array((2..<10).map { "l\($0)" }.joined(separator: "\n").utf8))
+            .write(to: URL(fileURLWithPath: labels))
+        let invalid = try vggconv("predict", model, photo, "--labels", labels)
+        XCTAssertEqual(invalid.status, 2, invalid.stdout)
+        XCTAssertTrue(invalid.stderr.contains("line 2 is not UTF-8"), invalid.stderr)
         // CRLF line ends and a final newline are fine.
         try ((0..<10).map { "l\($0)" }.joined(separator: "\r\n") + "\r\n").write(toFile: labels, atomically: true, encoding: .utf8)
         XCTAssertEqual(try vggconv("predict", model, photo, "--labels", labels).status, 0)

@@ -27,6 +27,8 @@ enum Harness: String, CaseIterable {
     case safetensors
     /// JPEG and PNG photos through libjpeg-turbo and libpng (in this process, errors by longjmp).
     case image
+    /// `--labels` files: line splitting, UTF-8 and control-character checks.
+    case labels
 
     /// The file extension each format is presented with.
     var fileExtension: String {
@@ -38,6 +40,7 @@ enum Harness: String, CaseIterable {
         case .hdf5: return "h5"
         case .safetensors: return "safetensors"
         case .image: return "img"
+        case .labels: return "txt"
         }
     }
 
@@ -78,6 +81,8 @@ enum Harness: String, CaseIterable {
                 _ = Preprocessing.torch.resize(image, height: 32, width: 24)
                 _ = Preprocessing.keras.resize(image, height: 24, width: 32)
             }
+        case .labels:
+            _ = try? ImagePrediction.Labels.readLabels(path: path)
         }
     }
 
