@@ -59,7 +59,7 @@ final class HostileFileTests: XCTestCase {
                         .replacingOccurrences(of: "{out}", with: scratch.file("out.vggw"))
                         .replacingOccurrences(of: "{npy}", with: scratch.file("out.npy"))
                         .replacingOccurrences(of: "{png}", with: scratch.file("out.png"))
-                        .replacingOccurrences(of: "{model}", with: Samples.path("vgg_small.pth.vggw"))
+                        .replacingOccurrences(of: "{model}", with: Samples.path("vgg_small.pth"))
                 }
                 try assertRefused(arguments, message: run.message)
             }

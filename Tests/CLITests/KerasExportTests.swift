@@ -23,7 +23,7 @@ final class KerasExportTests: XCTestCase {
     ]
 
     private func crcs(_ path: String, config: String? = nil) throws -> [String: String] {
-        let native = path + ".vggw"
+        let native = scratch.file(URL(fileURLWithPath: path).lastPathComponent + "-\(config == nil ? "alone" : "config").vggw")
         let converted = try runProcess(vggconvExecutable, ["convert", path, "-o", native, "--force"] + (config.map { ["--config", $0] } ?? []))
         XCTAssertEqual(converted.status, 0, "\(path): \(converted.stderr)")
         let result = try vggconv("inspect", native, "--json")

@@ -10,7 +10,7 @@ final class OutputPolicyTests: XCTestCase {
     override func setUp() { scratch = TemporaryDirectory() }
     override func tearDown() { scratch.remove() }
 
-    private var model: String { Samples.path("vgg_small.pth.vggw") }
+    private var model: String { Samples.path("vgg_small.pth") }
     private var photo: String { Samples.path("images/chelsea.png") }
 
     private func fileType(_ path: String) -> FileAttributeType? {
