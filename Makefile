@@ -54,7 +54,7 @@ samples:
 
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build
-	bash scripts/bench-convert.sh
+	bash scripts/bench/convert.sh
 
 ## The samples venv and full-size VGG16 written by tf-keras and torchvision into $(EXPORT_WORK), for the
 ## check-* targets below.
@@ -63,34 +63,34 @@ full-size-models: build
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q -r samples/requirements.txt
 	@mkdir -p $(EXPORT_WORK)
-	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/make_vgg16_torch.py $(EXPORT_WORK) >/dev/null
-	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/make_vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
+	@[ -f $(EXPORT_WORK)/vgg16_torchvision.pth ] || $(VENV)/bin/python scripts/generate/vgg16_torch.py $(EXPORT_WORK) >/dev/null
+	@[ -f $(EXPORT_WORK)/vgg16_tfkeras_model.h5 ] || $(VENV)/bin/python scripts/generate/vgg16_keras.py $(EXPORT_WORK) >/dev/null 2>&1
 
 ## Load every export in the real frameworks (PyTorch, ONNX Runtime, tf-keras, Keras 3) and compare with
 ## their own outputs.
 check-exports: full-size-models
-	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_exports.py .build/release/vggconv $(EXPORT_WORK)
-	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_keras_exports.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e 'retracing'
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/exports.py .build/release/vggconv $(EXPORT_WORK)
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/keras_exports.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e 'retracing'
 
 ## Full-size proof of diff, verify --explain/--logits/--layers with PyTorch.
 check-diagnosis: full-size-models
-	$(VENV)/bin/python scripts/check_diagnosis.py .build/release/vggconv $(EXPORT_WORK)
+	$(VENV)/bin/python scripts/check/diagnosis.py .build/release/vggconv $(EXPORT_WORK)
 
 ## Full-size proof of predict, features and gradcam against torchvision, tf-keras and PyTorch autograd.
 check-images: full-size-models
-	set -o pipefail; $(VENV)/bin/python scripts/check_images.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e '^I0000'
+	set -o pipefail; $(VENV)/bin/python scripts/check/images.py .build/release/vggconv $(EXPORT_WORK) 2>&1 | grep -v -e '^WARNING' -e '^I0000'
 
 ## Transfer-learning saves: every samples/transfer model exported and loaded in torch, onnxruntime, Keras 3 and
 ## tf-keras; full-size VGG16 bases (nested, GAP heads, sharded, torchvision heads) through verify and summary.
 check-transfer: build
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q -r samples/requirements.txt
-	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_transfer_exports.py .build/release/vggconv $(EXPORT_WORK)/transfer 2>&1 | grep -E '^(PASS|FAIL|n/a|[0-9]+ passed)'
-	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check_transfer_fullsize.py .build/release/vggconv $(EXPORT_WORK)/transfer-fullsize 2>&1 | grep -E '^(PASS|FAIL|[0-9]+ passed| )'
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/transfer_exports.py .build/release/vggconv $(EXPORT_WORK)/transfer 2>&1 | grep -E '^(PASS|FAIL|n/a|[0-9]+ passed)'
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/transfer_fullsize.py .build/release/vggconv $(EXPORT_WORK)/transfer-fullsize 2>&1 | grep -E '^(PASS|FAIL|[0-9]+ passed| )'
 
-## libFuzzer harnesses for every reader (scripts/fuzz.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
+## libFuzzer harnesses for every reader (scripts/fuzz/run.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps
-	bash scripts/fuzz.sh
+	bash scripts/fuzz/run.sh
 
 clean:
 	rm -rf .build out .build-fuzz

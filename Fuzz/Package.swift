@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // libFuzzer harnesses for vggconv's readers, kept out of the main package so that `swift build` and
-// `make test` never need the fuzzer runtime. Built by `make fuzz` (scripts/fuzz.sh) with
+// `make test` never need the fuzzer runtime. Built by `make fuzz` (scripts/fuzz/run.sh) with
 // `-sanitize=fuzzer,address`, the only way it links (the driver comes from the fuzzer runtime).
 import PackageDescription
 

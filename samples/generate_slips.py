@@ -5,7 +5,7 @@ Each file is the committed sample model (written by the real frameworks: samples
 mistake that real converters make, saved again by the real framework: torch.save for PyTorch files,
 tf-keras's model.save for Keras files. samples/slips/manifest.json lists, for each file, the file it
 must be compared with, the tensor that differs and words the slip's name must contain.
-Also writes per-layer golden activations for `vggconv verify --layers` with scripts/dump_layers_*.py.
+Also writes per-layer golden activations for `vggconv verify --layers` with scripts/reference/dump_layers_*.py.
 """
 import json
 import os
@@ -19,7 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SLIPS = os.path.join(HERE, "slips")
-SCRIPTS = os.path.join(os.path.dirname(HERE), "scripts")
+SCRIPTS = os.path.join(os.path.dirname(HERE), "scripts", "reference")
 
 
 def torch_slip(base, name, edit):

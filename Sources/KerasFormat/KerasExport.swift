@@ -4,7 +4,7 @@ import VGGCore
 /// layer's output shape in Keras's (None, H, W, C) order, and each variable in Keras's layout (HWIO
 /// kernels, (in, out) dense kernels with the first dense after `Flatten` taking H,W,C-ordered rows), as
 /// planned tensors that stream from the source with at most one transpose. Always channels-last.
-/// Facts: shared/docs/export-formats.md §2–3.
+/// Facts: docs/exports.md, "Keras files".
 public struct KerasExport: Sendable {
     /// One Keras layer.
     public struct Layer: Sendable {

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import VGGCore
 
-/// Writes a conversion plan as the files Keras loads (facts: shared/docs/export-formats.md §2–3):
+/// Writes a conversion plan as the files Keras loads (facts: docs/exports.md, "Keras files"):
 /// - `.h5`, full model: `model_config` (tf-keras dialect) + `model_weights`, for `load_model` in tf-keras
 ///   and Keras 3, and `load_weights` / `keras.applications.VGG16(weights=…)`;
 /// - `.h5`, weights only: the `save_weights` layout (root `layer_names`, `<layer>/<layer>/kernel:0`);

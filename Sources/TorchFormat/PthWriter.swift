@@ -4,7 +4,7 @@ import VGGCore
 /// Writes a conversion plan as the file `torch.save(model.state_dict())` writes: a stored zip (FB-padded,
 /// 64-byte aligned records with data descriptors; `ZipLayout`) holding a protocol-2 `data.pkl` of an
 /// OrderedDict of `_rebuild_tensor_v2` calls, one `data/<k>` record per tensor, `byteorder`, `version`.
-/// Loads with `torch.load(path, weights_only=True)` (and `mmap=True`). Facts: export-formats.md §1.
+/// Loads with `torch.load(path, weights_only=True)` (and `mmap=True`). Facts: docs/exports.md (the `.pth` row).
 public enum PthWriter {
     /// What was written.
     public struct Result: Sendable {

@@ -2,7 +2,7 @@ import Foundation
 import Inference
 import VGGCore
 
-/// `verify --layers GOLDEN.npz`: every layer's activations from the framework (scripts/dump_layers_*.py)
+/// `verify --layers GOLDEN.npz`: every layer's activations from the framework (scripts/reference/dump_layers_*.py)
 /// against the engine's, layer by layer, naming the first that diverges. Keys are matched to layers by
 /// canonical name or source name (Keras layer name, PyTorch module path); maps may be NCHW or NHWC.
 public enum LayerComparison {

@@ -2,7 +2,7 @@
 /// Relu/Sigmoid/Tanh, MaxPool, AveragePool, BatchNormalization (with the file's epsilon), Flatten, Gemm
 /// and Softmax, with a symbolic batch dimension `N` and initializers named after the canonical tensors.
 /// Dropout is omitted (inference). Keras's 'same' padding becomes explicit, possibly asymmetric, pads.
-/// Field numbers: export-formats.md §5 (onnx/onnx.proto). Tensor bytes are streamed into place.
+/// Field numbers: onnx/onnx.proto (docs/exports.md, "Why ONNX is hand-encoded"). Tensor bytes are streamed into place.
 public enum OnnxWriter {
     public static let irVersion = 8
     public static let opset = 17

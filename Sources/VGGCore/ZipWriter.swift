@@ -2,7 +2,7 @@
 /// inside `PyTorchStreamWriter`): each member's local header carries an `FB` extra field padding its
 /// payload to a 64-byte boundary, flags 0x0808 (data descriptor, UTF-8), zero CRC and sizes; a 16-byte
 /// data descriptor follows each payload; the central directory holds the real CRCs and sizes. Facts:
-/// shared/docs/export-formats.md §1. Payloads are written by the caller at `payloadOffsets`; this type
+/// docs/exports.md (the `.pth` row) and PyTorch's torch/serialization.py. Payloads are written by the caller at `payloadOffsets`; this type
 /// supplies every other byte.
 public struct ZipLayout: Sendable {
     public struct Member: Sendable {

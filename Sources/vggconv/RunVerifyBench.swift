@@ -41,7 +41,7 @@ struct InputOptions: ParsableArguments {
 extension VGGConv {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a native model on a .npy input and write the outputs as .npy.",
+            abstract: "Run a model (any format vggconv reads) on a .npy input and write the outputs as .npy.",
             discussion: "Inputs are tensors: resize, scale and normalise them as the original framework expects first (Keras 'caffe' BGR mean subtraction, torchvision's RGB mean/std).")
 
         @OptionGroup var inputs: InputOptions
@@ -63,7 +63,7 @@ extension VGGConv {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a native model against golden outputs from Keras or PyTorch.",
+            abstract: "Check a model (any format vggconv reads) against golden outputs from Keras or PyTorch.",
             discussion: "Prints per sample the max absolute and relative error, cosine similarity and top-1/top-5 agreement. Exit status 0 when every sample is within tolerance with identical top-5, 1 otherwise, 2 on bad input.")
 
         @OptionGroup var inputs: InputOptions
@@ -71,7 +71,7 @@ extension VGGConv {
         @Option(help: "The outputs the original framework produced for the same input (.npy).", completion: .file(extensions: ["npy"]))
         var golden: String?
 
-        @Option(help: "Per-layer activations from the framework (.npz keyed by layer name or module path; scripts/dump_layers_torch.py, scripts/dump_layers_keras.py): compared layer by layer, naming the first that diverges.",
+        @Option(help: "Per-layer activations from the framework (.npz keyed by layer name or module path; scripts/reference/dump_layers_torch.py, scripts/reference/dump_layers_keras.py): compared layer by layer, naming the first that diverges.",
                 completion: .file(extensions: ["npz"]))
         var layers: String?
 
@@ -123,7 +123,7 @@ extension VGGConv {
 
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure the forward-pass latency of a native model (load time excluded).")
+            abstract: "Measure the forward-pass latency of a model (any format vggconv reads; load time excluded).")
 
         @OptionGroup var modelArgument: ModelArgument
         var model: String { modelArgument.model }

@@ -9,7 +9,7 @@ import XCTest
 /// `convert … -o X.h5 | X.weights.h5 | X.keras` from every input flavour: read back by vggconv's own
 /// Keras reader, every tensor is bit-identical to the canonical one; the HDF5 attributes are the ones
 /// every Keras loader reads; summaries equal Keras's own text; round trips through PyTorch are exact.
-/// (Loading into tf-keras and Keras 3 themselves: scripts/check_keras_exports.py in the samples venv.)
+/// (Loading into tf-keras and Keras 3 themselves: scripts/check/keras_exports.py in the samples venv.)
 final class KerasExportTests: XCTestCase {
     var scratch: TemporaryDirectory!
     override func setUp() { scratch = TemporaryDirectory() }

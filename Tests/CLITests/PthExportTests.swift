@@ -5,7 +5,7 @@ import XCTest
 /// `convert … -o X.pth` from every input flavour: the file is what torch.save writes (checked with
 /// Python's own zipfile and pickletools, no framework needed), its tensors are bit-identical to the
 /// canonical ones, and vggconv reads it back into a model that reproduces PyTorch's logits.
-/// (Loading into torch itself: scripts/check_exports.py in the samples venv.)
+/// (Loading into torch itself: scripts/check/exports.py in the samples venv.)
 final class PthExportTests: XCTestCase {
     var scratch: TemporaryDirectory!
     override func setUp() { scratch = TemporaryDirectory() }
@@ -96,7 +96,7 @@ final class PthExportTests: XCTestCase {
 
     /// ONNX from every flavour, decoded with a few lines of Python (no onnx package): ir_version 8, opset
     /// 17, nodes in topological order, every initializer's raw bytes those of the .vggw tensor of the same
-    /// name. (onnx.checker and onnxruntime themselves: scripts/check_exports.py.)
+    /// name. (onnx.checker and onnxruntime themselves: scripts/check/exports.py.)
     func testOnnxGraphsAreSortedAndCarryTheCanonicalTensors() throws {
         for input in Self.inputs {
             let source = Samples.path(input.file), stem = input.file.replacingOccurrences(of: "/", with: "_")
@@ -253,7 +253,7 @@ final class PthExportTests: XCTestCase {
 
     /// --arch for a Keras 3 .weights.h5 without config: a name that does not fit the stored weights is
     /// refused naming the misfit, an unknown name is refused. (A real keras.applications VGG16 converts
-    /// bit-identically to its .keras: scripts/check_exports.py.)
+    /// bit-identically to its .keras: scripts/check/exports.py.)
     func testArchForKeras3WeightsRefusesWhatDoesNotFit() throws {
         let misfit = try vggconv("convert", Samples.path("vgg_small_keras3.weights.h5"), "--arch", "vgg11", "-o", scratch.file("a.vggw"))
         XCTAssertEqual(misfit.status, 2)
@@ -295,7 +295,7 @@ final class PthExportTests: XCTestCase {
 
     /// Checks a .pth with Python's standard library only: zip CRCs, 64-byte aligned payloads, data
     /// descriptors, the records torch.save writes, and a pickle of only the opcodes and globals that
-    /// torch's weights_only unpickler accepts (export-formats.md §1).
+    /// torch's weights_only unpickler accepts (docs/exports.md, the `.pth` row).
     static let structureCheck = #"""
     import pickletools, struct, sys, zipfile
     path = sys.argv[1]

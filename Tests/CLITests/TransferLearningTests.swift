@@ -58,7 +58,7 @@ final class TransferLearningTests: XCTestCase {
                     XCTAssertEqual(tensor.shape, want.shape, "\(model)\(flavour.file) \(tensor.name)")
                     XCTAssertTrue(native.withBytes(of: tensor) { Array($0) == want.bytes }, "\(model)\(flavour.file): \(tensor.name) differs from Keras's array")
                 }
-                let schema = try python([Samples.repositoryRoot + "/scripts/check_vggw_schema.py", output])
+                let schema = try python([Samples.repositoryRoot + "/scripts/check/vggw_schema.py", output])
                 XCTAssertEqual(schema.status, 0, schema.stdout + schema.stderr)
                 // The nesting is kept: every base layer names the model around it.
                 if model != "tl_features" {
@@ -84,7 +84,7 @@ final class TransferLearningTests: XCTestCase {
 
     /// Keras exports keep the nested base (its name, its layers, which of them train): the tf-keras .h5
     /// written from the Keras 3 archive summarises exactly as tf-keras summarised its own file. (That
-    /// Keras loads them with the same structure: scripts/check_transfer_exports.py.)
+    /// Keras loads them with the same structure: scripts/check/transfer_exports.py.)
     func testKerasExportsKeepTheNestedBase() throws {
         for model in ["tl_flatten", "tl_gap", "tl_gmp_keepdims"] {
             let exported = scratch.file("\(model).h5")

@@ -74,12 +74,12 @@ final class KerasConversionTests: XCTestCase {
         }
         let files = scratch.contents().filter { $0.hasSuffix(".vggw") }.map { scratch.file($0) }
         XCTAssertEqual(files.count, 4 * 8 + 3)
-        let check = try python([Samples.repositoryRoot + "/scripts/check_vggw_schema.py"] + files)
+        let check = try python([Samples.repositoryRoot + "/scripts/check/vggw_schema.py"] + files)
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
 
         // fc1.weight is the tensor with the Flatten row permutation: the hardest one to get right.
         let out = scratch.file("fc1.npy")
-        let read = try python([Samples.repositoryRoot + "/scripts/read_vggw.py",
+        let read = try python([Samples.repositoryRoot + "/scripts/reference/read_vggw.py",
                                scratch.file("vgg_small_keras3.keras.vggw"), "fc1.weight", out])
         XCTAssertEqual(read.status, 0, read.stderr)
         let expected = try XCTUnwrap(Samples.expectedTensors("vgg_small")["fc1.weight"])

@@ -115,7 +115,7 @@ UNINSTRUMENTED void vggconv_child_coverage_save(void) {
 
 UNINSTRUMENTED void vggconv_child_ended(int status) {
     // A trap (SIGILL: a Swift precondition, overflow or bounds check) or a sanitizer report (exit code
-    // 77, set in ASAN_OPTIONS by scripts/fuzz.sh) in the child is vggconv's own bug, which users would
+    // 77, set in ASAN_OPTIONS by scripts/fuzz/run.sh) in the child is vggconv's own bug, which users would
     // only see as a refused file: make it a finding here. libhdf5's own crashes (SIGSEGV, SIGABRT) and
     // memory errors (LIBHDF5_FAULT_EXIT, see child_report) stay what the isolation turns them into.
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) {

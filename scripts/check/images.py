@@ -8,7 +8,7 @@ downloaded here):
   + predict): top-5 identical, probabilities within 1e-4;
 - `vggconv features --layer block5_pool` vs a Keras sub-model, within 1e-4 x max;
 - `vggconv gradcam` vs Grad-CAM with PyTorch autograd at the last ReLU of `features`, within 1e-3 x max.
-usage: check_images.py VGGCONV_BINARY WORK_DIR (WORK_DIR holds vgg16_torchvision.pth, vgg16_tfkeras_model.h5)
+usage: images.py VGGCONV_BINARY WORK_DIR (WORK_DIR holds vgg16_torchvision.pth, vgg16_tfkeras_model.h5)
 """
 import json
 import os
@@ -24,7 +24,7 @@ from PIL import Image
 from torchvision import transforms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMAGES = os.path.join(os.path.dirname(HERE), "samples", "images")
+IMAGES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "samples", "images")
 failures = 0
 
 

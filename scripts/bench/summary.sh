@@ -6,7 +6,7 @@
 # /usr/bin/time.
 RUNS=${RUNS:-21}
 REF_RUNS=${REF_RUNS:-3}
-source "$(dirname "$0")/bench-common.sh"
+source "$(dirname "$0")/common.sh"
 need_python_package torchinfo torchinfo==1.8.0
 rm -f "$WORK/summary.txt"
 
@@ -25,8 +25,8 @@ for _ in 1 2 3; do
   measure "vggconv-h5" $(( RUNS / 3 )) "$BIN" summary "$WORK/vgg16_tfkeras_model.h5"
   measure "vggconv-pth" $(( RUNS / 3 )) "$BIN" summary "$WORK/vgg16_torchvision.pth"
 done
-measure "keras-load_model" "$REF_RUNS" "$VENV/bin/python" scripts/reference_summary.py keras "$WORK/vgg16_tfkeras_model.h5"
-measure "torchinfo" "$REF_RUNS" "$VENV/bin/python" scripts/reference_summary.py torchinfo "$WORK/vgg16_torchvision.pth"
+measure "keras-load_model" "$REF_RUNS" "$VENV/bin/python" scripts/reference/summary.py keras "$WORK/vgg16_tfkeras_model.h5"
+measure "torchinfo" "$REF_RUNS" "$VENV/bin/python" scripts/reference/summary.py torchinfo "$WORK/vgg16_torchvision.pth"
 python3 - "$WORK/summary.txt" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1])]

@@ -10,7 +10,7 @@
 # not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
 # seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
 RUNS=${RUNS:-5}
-source "$(dirname "$0")/bench-common.sh"
+source "$(dirname "$0")/common.sh"
 need_python_package safetensors safetensors==0.8.0
 echo "$(nproc) cores; $RUNS runs per tool"
 
@@ -21,10 +21,10 @@ measure() {  # label, command...
   echo "$label $secs $kib" >> "$WORK/results.txt"
 }
 
-compare() {  # title, input, our subcommand, reference script[, our output extension]
-  local title=$1 in=$2 sub=$3 ref=$4 ext=${5:-vggw}
+compare() {  # title, input, our subcommand, reference route (scripts/reference/convert.py)[, our output extension]
+  local title=$1 in=$2 sub=$3 route=$4 ext=${5:-vggw}
   local ours=("$BIN" "$sub" "$in" -o "$WORK/out.$ext" --force)
-  local theirs=("$VENV/bin/python" "$ref" "$in" "$WORK/ref.$ext")
+  local theirs=("$VENV/bin/python" scripts/reference/convert.py "$route" "$in" "$WORK/ref.$ext")
   local floor=(cp "$in" "$WORK/copy.bin")
   rm -f "$WORK/results.txt"
   "${ours[@]}" >/dev/null; "${theirs[@]}" >/dev/null 2>&1; "${floor[@]}"   # warm-up
@@ -47,17 +47,17 @@ PY
 
 SECTIONS=${SECTIONS:-all}
 if [ "$SECTIONS" = all ]; then
-  compare "keras2native vs h5py+numpy->safetensors" "$WORK/vgg16_tfkeras_model.h5" keras2native scripts/reference_keras_to_safetensors.py
-  compare "torch2native vs torch.load->safetensors" "$WORK/vgg16_torchvision.pth" torch2native scripts/reference_torch_to_safetensors.py
+  compare "keras2native vs h5py+numpy->safetensors" "$WORK/vgg16_tfkeras_model.h5" keras2native keras-h5py
+  compare "torch2native vs torch.load->safetensors" "$WORK/vgg16_torchvision.pth" torch2native torch-load
 fi
 if [ "${EXPORTS:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|exports)$ ]]; then
   need_python_package onnx onnx==1.23.2
-  compare "convert .h5 -> .pth vs torch.load + torch.save" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py pth
-  compare "convert .h5 -> .safetensors vs safetensors.torch.save_file" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py safetensors
-  compare "convert .h5 -> .onnx vs torch.onnx.export" "$WORK/vgg16_tfkeras_model.h5" convert scripts/reference_export.py onnx
+  compare "convert .h5 -> .pth vs torch.load + torch.save" "$WORK/vgg16_tfkeras_model.h5" convert torch-export pth
+  compare "convert .h5 -> .safetensors vs safetensors.torch.save_file" "$WORK/vgg16_tfkeras_model.h5" convert torch-export safetensors
+  compare "convert .h5 -> .onnx vs torch.onnx.export" "$WORK/vgg16_tfkeras_model.h5" convert torch-export onnx
 fi
 if [ "${KERAS:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|keras)$ ]]; then
-  compare "convert .pth -> .h5 (full model) vs tf-keras VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert scripts/reference_keras_export.py h5
-  compare "convert .pth -> .weights.h5 vs Keras 3 VGG16 + set_weights + save_weights" "$WORK/vgg16_torchvision.pth" convert scripts/reference_keras_export.py weights.h5
-  compare "convert .pth -> .keras vs Keras 3 VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert scripts/reference_keras_export.py keras
+  compare "convert .pth -> .h5 (full model) vs tf-keras VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert keras-export h5
+  compare "convert .pth -> .weights.h5 vs Keras 3 VGG16 + set_weights + save_weights" "$WORK/vgg16_torchvision.pth" convert keras-export weights.h5
+  compare "convert .pth -> .keras vs Keras 3 VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert keras-export keras
 fi

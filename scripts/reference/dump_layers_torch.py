@@ -26,7 +26,7 @@ def build(args, state):
         spec = importlib.util.spec_from_file_location("exported", args.module)
     else:
         spec = importlib.util.spec_from_file_location(
-            "generate", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "generate.py"))
+            "generate", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "samples", "generate.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.build() if args.module else module.torch_twin(module.MODELS[args.sample_model])[0]

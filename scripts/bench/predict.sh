@@ -3,7 +3,7 @@
 # transforms + ONNX Runtime doing the same (decode, resize, crop, normalise, run, softmax, top-5), both
 # timed end to end (start-up included), alternating; then `vggconv features` peak RSS on 10 and 200 photos.
 RUNS=${RUNS:-3}
-source "$(dirname "$0")/bench-common.sh"
+source "$(dirname "$0")/common.sh"
 need_python_package onnxruntime onnxruntime==1.32.0
 PHOTOS="$WORK/photos64"; MANY="$WORK/photos200"; FEW="$WORK/photos10"
 mkdir -p "$PHOTOS" "$MANY" "$FEW"
@@ -20,7 +20,7 @@ echo "$(nproc) cores; 64 photos; $RUNS runs each"
 for _ in $(seq "$RUNS"); do
   s=$(date +%s.%N); "$BIN" predict "$WORK/vgg16.vggw" "$PHOTOS" > /dev/null; e=$(date +%s.%N)
   python3 -c "print(f'vggconv predict: {64 / ($e - $s):.2f} images/s')"
-  echo "PIL + ONNX Runtime: $("$VENV/bin/python" scripts/reference_predict.py "$WORK/vgg16.onnx" "$PHOTOS")"
+  echo "PIL + ONNX Runtime: $("$VENV/bin/python" scripts/reference/predict.py "$WORK/vgg16.onnx" "$PHOTOS")"
 done
 for dir in "$FEW" "$MANY"; do
   /usr/bin/time -f "features of $(ls "$dir" | wc -l) photos: %e s, peak RSS %M KB" "$BIN" features "$WORK/vgg16.vggw" "$dir" -o "$WORK/features.npy" --force > /dev/null

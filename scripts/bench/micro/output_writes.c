@@ -1,7 +1,7 @@
 // The experiment behind docs/conversion.md "writing through a shared mapping": filling a 560 MiB file in
 // tmpfs (/dev/shm) as the conversion writer does (8 MiB pwrite calls from one thread) against writing
 // it through a MAP_SHARED mapping from two threads (page faults allocate the file's pages in parallel),
-// and against fallocate + MAP_POPULATE first. Run: bash scripts/microbench/run.sh
+// and against fallocate + MAP_POPULATE first. Run: bash scripts/bench/micro/run.sh
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>

@@ -10,7 +10,7 @@
 # (reproduce one: VGGCONV_FUZZ_TARGET=<harness> .build-fuzz/release/VGGConvFuzz FILE) and turn the
 # exit status non-zero. A summary line per harness gives executions, edges, features and corpus size.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5 safetensors image labels"}
 JOBS=${FUZZ_JOBS:-2}

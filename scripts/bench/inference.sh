@@ -6,9 +6,9 @@
 # against PyTorch's and reports peak RSS.
 ROUNDS=${ROUNDS:-3}
 ITER=${ITER:-5}
-source "$(dirname "$0")/bench-common.sh"
+source "$(dirname "$0")/common.sh"
 need_python_package onnxruntime onnxruntime==1.31.1 onnx==1.23.2 openvino==2026.4.1 onnxscript
-[ -f "$WORK/vgg16.onnx" ] || "$VENV/bin/python" scripts/export_vgg16.py "$WORK/vgg16_torchvision.pth" "$WORK" >/dev/null 2>&1
+[ -f "$WORK/vgg16.onnx" ] || "$VENV/bin/python" scripts/generate/vgg16_onnx.py "$WORK/vgg16_torchvision.pth" "$WORK" >/dev/null 2>&1
 "$BIN" torch2native "$WORK/vgg16_torchvision.pth" -o "$WORK/vgg16.vggw" --force >/dev/null
 
 echo "== correctness at full size (4 samples, PyTorch logits)"
@@ -31,7 +31,7 @@ for round in $(seq "$ROUNDS"); do
     echo "vggconv $batch $(echo "$line" | sed -E 's/.*median: ([0-9.]+) ms.*/\1/')" >> "$WORK/inference.txt"
     for tool in onnxruntime torch openvino; do
       sleep "${SETTLE:-2}"
-      "$VENV/bin/python" scripts/reference_inference.py "$tool" "$WORK/vgg16_torchvision.pth" "$WORK/vgg16.onnx" "$batch" "$ITER" 2>/dev/null \
+      "$VENV/bin/python" scripts/reference/inference.py "$tool" "$WORK/vgg16_torchvision.pth" "$WORK/vgg16.onnx" "$batch" "$ITER" 2>/dev/null \
         | awk '{print $1, $2, $3}' >> "$WORK/inference.txt"
     done
   done

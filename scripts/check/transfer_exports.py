@@ -3,7 +3,7 @@
 frameworks with their ordinary safe loaders: PyTorch (torch.load(weights_only=True) into the emitted module
 or torchvision), ONNX Runtime, tf-keras and Keras 3 (load_model). Each must reproduce the source framework's
 outputs within 1e-4 x max|output|. Run in the samples venv:
-    .venv-samples/bin/python scripts/check_transfer_exports.py .build/release/vggconv OUT_DIR
+    .venv-samples/bin/python scripts/check/transfer_exports.py .build/release/vggconv OUT_DIR
 """
 import importlib.util
 import json
@@ -17,7 +17,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SAMPLES = os.path.join(HERE, "..", "samples", "transfer")
+SAMPLES = os.path.join(HERE, "..", "..", "samples", "transfer")
 
 
 def close(a, b):

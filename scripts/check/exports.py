@@ -12,7 +12,7 @@ full-size VGG16 written by tf-keras and by torchvision: `vggconv convert IN -o O
 Also: torchvision's VGG16 saved by safetensors.torch.save_file (no vggconv metadata) converts with vggconv,
 and vggconv's own engine reproduces PyTorch's logits from it (`vggconv verify`).
 Prints one line per case and a verdict; exits 1 on any failure.
-usage: check_exports.py VGGCONV_BINARY WORK_DIR
+usage: exports.py VGGCONV_BINARY WORK_DIR
 """
 import importlib.util
 import os
@@ -27,7 +27,7 @@ import torch
 import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SAMPLES = os.path.join(os.path.dirname(HERE), "samples")
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "samples")
 GOLDEN = os.path.join(SAMPLES, "golden")
 TOLERANCE = 1e-4
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What users run today to see a model's summary. usage: reference_summary.py keras|torchinfo FILE"""
+"""What users run today to see a model's summary. usage: summary.py keras|torchinfo FILE"""
 import os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")

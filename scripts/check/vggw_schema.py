@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Validate the JSON header of each .vggw file given against schemas/vggw-header.schema.json.
 
-usage: check_vggw_schema.py FILE.vggw...   (exit 0 when all are valid; prints one line per file)
+usage: vggw_schema.py FILE.vggw...   (exit 0 when all are valid; prints one line per file)
 """
 import json, os, struct, sys
 import jsonschema
 
-schema_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "schemas", "vggw-header.schema.json")
+schema_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas", "vggw-header.schema.json")
 schema = json.load(open(schema_path))
 jsonschema.Draft202012Validator.check_schema(schema)
 validator = jsonschema.Draft202012Validator(schema)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Forward-pass latency of VGG16 in PyTorch, ONNX Runtime and OpenVINO on this CPU, measured the same way
 vggconv bench does (one warm-up, then the median of N timed passes on a fixed random batch).
-usage: reference_inference.py TOOL STATE_DICT.pth ONNX_PATH BATCH ITERATIONS   (TOOL: torch|onnxruntime|openvino)
+usage: inference.py TOOL STATE_DICT.pth ONNX_PATH BATCH ITERATIONS   (TOOL: torch|onnxruntime|openvino)
 Prints: TOOL BATCH median_ms min_ms max_ms"""
 import os, statistics, sys, time
 import numpy as np

@@ -3,7 +3,7 @@
 # own, unrelated VGG16) beside `cat A B > /dev/null` from a warm page cache, alternating, in one run.
 # Prints wall seconds and peak RSS per run, then medians and the ratio.
 RUNS=${RUNS:-5}
-source "$(dirname "$0")/bench-common.sh"
+source "$(dirname "$0")/common.sh"
 A="$WORK/vgg16_tfkeras_model.h5"; TWIN="$WORK/vgg16_twin.pth"; OTHER="$WORK/vgg16_torchvision.pth"
 [ -f "$TWIN" ] || "$BIN" convert "$A" -o "$TWIN" >/dev/null 2>&1
 echo "$(nproc) cores; $RUNS runs each"

@@ -1,6 +1,6 @@
 // The experiment behind docs/inference.md "AVX-512 multiply": the engine's Winograd multiply stage
 // (CKernels_winograd43_multiply, the AVX2 6 x 16 micro-kernel) against AVX-512 micro-kernels over the same
-// packed U and V, one core, at VGG16's block shapes. Run: bash scripts/microbench/run.sh
+// packed U and V, one core, at VGG16's block shapes. Run: bash scripts/bench/micro/run.sh
 // Prints GFLOP/s of the 36 coordinate products (72 * K * C * tiles flops) for each kernel; best of 5.
 #include "CKernels.h"
 #include <immintrin.h>

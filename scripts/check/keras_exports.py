@@ -10,7 +10,7 @@ For every sample model, from every input flavour, and for full-size torchvision 
 - predict the framework's golden NHWC input and compare with PyTorch's own outputs on the same weights:
   max |err| <= 1e-4 x max|golden| and identical top-5 for class scores (float16 exports: 1e-2, top-1).
 Prints one line per case, the worst relative error, and a verdict; exits 1 on any failure.
-usage: check_keras_exports.py VGGCONV_BINARY WORK_DIR   (CHECK_MODELS=vgg_small,vgg_bn: those samples only)
+usage: keras_exports.py VGGCONV_BINARY WORK_DIR   (CHECK_MODELS=vgg_small,vgg_bn: those samples only)
 """
 import os
 import subprocess
@@ -23,7 +23,7 @@ import torchvision
 import tf_keras
 import keras
 
-from check_exports import FLAVOURS, GOLDEN, SAMPLES, TOLERANCE
+from exports import FLAVOURS, GOLDEN, SAMPLES, TOLERANCE
 
 failures = 0
 worst = 0.0

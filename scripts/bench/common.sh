@@ -1,7 +1,7 @@
 # Shared setup for the bench-*.sh scripts (sourced): the framework venv, the release build and the
 # full-size VGG16 files written by the real frameworks, all under $WORK (tmpfs by default).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 VENV=${VENV:-.venv-samples}
 WORK=${WORK:-/dev/shm/vggconv-bench}
 BIN=.build/release/vggconv
@@ -14,5 +14,5 @@ need_python_package() {
   local module=$1; shift
   "$VENV/bin/python" -c "import $module" 2>/dev/null || "$VENV/bin/pip" install -q "$@"
 }
-[ -f "$WORK/vgg16_tfkeras_model.h5" ] || "$VENV/bin/python" scripts/make_vgg16_keras.py "$WORK" >/dev/null 2>&1
-[ -f "$WORK/vgg16_torchvision.pth" ] || "$VENV/bin/python" scripts/make_vgg16_torch.py "$WORK" >/dev/null 2>&1
+[ -f "$WORK/vgg16_tfkeras_model.h5" ] || "$VENV/bin/python" scripts/generate/vgg16_keras.py "$WORK" >/dev/null 2>&1
+[ -f "$WORK/vgg16_torchvision.pth" ] || "$VENV/bin/python" scripts/generate/vgg16_torch.py "$WORK" >/dev/null 2>&1

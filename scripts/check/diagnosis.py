@@ -8,9 +8,9 @@
   `--logits` passes.
 - `diff KERAS.h5 TWIN.pth` is IDENTICAL (exit 0); against the twin with fc1's rows left in Keras order
   it names the Flatten permutation at fc1.weight.
-- Per-layer activations from torchvision's forward hooks (scripts/dump_layers_torch.py): `verify
+- Per-layer activations from torchvision's forward hooks (scripts/reference/dump_layers_torch.py): `verify
   --layers` agrees on every layer.
-usage: check_diagnosis.py VGGCONV_BINARY WORK_DIR (WORK_DIR holds vgg16_tfkeras_model.h5)
+usage: diagnosis.py VGGCONV_BINARY WORK_DIR (WORK_DIR holds vgg16_tfkeras_model.h5)
 """
 import os
 import subprocess
@@ -60,7 +60,7 @@ def main():
     torch.save(state, naive)
     run("diff vs the twin with fc1's rows in H,W,C order", ["diff", keras_file, naive], 1, "slip: input rows in H,W,C vs C,H,W order")
     layers = os.path.join(work, "vgg16_layers.npz")
-    subprocess.run([sys.executable, os.path.join(HERE, "dump_layers_torch.py"), twin, paths["x"], layers, "--torchvision", "vgg16"], check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "..", "reference", "dump_layers_torch.py"), twin, paths["x"], layers, "--torchvision", "vgg16"], check=True)
     run("verify --layers with torchvision's forward hooks", ["verify", twin, "--input", paths["x"], "--layers", layers], 0, "PASS:")
     run("verify --layers: the H,W,C fc1 diverges first at fc1", ["verify", naive, "--input", paths["x"], "--layers", layers], 1,
         "first divergence at layer fc1")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What a Python user runs to classify a folder of photos with VGG16 in ONNX Runtime, for
-scripts/bench-predict.sh: PIL decode, torchvision's Resize(256) + CenterCrop(224) + ToTensor + Normalize,
+scripts/bench/predict.sh: PIL decode, torchvision's Resize(256) + CenterCrop(224) + ToTensor + Normalize,
 batches of 8 through an onnxruntime session, softmax, top-5. Prints images per second.
-usage: reference_predict.py MODEL.onnx DIR"""
+usage: predict.py MODEL.onnx DIR"""
 import os
 import sys
 import time

@@ -7,7 +7,7 @@
   torchvision's vgg16 with classifier[6] replaced by Linear(4096, 2).
 For each: `vggconv verify` against the framework's outputs (1e-4 x max), `summary` against Keras's own text,
 and the PyTorch export reloaded with torch.load(weights_only=True) reproducing the outputs.
-    .venv-samples/bin/python scripts/check_transfer_fullsize.py .build/release/vggconv /dev/shm/tl-fullsize
+    .venv-samples/bin/python scripts/check/transfer_fullsize.py .build/release/vggconv /dev/shm/tl-fullsize
 """
 import os
 import subprocess
