@@ -34,6 +34,9 @@ test: deps pydeps
 	$(SWIFT) build --build-tests
 	@mkdir -p .build
 	@set -o pipefail; $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log
+	@# The library as another package uses it (Examples/ConvertAndVerify): built and run on a sample.
+	@mkdir -p .build/example-out
+	$(SWIFT) run --package-path Examples/ConvertAndVerify --scratch-path .build/example ConvertAndVerify samples .build/example-out
 	@# One plain closing line: "N passed, N failed".
 	@grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 | \
 	  sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' | \

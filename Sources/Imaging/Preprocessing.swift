@@ -1,3 +1,4 @@
+import VGGCore
 /// The two ImageNet preprocessings a VGG expects, reproduced step for step, and none.
 public enum Preprocessing: String, CaseIterable, Sendable {
     /// Keras: `load_img(path, target_size=(H, W))` (Pillow nearest), `img_to_array`,
@@ -47,6 +48,6 @@ public enum Preprocessing: String, CaseIterable, Sendable {
 
     /// The preprocessing a model from `sourceFormat` (a `.vggw`'s provenance) was trained with.
     public static func matching(sourceFormat: String) -> Preprocessing {
-        sourceFormat.hasPrefix("keras") ? .keras : .torch
+        SourceFramework(sourceFormat: sourceFormat) == .keras ? .keras : .torch
     }
 }

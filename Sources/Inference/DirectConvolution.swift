@@ -9,12 +9,12 @@ struct DirectConvolution: @unchecked Sendable {
     var packed: UnsafeMutablePointer<Float> { storage.pointer }
     let bias: [Float]
     let inputChannels: Int, outputChannels: Int
-    let activation: Activation
+    let activation: Elementwise
 
     /// Input channels below which this beats Winograd on VGG's layer shapes.
     static let maximumInputChannels = 7
 
-    init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
+    init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Elementwise) {
         storage = PackedFloats(count: CKernels_conv3x3_packed_count(outputChannels, inputChannels))
         CKernels_conv3x3_pack(weights, outputChannels, inputChannels, storage.pointer)
         self.bias = bias

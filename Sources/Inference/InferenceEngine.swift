@@ -68,7 +68,7 @@ public final class InferenceEngine: @unchecked Sendable {
         case globalMaxPool(input: [Int])
         case dense(Dense)
         case affine(ChannelAffine, channels: Int, perChannel: Int)
-        case activation(Activation, count: Int)
+        case activation(Elementwise, count: Int)
         case softmax(width: Int)
 
         var algorithm: String {
@@ -124,26 +124,26 @@ public final class InferenceEngine: @unchecked Sendable {
         if let requested, requested != architecture.inputShape { architecture = try architecture.withInput(requested) }
         let layers = variant.apply(to: architecture.layers)
         let tensors = Dictionary(file.header.tensors.map { ($0.name, $0) }) { a, _ in a }
-        func tensor(_ layer: NativeLayer, _ suffix: String) -> NativeTensor? { tensors["\(layer.name).\(suffix)"] }
-        func require(_ layer: NativeLayer, _ suffix: String) throws -> NativeTensor {
-            guard let t = tensor(layer, suffix) else { throw InferenceError.missingTensor(layer: layer.name, tensor: "\(layer.name).\(suffix)") }
+        func tensor(_ layer: NativeLayer, _ role: ParameterRole) -> NativeTensor? { tensors[role.tensorName(ofLayer: layer.name)] }
+        func require(_ layer: NativeLayer, _ role: ParameterRole) throws -> NativeTensor {
+            guard let t = tensor(layer, role) else { throw InferenceError.missingTensor(layer: layer.name, tensor: role.tensorName(ofLayer: layer.name)) }
             return t
         }
         func floats(_ t: NativeTensor?) -> [Float]? { t.map { Weights($0, in: file).array } }
         /// (scale, shift) of an inference-mode BatchNormalization.
         func normalization(_ layer: NativeLayer) throws -> ([Float], [Float]) {
-            let mean = floats(try require(layer, "running_mean"))!, variance = floats(try require(layer, "running_var"))!
-            let gamma = floats(tensor(layer, "weight")) ?? [Float](repeating: 1, count: mean.count)
-            let beta = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: mean.count)
+            let mean = floats(try require(layer, .movingMean))!, variance = floats(try require(layer, .movingVariance))!
+            let gamma = floats(tensor(layer, .gamma)) ?? [Float](repeating: 1, count: mean.count)
+            let beta = floats(tensor(layer, .beta)) ?? [Float](repeating: 0, count: mean.count)
             let epsilon = Float(variant.batchNormEpsilon ?? layer.config.epsilon ?? LayerSchema.Default.batchNormEpsilon)
             let scale = (0..<mean.count).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
             return (scale, (0..<mean.count).map { beta[$0] - mean[$0] * scale[$0] })
         }
         /// The activation of a standalone activation layer, nil for softmax.
-        func activation(of layer: NativeLayer) throws -> Activation? {
+        func activation(of layer: NativeLayer) throws -> Elementwise? {
             let name = layer.type == .relu ? "relu" : (layer.config.activation ?? "linear")
             if name == "softmax" { return nil }
-            guard let value = Activation(rawValue: name) else {
+            guard let value = Elementwise(rawValue: name) else {
                 throw InferenceError.unsupported(layer: layer.name, reason: "activation \(name)")
             }
             return value
@@ -187,13 +187,13 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             switch layer.type {
             case .conv2d:
-                let kernel = try require(layer, "weight")
+                let kernel = try require(layer, .kernel)
                 let (o, c, kh, kw) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
                 let stride = layer.config.strides ?? LayerSchema.Default.strides
-                var bias = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: o)
+                var bias = floats(tensor(layer, .bias)) ?? [Float](repeating: 0, count: o)
                 var act = layer.config.activation ?? "linear"
                 let weights = try fuse(kernel, perOutput: c * kh * kw, &bias, &act)
-                guard let activationKind = Activation(rawValue: act) else {
+                guard let activationKind = Elementwise(rawValue: act) else {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a convolution")
                 }
                 let outShape = layers[index + consumed - 1].outputShape
@@ -236,13 +236,13 @@ public final class InferenceEngine: @unchecked Sendable {
             case .globalMaxPooling2d:
                 steps.append(.globalMaxPool(input: shape))
             case .dense:
-                let kernel = try require(layer, "weight")
+                let kernel = try require(layer, .kernel)
                 let (units, inputs) = (kernel.shape[0], kernel.shape[1])
                 guard ShapeMath.elementCount(shape) == inputs else {
                     throw InferenceError.inputShape(expected: [-1] + file.header.architecture.inputShape, actual: [-1] + architecture.inputShape,
                                                     hint: "layer \(layer.name) takes \(inputs) features, so the model only runs at its own input size")
                 }
-                var bias = floats(tensor(layer, "bias")) ?? [Float](repeating: 0, count: units)
+                var bias = floats(tensor(layer, .bias)) ?? [Float](repeating: 0, count: units)
                 var act = layer.config.activation ?? "linear"
                 let softmax = act == "softmax"
                 if softmax { act = "linear" }
@@ -254,7 +254,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     weights = Self.reorderColumns(weights, units: units, channels: map.channels, positions: map.positions, fromHWC: fromHWC)
                 }
                 flattened = nil
-                guard let activationKind = Activation(rawValue: act) else {
+                guard let activationKind = Elementwise(rawValue: act) else {
                     throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a dense layer")
                 }
                 steps.append(.dense(Dense(weights: weights, bias: bias,

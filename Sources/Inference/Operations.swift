@@ -1,10 +1,22 @@
 import CBLAS
 import CKernels
 import Foundation
+import VGGCore
 
-/// Elementwise activations the Keras models use.
-enum Activation: String, Sendable {
+/// The elementwise activations the engine applies in place (softmax is a step of its own).
+enum Elementwise: String, Sendable {
     case linear, relu, sigmoid, tanh
+
+    /// The elementwise form of `activation`; nil for softmax.
+    init?(_ activation: Activation) {
+        switch activation {
+        case .linear: self = .linear
+        case .relu: self = .relu
+        case .sigmoid: self = .sigmoid
+        case .tanh: self = .tanh
+        case .softmax: return nil
+        }
+    }
 
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
@@ -25,7 +37,7 @@ struct Convolution: Sendable {
     let inputChannels: Int, outputChannels: Int
     let kernel: (h: Int, w: Int), stride: (h: Int, w: Int)
     let padTop: Int, padLeft: Int
-    let activation: Activation
+    let activation: Elementwise
     static let bandBytes = 8 << 20
 
     var depth: Int { inputChannels * kernel.h * kernel.w }
@@ -157,7 +169,7 @@ struct Dense: Sendable {
     let weights: Weights
     let bias: [Float]
     let inputs: Int, units: Int
-    let activation: Activation
+    let activation: Elementwise
 
     func run(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
         if let halves = weights.halves {
@@ -213,7 +225,7 @@ private struct SendableHalves: @unchecked Sendable {
 /// A per-channel affine map (a BatchNormalization that could not be folded), then an activation.
 struct ChannelAffine: Sendable {
     let scale: [Float], shift: [Float]
-    let activation: Activation
+    let activation: Elementwise
 
     func run(_ values: UnsafeMutablePointer<Float>, channels: Int, perChannel: Int) {
         for c in 0..<channels {

@@ -11,9 +11,9 @@ struct WinogradConvolution: @unchecked Sendable {
     var transformed: UnsafeMutablePointer<Float> { storage.pointer }
     let bias: [Float]
     let inputChannels: Int, outputChannels: Int
-    let activation: Activation
+    let activation: Elementwise
 
-    init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Activation) {
+    init(weights: UnsafePointer<Float>, bias: [Float], inputChannels: Int, outputChannels: Int, activation: Elementwise) {
         storage = PackedFloats(count: CKernels_winograd43_packed_count(outputChannels, inputChannels))
         let transformed = storage.pointer
         let pointers = SendablePointers(input: weights, output: transformed)

@@ -8,7 +8,7 @@ import VGGCore
 enum ArchitectureInference {
     static func notes(for layers: [SourceLayer], inferred: Bool) -> [String] {
         guard inferred else { return [] }
-        return ["assumed as in keras.applications VGG: 3x3 convolutions with padding 'same', 2x2 max pools with stride 2, ReLU after each convolution and hidden dense layer unless BatchNormalization follows, softmax on the last dense layer, BatchNormalization epsilon 1e-3"]
+        return ["assumed as in keras.applications VGG: 3x3 convolutions with padding 'same', 2x2 max pools with stride 2, ReLU after each convolution and hidden dense layer unless BatchNormalization follows, softmax on the last dense layer, BatchNormalization epsilon \(SourceFramework.keras.batchNormEpsilon)"]
     }
 
     static func infer(names: [String], weights: [String: [(name: String, tensor: SourceTensor)]], path: String) throws -> [SourceLayer] {
@@ -50,7 +50,7 @@ enum ArchitectureInference {
                 }
             } else if roles.contains(.movingMean) {
                 layer = SourceLayer(name: name, type: .batchNormalization, config: LayerConfig(
-                    epsilon: 1e-3, center: roles.contains(.beta), scale: roles.contains(.gamma)))
+                    epsilon: SourceFramework.keras.batchNormEpsilon, center: roles.contains(.beta), scale: roles.contains(.gamma)))
             } else {
                 throw KerasFormatError.needsConfig(path: path, reason: "cannot tell the type of layer \(name) from its weights")
             }

@@ -152,7 +152,7 @@ public struct KerasArchitecture: Sendable {
 
 /// Maps one Keras layer config onto a vggconv layer, refusing what the engine cannot run exactly.
 enum KerasLayerParser {
-    static let activations: Set<String> = ["relu", "softmax", "linear", "sigmoid", "tanh"]
+    static let activations = Set(Activation.allCases.map(\.rawValue))
 
     static func parse(className: String, name: String, config: [String: Any], position: Int) throws -> SourceLayer {
         func unsupported(_ hint: String) -> VGGError {
@@ -203,7 +203,7 @@ enum KerasLayerParser {
             let axis = (config["axis"] as? [Int])?.first ?? config["axis"] as? Int ?? -1
             guard [-1, 1, 3].contains(axis) else { throw unsupported("normalizes axis \(axis), not the channel axis") }
             return SourceLayer(name: name, type: .batchNormalization, config: LayerConfig(
-                epsilon: config["epsilon"] as? Double ?? 1e-3, center: config["center"] as? Bool ?? true,
+                epsilon: config["epsilon"] as? Double ?? LayerSchema.Default.batchNormEpsilon, center: config["center"] as? Bool ?? true,
                 scale: config["scale"] as? Bool ?? true))
         case "Activation":
             return SourceLayer(name: name, type: .activation, config: LayerConfig(activation: try activation()))

@@ -107,7 +107,7 @@ public struct KerasExport: Sendable {
     /// `predictions`) otherwise. `keras3` picks Keras 3's default input name (`input_layer`).
     /// - Throws: `VGGError.architecture` for layers Keras has no equivalent for at this input size.
     public init(_ plan: ConversionPlan, modelName: String?, keras3: Bool) throws {
-        let fromKeras = plan.sourceFormat.hasPrefix("keras")
+        let fromKeras = SourceFramework(sourceFormat: plan.sourceFormat) == .keras
         let names = Self.layerNames(plan.architecture.layers, useSourceNames: fromKeras)
         let canonical = plan.architecture.inputShape
         func kerasShape(_ shape: [Int]) -> [Int] { shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape }
@@ -149,7 +149,7 @@ public struct KerasExport: Sendable {
             }
             var variables: [Variable] = []
             for (role, _) in LayerSchema.roles(layer.type, layer.config) {
-                guard let planned = tensors["\(layer.name).\(role.canonicalSuffix)"] else { continue }
+                guard let planned = tensors[role.tensorName(ofLayer: layer.name)] else { continue }
                 let spatial = layer.type == .dense ? pendingFlatten ?? 1 : 1
                 variables.append(Variable(role: role, tensor: try Self.kerasTensor(planned, role: role, layerType: layer.type,
                                                                                   layerName: names[index], flattenedSpatial: spatial)))

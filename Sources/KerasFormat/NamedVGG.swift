@@ -7,28 +7,22 @@ import VGGCore
 /// convolutions, ReLU, the 224×224 input and the softmax head. `_bn` variants put BatchNormalization
 /// and a ReLU activation after each (linear) convolution, as torchvision's vgg*_bn do.
 enum NamedVGG {
-    /// Convolutions per block (keras.applications vgg16.py / vgg19.py; torchvision cfgs A, B, D, E).
-    static let blocks: [String: [Int]] = ["vgg11": [1, 1, 2, 2, 2], "vgg13": [2, 2, 2, 2, 2],
-                                          "vgg16": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]]
-    static let widths = [64, 128, 256, 512, 512]
-
     /// The architecture `name` describes, with the head the weights show (none, or three Dense layers
     /// whose last has as many units as the stored `dense_2` bias).
     /// - Throws: `KerasFormatError.badConfig` for an unknown name.
     static func config(_ name: String, weights: HDF5Group, path: String) throws -> KerasArchitecture {
         let lower = name.lowercased()
-        let normalised = lower.hasSuffix("_bn")
-        guard let counts = blocks[normalised ? String(lower.dropLast(3)) : lower] else {
-            throw KerasFormatError.badConfig(origin: "--arch", reason: "unknown architecture '\(SafeText.quote(name))'; expected vgg11, vgg13, vgg16 or vgg19, optionally with _bn")
+        guard let (family, normalised) = VGGFamily.parse(name) else {
+            throw KerasFormatError.badConfig(origin: "--arch", reason: "unknown architecture '\(SafeText.quote(name))'; expected \(VGGFamily.namesForMessages), optionally with _bn")
         }
         var layers: [[String: Any]] = [["class_name": "InputLayer", "config": ["name": "input_layer", "batch_shape": [NSNull(), 224, 224, 3]]]]
-        for (block, (count, width)) in zip(counts, widths).enumerated() {
+        for (block, (count, width)) in zip(family.convolutionsPerBlock, VGGFamily.blockWidths).enumerated() {
             for conv in 1...count {
                 let convName = "block\(block + 1)_conv\(conv)"
                 layers.append(["class_name": "Conv2D", "config": ["name": convName, "filters": width, "kernel_size": [3, 3],
                                                                    "padding": "same", "activation": normalised ? "linear" : "relu"]])
                 if normalised {
-                    layers.append(["class_name": "BatchNormalization", "config": ["name": "\(convName)_bn", "epsilon": 1e-3]])
+                    layers.append(["class_name": "BatchNormalization", "config": ["name": "\(convName)_bn", "epsilon": SourceFramework.keras.batchNormEpsilon]])
                     layers.append(["class_name": "Activation", "config": ["name": "\(convName)_relu", "activation": "relu"]])
                 }
             }

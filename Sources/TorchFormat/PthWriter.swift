@@ -104,11 +104,7 @@ public enum PthWriter {
         return p.bytes
     }
 
-    static let storageType: [DType: String] = [
-        .float32: "FloatStorage", .float16: "HalfStorage", .bfloat16: "BFloat16Storage", .float64: "DoubleStorage",
-        .int64: "LongStorage", .int32: "IntStorage", .int16: "ShortStorage", .int8: "CharStorage", .uint8: "ByteStorage",
-        .bool: "BoolStorage",
-    ]
+    static let storageType: [DType: String] = Dictionary(uniqueKeysWithValues: TorchGlobals.typedStorages.map { ($0.dtype, $0.name) })
 
     static func contiguousStrides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)

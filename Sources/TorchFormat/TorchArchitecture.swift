@@ -179,7 +179,7 @@ enum TorchArchitecture {
                 try parameter("weight", .kernel, .outIn)
                 try parameter("bias", .bias, .vector)
             default:
-                layer.config = LayerConfig(epsilon: 1e-5, center: module.tensors["bias"] != nil, scale: module.tensors["weight"] != nil)
+                layer.config = LayerConfig(epsilon: SourceFramework.pytorch.batchNormEpsilon, center: module.tensors["bias"] != nil, scale: module.tensors["weight"] != nil)
                 try parameter("weight", .gamma, .vector)
                 try parameter("bias", .beta, .vector)
                 try parameter("running_mean", .movingMean, .vector)
@@ -196,7 +196,7 @@ enum TorchArchitecture {
             pool("(not in state_dict)")
             notes.append("the stack ends in a convolution: a final ReLU and MaxPool2d(2, 2) were assumed, as every torchvision VGG feature extractor ends")
         }
-        notes.append("assumed as torchvision builds VGG: convolutions stride 1 with padding k//2, ReLU/MaxPool2d(2, 2)/Dropout/Flatten placed from gaps in module indices, BatchNorm epsilon 1e-5; a state_dict does not record these")
+        notes.append("assumed as torchvision builds VGG: convolutions stride 1 with padding k//2, ReLU/MaxPool2d(2, 2)/Dropout/Flatten placed from gaps in module indices, BatchNorm epsilon \(SourceFramework.pytorch.batchNormEpsilon); a state_dict does not record these")
         if droppedCounters > 0 { notes.append("dropped \(droppedCounters) BatchNorm num_batches_tracked counters (training state, not weights)") }
         return (layers, torchvision ? torchvisionName(layers) : nil, notes)
     }
@@ -206,7 +206,7 @@ enum TorchArchitecture {
         let convs = layers.filter { $0.type == .conv2d }.count
         let denses = layers.filter { $0.type == .dense }.count
         let norm = layers.contains { $0.type == .batchNormalization }
-        guard let depth = [8: 11, 10: 13, 13: 16, 16: 19][convs], denses == 3 else { return nil }
-        return "vgg\(depth)\(norm ? "_bn" : "")"
+        guard let family = VGGFamily.withConvolutions(convs), denses == 3 else { return nil }
+        return family.rawValue + (norm ? "_bn" : "")
     }
 }

@@ -3,13 +3,16 @@ import VGGCore
 /// The allow-list: which globals a weights pickle may name, and what "calling" each one means.
 /// Modelled on torch's own `weights_only` unpickler; nothing here imports or runs anything.
 enum TorchGlobals {
-    static let storageTypes: [String: DType?] = [
-        "FloatStorage": .float32, "HalfStorage": .float16, "BFloat16Storage": .bfloat16, "DoubleStorage": .float64,
-        "LongStorage": .int64, "IntStorage": .int32, "ShortStorage": .int16, "CharStorage": .int8,
-        "ByteStorage": .uint8, "BoolStorage": .bool,
-        // torch.load types an untyped storage as bytes; _rebuild_tensor_v3 passes the real dtype.
-        "UntypedStorage": .uint8,
+    /// torch's typed storage classes and the dtype each holds: the one table the reader and `PthWriter` share.
+    static let typedStorages: [(name: String, dtype: DType)] = [
+        ("FloatStorage", .float32), ("HalfStorage", .float16), ("BFloat16Storage", .bfloat16), ("DoubleStorage", .float64),
+        ("LongStorage", .int64), ("IntStorage", .int32), ("ShortStorage", .int16), ("CharStorage", .int8),
+        ("ByteStorage", .uint8), ("BoolStorage", .bool),
     ]
+    /// What a pickle may name as a storage: the typed ones, and `UntypedStorage`, which torch.load types
+    /// as bytes (_rebuild_tensor_v3 passes the real dtype).
+    static let storageTypes: [String: DType?] = Dictionary(uniqueKeysWithValues: typedStorages.map { ($0.name, Optional($0.dtype)) })
+        .merging(["UntypedStorage": .uint8]) { typed, _ in typed }
     static let dtypes: [String: DType] = [
         "float32": .float32, "float": .float32, "float16": .float16, "half": .float16, "bfloat16": .bfloat16,
         "float64": .float64, "double": .float64, "int64": .int64, "long": .int64, "int32": .int32, "int": .int32,

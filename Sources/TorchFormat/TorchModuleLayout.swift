@@ -32,14 +32,6 @@ public struct TorchModuleLayout: Sendable {
     /// Facts the user must know (softmax dropped, BatchNorm epsilon), printed and recorded.
     public var notes: [String]
 
-    /// torchvision's VGG configurations (torchvision/models/vgg.py `cfgs`), 0 for a max pool.
-    static let torchvisionConfigurations: [String: [Int]] = [
-        "vgg11": [64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
-        "vgg13": [64, 64, 0, 128, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
-        "vgg16": [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0],
-        "vgg19": [64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0],
-    ]
-
     /// The layout for `architecture`.
     /// - Throws: `VGGError.unsupportedLayer` for a layer PyTorch's standard modules cannot reproduce
     ///   exactly (a strided 'same' convolution, a 'same' pool that pads).
@@ -92,7 +84,7 @@ public struct TorchModuleLayout: Sendable {
             }
             position += 1
         }
-        guard let name = torchvisionConfigurations.first(where: { $0.value == configuration })?.key else { return nil }
+        guard let name = VGGFamily.allCases.first(where: { $0.torchvisionConfiguration == configuration })?.rawValue else { return nil }
         // torchvision's head: AdaptiveAvgPool2d(7) then Linear(25088, 4096), ReLU, Dropout, Linear(4096, 4096),
         // ReLU, Dropout, Linear(4096, K) as classifier.0 / .3 / .6.
         let head = layers[(flatten + 1)...].filter { $0.type != .activation && $0.type != .relu && $0.type != .softmax }
@@ -127,8 +119,9 @@ public struct TorchModuleLayout: Sendable {
 
     private static func epsilonNote(_ layer: NativeLayer) -> [String] {
         let epsilon = layer.config.epsilon ?? LayerSchema.Default.batchNormEpsilon
-        guard abs(epsilon - 1e-5) > 1e-12 else { return [] }
-        return ["BatchNorm \(layer.name) has epsilon \(epsilon); PyTorch's BatchNorm defaults to 1e-5 and a state_dict cannot store it: construct it with eps=\(epsilon)"]
+        let torchDefault = SourceFramework.pytorch.batchNormEpsilon
+        guard abs(epsilon - torchDefault) > 1e-12 else { return [] }
+        return ["BatchNorm \(layer.name) has epsilon \(epsilon); PyTorch's BatchNorm defaults to \(torchDefault) and a state_dict cannot store it: construct it with eps=\(epsilon)"]
     }
 
     // MARK: nn.Sequential
@@ -172,8 +165,8 @@ public struct TorchModuleLayout: Sendable {
                 let key = String(modules.count), width = shape[0]
                 let affine = config.scale != false || config.center != false
                 var stored = tensorEntries(layer, key: key)
-                if affine, config.scale == false { stored.insert(.constant(key: "\(key).weight", values: [Float](repeating: 1, count: width)), at: 0) }
-                if affine, config.center == false { stored.insert(.constant(key: "\(key).bias", values: [Float](repeating: 0, count: width)), at: 1) }
+                if affine, config.scale == false { stored.insert(.constant(key: ParameterRole.gamma.tensorName(ofLayer: key), values: [Float](repeating: 1, count: width)), at: 0) }
+                if affine, config.center == false { stored.insert(.constant(key: ParameterRole.beta.tensorName(ofLayer: key), values: [Float](repeating: 0, count: width)), at: 1) }
                 entries += stored + [.counter(key: "\(key).num_batches_tracked")]
                 let epsilon = config.epsilon ?? LayerSchema.Default.batchNormEpsilon
                 add("nn.BatchNorm\(shape.count == 3 ? 2 : 1)d(\(width), eps=\(epsilon)\(affine ? "" : ", affine=False"))")

@@ -49,15 +49,37 @@ public struct ConversionResult: Sendable {
 
 /// Conversions of framework files into the native format.
 public enum Converter {
-    /// The default output name: the input's name with its extension(s) replaced by `.vggw`.
+    /// A model file extension: the format `convert` writes for it, and the framework whose files carry it.
+    /// The one list of extensions (longest first where one ends another: `.weights.h5` before `.h5`).
+    public struct ModelExtension: Sendable {
+        public let suffix: String
+        public let output: OutputFormat?
+        public let framework: SourceFramework?
+    }
+
+    public static let modelExtensions: [ModelExtension] = [
+        ModelExtension(suffix: ".weights.h5", output: .keras3Weights, framework: .keras),
+        ModelExtension(suffix: ".h5", output: .kerasH5, framework: .keras),
+        ModelExtension(suffix: ".hdf5", output: .kerasH5, framework: .keras),
+        ModelExtension(suffix: ".keras", output: .kerasArchive, framework: .keras),
+        ModelExtension(suffix: ".pth", output: .pytorch, framework: .pytorch),
+        ModelExtension(suffix: ".pt", output: .pytorch, framework: .pytorch),
+        ModelExtension(suffix: ".bin", output: nil, framework: .pytorch),
+        ModelExtension(suffix: ".safetensors", output: .safetensors, framework: nil),
+        ModelExtension(suffix: ".onnx", output: .onnx, framework: nil),
+        ModelExtension(suffix: ".vggw", output: .native, framework: nil),
+    ]
+
+    /// `name` without the first extension of `modelExtensions` it ends in that `where` accepts.
+    static func stripping(_ name: String, where accepted: (ModelExtension) -> Bool) -> String {
+        guard let match = modelExtensions.first(where: { accepted($0) && name.lowercased().hasSuffix($0.suffix) }) else { return name }
+        return String(name.dropLast(match.suffix.count))
+    }
+
+    /// The default output name: the input's name with its Keras or PyTorch extension replaced by `.vggw`.
     public static func defaultOutput(for input: String) -> String {
         let slash = input.lastIndex(of: "/").map { input.index(after: $0) } ?? input.startIndex
-        var name = String(input[slash...])
-        for suffix in [".weights.h5", ".h5", ".hdf5", ".keras", ".pth", ".pt", ".bin"] where name.lowercased().hasSuffix(suffix) {
-            name = String(name.dropLast(suffix.count))
-            break
-        }
-        return String(input[..<slash]) + name + ".vggw"
+        return String(input[..<slash]) + stripping(String(input[slash...]), where: { $0.framework != nil }) + ".vggw"
     }
 
     /// Converts any Keras flavour to a `.vggw` file.
@@ -94,14 +116,11 @@ public enum Converter {
         /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
         public static func of(_ path: String) throws -> OutputFormat {
             let lower = path.lowercased()
-            let suffixes: [(String, OutputFormat)] = [
-                (".vggw", .native), (".pth", .pytorch), (".pt", .pytorch), (".safetensors", .safetensors), (".onnx", .onnx),
-                (".weights.h5", .keras3Weights), (".h5", .kerasH5), (".hdf5", .kerasH5), (".keras", .kerasArchive),
-            ]
-            guard let match = suffixes.first(where: { lower.hasSuffix($0.0) }) else {
-                throw CommandError.unsupported(path: path, reason: "the output's extension picks its format: .vggw, .pth (.pt), .safetensors, .onnx, .h5, .weights.h5 or .keras")
+            let written = Converter.modelExtensions.filter { $0.output != nil }
+            guard let match = written.first(where: { lower.hasSuffix($0.suffix) }), let format = match.output else {
+                throw CommandError.unsupported(path: path, reason: "the output's extension picks its format: \(written.map(\.suffix).joined(separator: ", "))")
             }
-            return match.1
+            return format
         }
     }
 
@@ -196,11 +215,7 @@ public enum Converter {
 
     /// A Keras model name from an output path when the source records none: `out/vgg_bn.keras` → `vgg_bn`.
     static func modelName(from output: String) -> String? {
-        var name = String(output.split(separator: "/").last ?? "")
-        for suffix in [".weights.h5", ".h5", ".hdf5", ".keras"] where name.lowercased().hasSuffix(suffix) {
-            name = String(name.dropLast(suffix.count))
-            break
-        }
+        let name = stripping(String(output.split(separator: "/").last ?? ""), where: { $0.framework == .keras })
         let cleaned = String(name.unicodeScalars.map { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) ? Character($0) : "_" })
         return cleaned.isEmpty ? nil : String(cleaned.prefix(64))
     }
@@ -224,7 +239,7 @@ public enum Converter {
         case .safetensors:
             return try SafetensorsModel.read(path: input, expectedArchitecture: architecture, globalPool: options.globalPool)
         case let kind:
-            throw CommandError.wrongKind(path: input, expected: "a model file (Keras .h5/.keras, PyTorch .pth/.pt or .vggw)", found: kind.phrase)
+            throw CommandError.wrongKind(path: input, expected: InputRole.model.phrase, found: kind.phrase)
         }
     }
 

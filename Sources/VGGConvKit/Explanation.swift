@@ -76,8 +76,9 @@ public enum Explanation {
             }
         }
         if layers.contains(where: { $0.type == .batchNormalization }) {
-            for epsilon in [1e-3, 1e-5] where layers.contains(where: { $0.type == .batchNormalization && ($0.config.epsilon ?? 1e-3) != epsilon }) {
-                trials.append(Trial(cause: "BatchNormalization epsilon should be \(epsilon) (Keras's default is 1e-3, PyTorch's 1e-5)",
+            let (keras, torch) = (SourceFramework.keras.batchNormEpsilon, SourceFramework.pytorch.batchNormEpsilon)
+            for epsilon in [keras, torch] where layers.contains(where: { $0.type == .batchNormalization && ($0.config.epsilon ?? LayerSchema.Default.batchNormEpsilon) != epsilon }) {
+                trials.append(Trial(cause: "BatchNormalization epsilon should be \(epsilon) (Keras's default is \(keras), PyTorch's \(torch))",
                                     fix: "convert with the source's epsilon: give the Keras config (--config) that records it, or fix the layer's epsilon in the source",
                                     variant: RunVariant(batchNormEpsilon: epsilon)))
             }

@@ -96,7 +96,7 @@ public enum FilterPicture {
         guard let conv = layers.first(where: { $0.type == .conv2d && (layer == nil || $0.name == layer || $0.sourceName == layer) }) else {
             throw CommandError.unsupported(path: "--layer \(layer ?? "")", reason: "not a convolution of the model; its convolutions: \(layers.filter { $0.type == .conv2d }.map(\.name).joined(separator: ", "))")
         }
-        let kernel = try model.tensor(named: "\(conv.name).weight")
+        let kernel = try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: conv.name))
         let values = model.floats(of: kernel)
         let (o, i, h, w) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
         let tiles: [TileGrid.Tile]

@@ -71,8 +71,8 @@ public enum GradCAM {
                 value = globalMaxPool(input, inputShape).map { input[$0] }
                 currentShape = layer.outputShape
             case .dense:
-                weights = model.floats(of: try model.tensor(named: "\(layer.name).weight"))
-                let bias = (try? model.tensor(named: "\(layer.name).bias")).map(model.floats) ?? []
+                weights = model.floats(of: try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: layer.name)))
+                let bias = (try? model.tensor(named: ParameterRole.bias.tensorName(ofLayer: layer.name))).map(model.floats) ?? []
                 let units = layer.outputShape[0]
                 value = (0..<units).map { o in
                     var sum = bias.isEmpty ? 0 : bias[o]

@@ -102,7 +102,7 @@ public enum ModelDiff {
         for layer in architecture.layers {
             if layer.type == .flatten, previous.count == 3 { flattened = (previous[0], previous[1] * previous[2]) }
             for (role, _) in LayerSchema.roles(layer.type, layer.config) {
-                contexts["\(layer.name).\(role.canonicalSuffix)"] = Slips.Context(
+                contexts[role.tensorName(ofLayer: layer.name)] = Slips.Context(
                     shape: [], layerType: layer.type, role: role, flattened: layer.type == .dense ? flattened : nil)
             }
             if layer.type == .dense { flattened = nil }

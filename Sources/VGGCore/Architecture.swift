@@ -78,6 +78,10 @@ public enum ParameterRole: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// The canonical name of this parameter of layer `layer` (`block1_conv1.weight`): the one place
+    /// canonical tensor names are made.
+    public func tensorName(ofLayer layer: String) -> String { "\(layer).\(canonicalSuffix)" }
+
     /// The variable's name in Keras 2 and 3 (`block1_conv1/kernel:0`, `…/moving_variance`).
     public var kerasName: String {
         switch self {

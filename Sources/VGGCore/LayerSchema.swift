@@ -21,7 +21,7 @@ public enum LayerSchema {
         public static let strides = [1, 1]
         public static let poolSize = [2, 2]
         public static let padding = Padding.valid
-        public static let batchNormEpsilon = 1e-3
+        public static let batchNormEpsilon = SourceFramework.keras.batchNormEpsilon
     }
 
     /// A sliding window (convolution kernel or pooling) with its stride and padding.
@@ -81,6 +81,7 @@ public enum LayerSchema {
     /// The output shape (C, H, W) or (N) of a layer of `type` and `config` for one sample of `input`.
     /// - Throws: `Problem` when the configuration is out of range or the layer cannot take `input`.
     public static func outputShape(_ type: LayerType, _ config: LayerConfig, input: [Int]) throws(Problem) -> [Int] {
+        _ = try Activation.of(config)
         switch (type, input.count) {
         case (.input, _), (.activation, _), (.relu, _), (.dropout, _), (.softmax, _), (.batchNormalization, _):
             return input

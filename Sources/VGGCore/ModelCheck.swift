@@ -52,7 +52,7 @@ public enum ModelCheck {
             let required = Set(LayerSchema.roles(layer.type, layer.config).filter(\.required).map(\.role))
             var present = Set<ParameterRole>()
             for name in layer.parameters {
-                guard let (role, expected) = parameters.first(where: { "\(layer.name).\($0.role.canonicalSuffix)" == name }) else {
+                guard let (role, expected) = parameters.first(where: { $0.role.tensorName(ofLayer: layer.name) == name }) else {
                     throw fail("\(label) lists tensor '\(SafeText.quote(name))', which a \(layer.type.rawValue) layer with this config does not have")
                 }
                 guard let tensor = tensors[name] else { throw fail("\(label) lists tensor '\(SafeText.quote(name))', which the file does not contain") }

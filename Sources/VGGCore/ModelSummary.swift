@@ -93,7 +93,7 @@ public struct ModelSummary: Codable, Sendable {
             let add = ShapeMath.saturatingSum
             for (role, shape) in shapes {
                 let count = ShapeMath.elementCount(shape) ?? .max
-                let dtype = dtypes["\(layer.name).\(role.canonicalSuffix)"] ?? .float32
+                let dtype = dtypes[role.tensorName(ofLayer: layer.name)] ?? .float32
                 let bytes = ShapeMath.saturatingProduct([count, dtype.byteSize])
                 params = add(params, count)
                 byDType[dtype.rawValue] = add(byDType[dtype.rawValue, default: 0], bytes)

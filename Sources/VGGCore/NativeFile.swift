@@ -167,7 +167,7 @@ extension SourceModel {
             let roles = LayerSchema.roles(layer.type, layer.config).map(\.role)
             let parameters = layer.parameters.compactMap { name -> SourceParameter? in
                 guard var tensor = tensors[name],
-                      let role = roles.first(where: { "\(layer.name).\($0.canonicalSuffix)" == name }) else { return nil }
+                      let role = roles.first(where: { $0.tensorName(ofLayer: layer.name) == name }) else { return nil }
                 tensor.layout = LayerSchema.layout(role, of: layer.type)
                 return SourceParameter(role: role, tensor: tensor)
             }

@@ -192,8 +192,8 @@ public enum OnnxWriter {
             nodes.append(node("Transpose", ["input"], "input_nchw", [ints("perm", [0, 3, 1, 2])]))
             current = "input_nchw"
         }
-        func planned(_ layer: NativeLayer, _ suffix: String) -> String? {
-            guard let tensor = tensors["\(layer.name).\(suffix)"] else { return nil }
+        func planned(_ layer: NativeLayer, _ role: ParameterRole) -> String? {
+            guard let tensor = tensors[role.tensorName(ofLayer: layer.name)] else { return nil }
             initializers.append(.planned(tensor))
             return tensor.name
         }
@@ -202,13 +202,15 @@ public enum OnnxWriter {
             current = output
         }
         func activation(_ name: String?, _ layer: NativeLayer) throws {
-            switch name ?? "linear" {
-            case "linear": break
-            case "relu": emit("Relu", [current], "\(layer.name)_relu")
-            case "sigmoid": emit("Sigmoid", [current], "\(layer.name)_sigmoid")
-            case "tanh": emit("Tanh", [current], "\(layer.name)_tanh")
-            case "softmax": emit("Softmax", [current], "\(layer.name)_softmax", [int("axis", 1)])
-            case let other: throw VGGError.architecture(reason: "layer \(layer.name): activation \(other) has no ONNX operator here")
+            guard let kind = Activation(rawValue: name ?? Activation.linear.rawValue) else {
+                throw VGGError.architecture(reason: "layer \(layer.name): activation \(SafeText.quote(name ?? "")) is not one of \(Activation.namesForMessages)")
+            }
+            switch kind {
+            case .linear: break
+            case .relu: emit("Relu", [current], "\(layer.name)_relu")
+            case .sigmoid: emit("Sigmoid", [current], "\(layer.name)_sigmoid")
+            case .tanh: emit("Tanh", [current], "\(layer.name)_tanh")
+            case .softmax: emit("Softmax", [current], "\(layer.name)_softmax", [int("axis", 1)])
             }
         }
         for layer in plan.architecture.layers {
@@ -217,8 +219,8 @@ public enum OnnxWriter {
             case .input, .dropout: break
             case .conv2d:
                 let window = try LayerSchema.convolutionWindow(config)
-                guard let weight = planned(layer, "weight") else { throw VGGError.tensorNotFound(name: "\(layer.name).weight", path: plan.sourcePath) }
-                let bias = planned(layer, "bias")
+                guard let weight = planned(layer, .kernel) else { throw VGGError.tensorNotFound(name: ParameterRole.kernel.tensorName(ofLayer: layer.name), path: plan.sourcePath) }
+                let bias = planned(layer, .bias)
                 emit("Conv", [current, weight] + (bias.map { [$0] } ?? []), layer.name, [
                     ints("kernel_shape", [window.height, window.width]), ints("strides", [window.strideY, window.strideX]),
                     ints("pads", pads(window, input: shape)), ints("dilations", [1, 1]), int("group", 1)])
@@ -235,15 +237,15 @@ public enum OnnxWriter {
                 }
             case .batchNormalization:
                 let width = shape[0]
-                let scale = planned(layer, "weight") ?? {
-                    initializers.append(.constant(name: "\(layer.name).weight", values: [Float](repeating: 1, count: width)))
-                    return "\(layer.name).weight"
+                let scale = planned(layer, .gamma) ?? {
+                    initializers.append(.constant(name: ParameterRole.gamma.tensorName(ofLayer: layer.name), values: [Float](repeating: 1, count: width)))
+                    return ParameterRole.gamma.tensorName(ofLayer: layer.name)
                 }()
-                let shift = planned(layer, "bias") ?? {
-                    initializers.append(.constant(name: "\(layer.name).bias", values: [Float](repeating: 0, count: width)))
-                    return "\(layer.name).bias"
+                let shift = planned(layer, .beta) ?? {
+                    initializers.append(.constant(name: ParameterRole.beta.tensorName(ofLayer: layer.name), values: [Float](repeating: 0, count: width)))
+                    return ParameterRole.beta.tensorName(ofLayer: layer.name)
                 }()
-                guard let mean = planned(layer, "running_mean"), let variance = planned(layer, "running_var") else {
+                guard let mean = planned(layer, .movingMean), let variance = planned(layer, .movingVariance) else {
                     throw VGGError.tensorNotFound(name: "\(layer.name).running_mean", path: plan.sourcePath)
                 }
                 emit("BatchNormalization", [current, scale, shift, mean, variance], layer.name,
@@ -257,8 +259,8 @@ public enum OnnxWriter {
             case .flatten:
                 if shape.count == 3 { emit("Flatten", [current], layer.name, [int("axis", 1)]) }
             case .dense:
-                guard let weight = planned(layer, "weight") else { throw VGGError.tensorNotFound(name: "\(layer.name).weight", path: plan.sourcePath) }
-                let bias = planned(layer, "bias")
+                guard let weight = planned(layer, .kernel) else { throw VGGError.tensorNotFound(name: ParameterRole.kernel.tensorName(ofLayer: layer.name), path: plan.sourcePath) }
+                let bias = planned(layer, .bias)
                 emit("Gemm", [current, weight] + (bias.map { [$0] } ?? []), layer.name, [
                     float("alpha", 1), float("beta", 1), int("transB", 1)])
                 try activation(config.activation, layer)

@@ -16,8 +16,8 @@ struct ImageOptions: ParsableArguments {
 
     @Option(help: "Resize to H,W instead of the model's input size.", transform: { text in
         let parts = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, parts.allSatisfy({ (1...8192).contains($0) }) else {
-            throw ValidationError("--size needs two integers H,W from 1 to 8192, e.g. 224,224; got '\(text)'")
+        guard parts.count == 2, parts.allSatisfy({ (1...LayerSchema.Limit.spatialSide).contains($0) }) else {
+            throw ValidationError("--size needs two integers H,W from 1 to \(LayerSchema.Limit.spatialSide), e.g. 224,224; got '\(text)'")
         }
         return parts
     })
@@ -104,7 +104,7 @@ extension VGGConv {
             try Converter.checkOutputs([output] + (png.map { [$0] } ?? []), inputs: [options.model] + images + (input.map { [$0] } ?? []),
                                        overwrite: force)
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
-            let kerasModel = model.header.provenance.sourceFormat.hasPrefix("keras")
+            let kerasModel = SourceFramework(sourceFormat: model.header.provenance.sourceFormat) == .keras
             let order = layout ?? (kerasModel ? .nhwc : .nchw)
             let source: FeatureExtraction.Source = try input.map { .array(path: $0, layout: order) }
                 ?? .images(try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size))

@@ -96,6 +96,19 @@ final class TamperedNativeTests: XCTestCase {
         try assertEveryCommandRefuses(path, "nesting is at most 16 models")
     }
 
+    /// Activations are one enum (`Activation`) that the schema checks: an unknown name is refused on
+    /// open, not met later by the engine or a writer.
+    func testUnknownActivation() throws {
+        let path = try tampered("activation.vggw") { header in
+            var layers = self.layers(header)
+            var config = layers[1]["config"] as? [String: Any] ?? [:]
+            config["activation"] = "gelu"
+            layers[1]["config"] = config
+            self.setLayers(&header, layers)
+        }
+        try assertEveryCommandRefuses(path, "has activation 'gelu', which is not one of linear, relu, sigmoid, tanh, softmax")
+    }
+
     func testOutputShapeChanged() throws {
         let path = try tampered("output_shape.vggw") { header in
             var layers = self.layers(header)
