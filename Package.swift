@@ -49,6 +49,8 @@ let package = Package(
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VGGCore", "TestSupport"]),
+        .testTarget(name: "VGGConvKitTests", dependencies: ["VGGConvKit", "VGGCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "Inference", "Imaging", "TestSupport"]),
     ]
 )

@@ -110,7 +110,7 @@ public struct KerasExport: Sendable {
         let fromKeras = SourceFramework(sourceFormat: plan.sourceFormat) == .keras
         let names = Self.layerNames(plan.architecture.layers, useSourceNames: fromKeras)
         let canonical = plan.architecture.inputShape
-        func kerasShape(_ shape: [Int]) -> [Int] { shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape }
+        func kerasShape(_ shape: [Int]) -> [Int] { ChannelOrder.channelsLast(shape) }
         let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         var notes: [String] = []
         var layers: [Layer] = []

@@ -162,55 +162,11 @@ public enum Converter {
 
     private static func export(input: String, output: String, options: ConversionOptions, architecture: String?,
                                progress: NativeWriter.Progress?) throws -> ExportResult {
-        let format = try OutputFormat.of(output)
+        let writer = try FormatRegistry.writer(for: output)
         try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
         let model = try readModel(input, options: options, architecture: architecture, checksPending: true)
-        if format == .native {
-            let result = try write(model, to: output, options: options, progress: progress)
-            return ExportResult(outputPath: output, format: format, tensorCount: result.header.tensors.count,
-                                bytes: result.header.tensors.reduce(0) { $0 + $1.nbytes }, torchvisionName: nil, modulePath: nil,
-                                moduleSource: nil, notes: [])
-        }
-        if format == .onnx {
-            let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
-            let written = try OnnxWriter.write(plan, to: output, overwrite: options.overwrite,
-                                               channelsLastInput: options.channelsLastInput, progress: progress)
-            return ExportResult(outputPath: output, format: format, tensorCount: written.initializers, bytes: written.bytes,
-                                torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: [])
-        }
-        if [.kerasH5, .keras3Weights, .kerasArchive].contains(format) {
-            let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
-            let flavour: KerasWriter.Flavour = format == .kerasArchive ? .kerasArchive : format == .keras3Weights ? .keras3Weights
-                : options.kerasWeightsOnly ? .weightsH5 : .modelH5
-            let written = try KerasWriter.write(plan, modelName: model.modelName ?? modelName(from: output), flavour: flavour, to: output,
-                                                overwrite: options.overwrite, progress: progress)
-            return ExportResult(outputPath: output, format: format, tensorCount: written.tensorCount, bytes: written.bytes,
-                                torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: written.export.notes,
-                                kerasFlavour: flavour)
-        }
-        // PyTorch-keyed outputs (.pth, .safetensors): when torchvision has no module for the keys, the
-        // Python that builds one is written beside the weights.
         let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
-        let layout = try TorchModuleLayout.of(plan.architecture)
-        let modulePath = layout.moduleSource.map { _ in String(output[..<(output.lastIndex(of: ".") ?? output.endIndex)]) + ".py" }
-        if let modulePath { try checkOutput(modulePath, inputs: [input], overwrite: options.overwrite) }
-        let (tensorCount, bytes): (Int, Int)
-        switch format {
-        case .pytorch:
-            let written = try PthWriter.write(plan, to: output, overwrite: options.overwrite, layout: layout, progress: progress)
-            (tensorCount, bytes) = (written.tensorCount, written.bytes)
-        default:
-            let written = try SafetensorsModel.write(plan, to: output, overwrite: options.overwrite, layout: layout, progress: progress)
-            (tensorCount, bytes) = (written.tensors, written.bytes)
-        }
-        if let source = layout.moduleSource, let modulePath {
-            let file = try OutputFile(path: modulePath, overwrite: options.overwrite)
-            try Array(source.utf8).withUnsafeBytes { try file.write($0, at: 0) }
-            try file.commit()
-        }
-        return ExportResult(outputPath: output, format: format, tensorCount: tensorCount, bytes: bytes,
-                            torchvisionName: layout.torchvisionName.map { "\($0)(num_classes=\(layout.torchvisionClasses ?? 1000))" },
-                            modulePath: modulePath, moduleSource: layout.moduleSource, notes: layout.notes)
+        return try writer.write(model, plan: plan, to: output, options: options, progress: progress)
     }
 
     /// A Keras model name from an output path when the source records none: `out/vgg_bn.keras` → `vgg_bn`.
@@ -224,23 +180,9 @@ public enum Converter {
     /// the checksums a reader may leave pending (`TensorData.pendingChecksum`) as it reads the tensors
     /// (`TensorStreamer` does), so records are not read once ahead just for their CRC-32.
     static func readModel(_ input: String, options: ConversionOptions, architecture: String?, checksPending: Bool = false) throws -> SourceModel {
-        switch try FileKind.detect(path: input) {
-        case .hdf5, .kerasArchive, .kerasShardIndex:
-            let config = try options.configPath.map { try KerasArchitecture.readJSON(path: $0) }
-            return try KerasReader.read(path: input, configJSON: config, configOrigin: options.configPath ?? "", architecture: architecture)
-        case .kerasFolder:
-            guard let folder = KerasFolder(path: input) else { throw VGGError.fileNotFound(path: input, expected: InputRole.model.phrase) }
-            return try folder.read(configPath: options.configPath)
-        case .torchZip, .torchLegacy:
-            return try TorchReader.read(path: input, expectedArchitecture: architecture, recordChecks: checksPending ? .deferredToReader : .onRead,
-                                        globalPool: options.globalPool)
-        case .native:
-            return try NativeFile(path: input).sourceModel()
-        case .safetensors:
-            return try SafetensorsModel.read(path: input, expectedArchitecture: architecture, globalPool: options.globalPool)
-        case let kind:
-            throw CommandError.wrongKind(path: input, expected: InputRole.model.phrase, found: kind.phrase)
-        }
+        let request = FormatRequest(reading: ReadOptions(configPath: options.configPath, globalPool: options.globalPool),
+                                    architecture: architecture, purpose: .convert(checksPending: checksPending))
+        return try FormatRegistry.format(of: input).readModel(input, request)
     }
 
     /// Checks the input's kind and the output path before any work; returns the output path.

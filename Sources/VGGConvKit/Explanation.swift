@@ -8,6 +8,9 @@ import VGGCore
 /// instead of transposed, RGB vs BGR, Keras 'caffe' vs torchvision preprocessing) and on the network
 /// (BatchNorm epsilon, the first Dense's Flatten order) — and names those under which it passes.
 public enum Explanation {
+    /// `[103.939, 116.779, 123.68]`: a constant list as Python writes it, for advice.
+    static func list(_ values: [Float]) -> String { "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
+
     /// One candidate cause and how the comparison went under it.
     public struct Candidate: Sendable {
         /// What would be wrong, in the user's terms.
@@ -58,16 +61,18 @@ public enum Explanation {
             trials.append(Trial(cause: "the input's channels are in the other order (RGB vs BGR)",
                                 fix: "reverse the channel axis of the input (Keras's 'caffe' VGG takes BGR, torchvision RGB)",
                                 input: { values, shape, batch in reverseChannels(values, shape, batch) }))
-            // (cause, fix, whether RGB and BGR swap, the value in its new channel)
+            // (cause, fix, whether RGB and BGR swap, the value in its new channel); constants from Preprocessing.
+            let (caffeMean, torchMean, torchStd) = (Self.list(Preprocessing.caffeMeanBGR), Self.list(Preprocessing.torchMeanRGB),
+                                                    Self.list(Preprocessing.torchStdRGB))
             let conversions: [(String, String, Bool, (Float, Int) -> Float)] = [
                 ("the input was normalised the torchvision way (RGB, mean/std) but the model expects Keras's 'caffe' preprocessing",
-                 "preprocess with keras.applications.vgg16.preprocess_input (BGR, minus [103.939, 116.779, 123.68])", true, torchToCaffe),
+                 "preprocess with keras.applications.vgg16.preprocess_input (BGR, minus \(caffeMean))", true, torchToCaffe),
                 ("the input was preprocessed the Keras 'caffe' way (BGR, mean subtracted) but the model expects torchvision's normalisation",
-                 "preprocess with torchvision's Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]) on RGB in 0-1", true, caffeToTorch),
+                 "preprocess with torchvision's Normalize(mean=\(torchMean), std=\(torchStd)) on RGB in 0-1", true, caffeToTorch),
                 ("the input is raw 0-255 RGB but the model expects Keras's 'caffe' preprocessing",
                  "preprocess with keras.applications.vgg16.preprocess_input", true, rawToCaffe),
                 ("the input is raw 0-255 RGB but the model expects torchvision's normalisation",
-                 "divide by 255 and normalise with mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]", false, rawToTorch),
+                 "divide by 255 and normalise with mean \(torchMean), std \(torchStd)", false, rawToTorch),
             ]
             for (cause, fix, swaps, convert) in conversions {
                 trials.append(Trial(cause: cause, fix: fix, input: { values, shape, batch in

@@ -55,7 +55,7 @@ public enum FeatureExtraction {
             sample = { Array(prepared.values[($0 * size)..<(($0 + 1) * size)]) }
         }
         let shape = engine.outputShape
-        let stored = layout == .nhwc && shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape
+        let stored = layout == .nhwc ? ChannelOrder.channelsLast(shape) : shape
         let header = NpyArray.header(dtype: .float32, shape: [count] + stored)
         let sampleBytes = (ShapeMath.elementCount(shape) ?? 0) * 4
         let file = try OutputFile(path: output, overwrite: overwrite)

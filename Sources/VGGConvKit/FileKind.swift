@@ -101,12 +101,3 @@ extension FileKind {
         }
     }
 }
-
-/// An error message as the CLI prints it: one line (control characters escaped) of bounded length
-/// (the middle of a very long message is cut, keeping its start and its advice at the end).
-public func printableError(_ message: String) -> String {
-    let line = SafeText.oneLine(message)
-    let limit = 1200
-    guard line.count > limit else { return line }
-    return String(line.prefix(limit * 2 / 3)) + " … " + String(line.suffix(limit / 3))
-}

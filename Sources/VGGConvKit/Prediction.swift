@@ -26,7 +26,7 @@ public enum Prediction {
     static func requestedShape(_ shape: [Int], channels: Int, layout: TensorLayoutChoice) -> [Int]? {
         let sample = shape.count == 4 ? Array(shape.dropFirst()) : shape
         guard sample.count == 3 else { return nil }
-        let chw = layout == .nchw ? sample : [sample[2], sample[0], sample[1]]
+        let chw = layout == .nchw ? sample : ChannelOrder.channelsFirst(sample)
         return chw[0] == channels && chw.allSatisfy({ $0 > 0 }) ? chw : nil
     }
 

@@ -78,29 +78,3 @@ extension String {
         return String(s)
     }
 }
-
-/// A progress bar on stderr, shown only when stderr is a terminal and the work lasts over half a second.
-public final class ProgressBar: @unchecked Sendable {
-    private let label: String
-    private let start = Date()
-    private let enabled = isatty(2) != 0
-    private var shown = false
-    private var lastPercent = -1
-
-    public init(label: String) { self.label = label }
-
-    public func update(_ done: Int, _ total: Int) {
-        guard enabled, total > 0, Date().timeIntervalSince(start) > 0.5 else { return }
-        let percent = done * 100 / total
-        guard percent != lastPercent else { return }
-        lastPercent = percent
-        shown = true
-        let width = 30, filled = percent * width / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
-    }
-
-    public func finish() {
-        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
-}

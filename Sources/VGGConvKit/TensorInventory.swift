@@ -41,30 +41,12 @@ public struct TensorInventory: Codable, Sendable {
 
     /// Lists the tensors of any readable file without converting it.
     /// - Throws: the reader's error for unreadable files.
-    public static func of(path: String) throws -> TensorInventory {
-        switch try FileKind.detect(path: path) {
-        case .native:
-            let native = try NativeFile(path: path)
-            return TensorInventory(file: path, format: NativeOrigin.describe(native), tensors: native.header.tensors.map {
-                TensorEntry(name: $0.name, sourceName: $0.sourceName, dtype: $0.dtype, shape: $0.shape, layout: $0.layout,
-                            offset: $0.offset, nbytes: $0.nbytes, crc32: $0.crc32)
-            })
-        case .hdf5, .kerasArchive:
-            return try keras(path: path)
-        case .kerasFolder:
-            guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path, expected: InputRole.model.phrase) }
-            return try keras(path: folder.weights)
-        case .torchZip, .torchLegacy:
-            return try torch(path: path)
-        case .safetensors:
-            return try safetensors(path: path)
-        case let kind:
-            throw CommandError.unsupported(path: path, reason: "inspect reads .vggw, Keras .h5/.keras, PyTorch .pth and safetensors files; this is \(kind.phrase)")
-        }
+    public static func of(path: String, reading: ReadOptions = ReadOptions()) throws -> TensorInventory {
+        try FormatRegistry.format(of: path).inventory(path, FormatRequest(reading: reading, purpose: .summary))
     }
 
     /// Every tensor with its key path as torch nests it; VGG-style files get canonical names too.
-    private static func torch(path: String) throws -> TensorInventory {
+    static func torch(path: String) throws -> TensorInventory {
         let (format, tensors, others) = try TorchReader.inventory(path: path)
         var canonical: [String: (String, TensorLayout)] = [:]
         if let model = try? TorchReader.read(path: path), let plan = try? ModelAssembler.plan(model) {
@@ -79,7 +61,7 @@ public struct TensorInventory: Codable, Sendable {
     }
 
     /// Every tensor by its key; VGG-style files get canonical names too.
-    private static func safetensors(path: String) throws -> TensorInventory {
+    static func safetensors(path: String) throws -> TensorInventory {
         var canonical: [String: (String, TensorLayout)] = [:]
         if let model = try? SafetensorsModel.read(path: path), let plan = try? ModelAssembler.plan(model) {
             for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
@@ -91,17 +73,27 @@ public struct TensorInventory: Codable, Sendable {
         return TensorInventory(file: path, format: "safetensors", tensors: entries)
     }
 
-    private static func entry(_ tensor: SourceTensor, name: String, layout: TensorLayout) -> TensorEntry {
+    static func entry(_ tensor: SourceTensor, name: String, layout: TensorLayout) -> TensorEntry {
         TensorEntry(name: name, sourceName: tensor.sourceName, dtype: tensor.dtype, shape: tensor.shape, layout: layout,
                     offset: tensor.fileOffset, nbytes: tensor.data.count,
                     crc32: CRC32.hex(tensor.data.withUnsafeBytes { CRC32.of($0) }))
     }
 
     /// Every dataset, named canonically where the Keras architecture can be read.
-    private static func keras(path: String) throws -> TensorInventory {
+    static func keras(path: String, configPath: String?) throws -> TensorInventory {
+        guard try FileKind.detect(path: path) != .kerasShardIndex else {
+            // Shards are several HDF5 files: list what the model reads from them.
+            let model = try KerasModelFormat().readModel(path, FormatRequest(reading: ReadOptions(configPath: configPath), purpose: .summary))
+            let plan = try? ModelAssembler.plan(model)
+            return TensorInventory(file: path, format: model.format, tensors: model.layers.flatMap(\.parameters).map { parameter in
+                entry(parameter.tensor, name: plan?.tensors.first { $0.sourceName == parameter.tensor.sourceName }?.name ?? parameter.tensor.sourceName,
+                      layout: parameter.tensor.layout)
+            })
+        }
         var canonical: [String: (String, TensorLayout)] = [:]
         var format = "hdf5"
-        if let model = try? KerasReader.read(path: path) {
+        let config = try configPath.map { try KerasArchitecture.readJSON(path: $0) }
+        if let model = try? KerasReader.read(path: path, configJSON: config, configOrigin: configPath ?? "") {
             format = model.format
             let plan = try? ModelAssembler.plan(model)
             for layer in model.layers {

@@ -77,7 +77,7 @@ public enum ModelAssembler {
     /// `Flatten`, else 224×224 with the first convolution's input channels.
     static func resolveInputShape(_ model: SourceModel, notes: inout [String]) throws -> [Int] {
         if let shape = model.inputShape, shape.count == 3 {
-            return model.dataFormat == .channelsLast ? [shape[2], shape[0], shape[1]] : shape
+            return model.dataFormat == .channelsLast ? ChannelOrder.channelsFirst(shape) : shape
         }
         let channels = firstConvInputChannels(model) ?? 3
         if let side = try inferredInputSide(model) {

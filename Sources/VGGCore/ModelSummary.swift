@@ -126,8 +126,7 @@ public struct ModelSummary: Codable, Sendable {
 
     /// (C, H, W) → (H, W, C) unless the model is channels_first; flat shapes unchanged.
     static func kerasShape(_ shape: [Int], channelsFirst: Bool) -> [Int] {
-        guard shape.count == 3, !channelsFirst else { return shape }
-        return [shape[1], shape[2], shape[0]]
+        channelsFirst ? shape : ChannelOrder.channelsLast(shape)
     }
 
     /// A convolution's or dense layer's multiply-accumulates for one sample, exact; 0 for other layers.

@@ -42,3 +42,12 @@ public enum ShapeMath {
         return overflow ? .max : sum
     }
 }
+
+/// The one rule for moving a sample's shape between channel orders: (H, W, C) ↔ (C, H, W) for
+/// 3-d shapes; flat shapes are the same in both.
+public enum ChannelOrder {
+    /// (H, W, C) → (C, H, W).
+    public static func channelsFirst(_ shape: [Int]) -> [Int] { shape.count == 3 ? [shape[2], shape[0], shape[1]] : shape }
+    /// (C, H, W) → (H, W, C).
+    public static func channelsLast(_ shape: [Int]) -> [Int] { shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape }
+}

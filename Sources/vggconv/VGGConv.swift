@@ -34,7 +34,7 @@ struct VGGConv: ParsableCommand {
             exit(withError: error)
         } catch {
             // Failures of the work itself: one line (file text escaped), bounded length, exit status 2.
-            FileHandle.standardError.write(Data(("error: " + VGGConvKit.printableError("\(error)") + "\n").utf8))
+            FileHandle.standardError.write(Data(("error: " + printableError("\(error)") + "\n").utf8))
             Foundation.exit(2)
         }
     }

@@ -1,0 +1,39 @@
+import Foundation
+import VGGCore
+
+// What only the terminal needs: the progress bar and the one-line error text.
+
+/// A progress bar on stderr, shown only when stderr is a terminal and the work lasts over half a second.
+final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let start = Date()
+    private let enabled = isatty(2) != 0
+    private var shown = false
+    private var lastPercent = -1
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        guard enabled, total > 0, Date().timeIntervalSince(start) > 0.5 else { return }
+        let percent = done * 100 / total
+        guard percent != lastPercent else { return }
+        lastPercent = percent
+        shown = true
+        let width = 30, filled = percent * width / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+    }
+
+    func finish() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// An error message as the CLI prints it: one line (control characters escaped) of bounded length
+/// (the middle of a very long message is cut, keeping its start and its advice at the end).
+func printableError(_ message: String) -> String {
+    let line = SafeText.oneLine(message)
+    let limit = 1200
+    guard line.count > limit else { return line }
+    return String(line.prefix(limit * 2 / 3)) + " … " + String(line.suffix(limit / 3))
+}
