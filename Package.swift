@@ -31,12 +31,16 @@ let package = Package(
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.
         .target(name: "TorchFormat", dependencies: ["VGGCore"]),
+        // ONNX: the writer (a hand-encoded protobuf streamed around the tensors); reading is issue 32.
+        .target(name: "OnnxFormat", dependencies: ["VGGCore"]),
+        // safetensors: the container (header checks) and models in it (PyTorch keys, timm's, vggconv's metadata).
+        .target(name: "SafetensorsFormat", dependencies: ["VGGCore", "TorchFormat"]),
         // Photos in (decoded and resized as Pillow does, preprocessed as Keras and torchvision do), PNGs out.
         .target(name: "Imaging", dependencies: ["VGGCore", "CImageCodecs"]),
         // The CPU inference engine over native files (the only module that imports CBLAS).
         .target(name: "Inference", dependencies: ["VGGCore", "CBLAS", "CKernels"]),
         // Format detection and the conversion pipeline the CLI calls.
-        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "Inference", "Imaging", "CKernels"]),
+        .target(name: "VGGConvKit", dependencies: ["VGGCore", "KerasFormat", "TorchFormat", "SafetensorsFormat", "OnnxFormat", "Inference", "Imaging", "CKernels"]),
         // Argument parsing only.
         .executableTarget(name: "vggconv", dependencies: [
             "VGGConvKit", "VGGCore", "Imaging",
@@ -51,6 +55,6 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VGGCore", "TestSupport"]),
         .testTarget(name: "VGGConvKitTests", dependencies: ["VGGConvKit", "VGGCore", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "Inference", "Imaging", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "SafetensorsFormat", "Inference", "Imaging", "TestSupport"]),
     ]
 )

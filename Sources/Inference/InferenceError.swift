@@ -1,7 +1,8 @@
 import Foundation
+import VGGCore
 
 /// Failures of the inference engine and its inputs.
-public enum InferenceError: Error, CustomStringConvertible, Sendable {
+public enum InferenceError: Error, CustomStringConvertible, Sendable, Remediable {
     case unsupported(layer: String, reason: String)
     case inputShape(expected: [Int], actual: [Int], hint: String)
     case missingTensor(layer: String, tensor: String)
@@ -19,7 +20,13 @@ public enum InferenceError: Error, CustomStringConvertible, Sendable {
         case .activationMemory(let input, let bytes, let budget, let side):
             let gib = { (value: Int) in String(format: "%.1f GiB", Double(value) / Double(1 << 30)) }
             return "an input of \(input.count == 3 ? "\(input[1])x\(input[2])" : "\(input)") needs \(gib(bytes)) of activations, more than the \(gib(budget)) this process may use (75% of the memory or of its ulimit)"
-                + (side.map { "; use a smaller input (--size \($0),\($0) or less)" } ?? "")
+                + (side.map { "; use a smaller input (\($0)x\($0) or less)" } ?? "")
         }
+    }
+
+    /// An input too large for memory: the largest side that fits.
+    public var remedy: Remedy? {
+        if case .activationMemory(_, _, _, let side?) = self { return .smallerInput(side: side) }
+        return nil
     }
 }

@@ -85,7 +85,7 @@ enum ArchitectureInference {
             type = .input
         } else {
             throw VGGError.unsupportedLayer(name: name, type: "unknown (weights-only file)", position: position,
-                                            hint: "its type cannot be told from its name; pass --config MODEL.json")
+                                            hint: "its type cannot be told from its name; give the model's architecture JSON (the output of model.to_json())")
         }
         return SourceLayer(name: name, type: type, config: config)
     }

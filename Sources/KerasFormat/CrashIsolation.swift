@@ -45,12 +45,16 @@ enum CrashIsolation {
         let finished = run(seconds: probeSeconds(fileBytes: size), memoryBytes: budget + (256 << 20), replyLimit: budget + (64 << 20), reply: &reply) {
             do {
                 return [0] + (try encode(try body()))
+            } catch let error as KerasFormatError {
+                // Typed, so the parent rethrows it with its cause (and remedy) intact.
+                return [2] + ((try? JSONEncoder().encode(error)).map(Array.init) ?? Array("\(error)".utf8))
             } catch {
                 return [1] + Array("\(error)".utf8)
             }
         }
         guard finished, let status = reply.first else { throw HDF5Error(path: path, object: "", reason: refusal) }
         let payload = Array(reply.dropFirst())
+        if status == 2, let typed = try? JSONDecoder().decode(KerasFormatError.self, from: Data(payload)) { throw typed }
         guard status == 0 else { throw KerasFormatError.reported(String(decoding: payload, as: UTF8.self)) }
         return try decode(payload)
     }

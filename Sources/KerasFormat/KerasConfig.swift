@@ -79,7 +79,7 @@ public struct KerasArchitecture: Sendable {
         }
         guard root["class_name"] is String else {
             if root["weight_map"] != nil {
-                throw KerasFormatError.badConfig(origin: origin, reason: "this is the index of sharded Keras weights (save_weights with max_shard_size), not a model config; pass the index itself as the model file and the model's to_json() output as --config")
+                throw KerasFormatError.badConfig(origin: origin, reason: "this is the index of sharded Keras weights (save_weights with max_shard_size), not a model config; give the index itself as the model file and the model's to_json() output as its config")
             }
             throw KerasFormatError.badConfig(origin: origin, reason: "no class_name: not a Keras model config (expected model.to_json() output)")
         }
@@ -234,7 +234,7 @@ enum KerasLayerParser {
 }
 
 /// Failures specific to Keras files.
-public enum KerasFormatError: Error, CustomStringConvertible, Sendable {
+public enum KerasFormatError: Error, CustomStringConvertible, Sendable, Codable, Remediable {
     case badConfig(origin: String, reason: String)
     case notKeras(path: String, reason: String)
     case needsConfig(path: String, reason: String)
@@ -246,9 +246,16 @@ public enum KerasFormatError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .badConfig(let origin, let reason): return "\(origin): unreadable Keras model config: \(reason)"
         case .notKeras(let path, let reason): return "\(path): not a Keras weight file: \(reason)"
-        case .needsConfig(let path, let reason): return "\(path): \(reason); pass --config MODEL.json (the output of model.to_json(), or the config.json inside a .keras archive)"
+        case .needsConfig(let path, let reason): return "\(path): \(reason); give the model's architecture JSON (the output of model.to_json(), or the config.json inside a .keras archive)"
         case .mismatch(let path, let reason): return "\(path): weights and architecture disagree: \(reason)"
         case .reported(let message): return message
         }
+    }
+
+    /// A weights file without its architecture needs the config (a Keras 3 `.weights.h5` of a
+    /// keras.applications VGG can name it instead).
+    public var remedy: Remedy? {
+        guard case .needsConfig(_, let reason) = self else { return nil }
+        return reason.contains("keras.applications") ? .giveKerasConfigOrArchitecture : .giveKerasConfig
     }
 }

@@ -14,7 +14,7 @@ public enum KerasReader {
     /// without a config (see `NamedVGG`).
     /// `savedModel`: the file is the `model.weights.h5` of a model folder (`save_model(zipped=False)`),
     /// read like the same file inside a `.keras` archive.
-    public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "--config",
+    public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "the model config",
                             architecture: String? = nil, savedModel: Bool = false) throws -> SourceModel {
         try CrashIsolation.isolated(path, encode: IsolatedRead.encode, decode: { try IsolatedRead.decodeModel($0, path: path) }) {
             try readInProcess(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture,
@@ -70,10 +70,10 @@ public enum KerasReader {
             let container = try root.group(root.isGroup("layers") ? "layers" : "_layer_checkpoint_dependencies")
             if config == nil, let architecture {
                 config = try NamedVGG.config(architecture, weights: container, path: path)
-                assumed.append("layers of keras.applications' \(architecture.lowercased()) assumed (--arch): the file records the convolutions and dense layers in order, not the pools")
+                assumed.append("layers of keras.applications' \(architecture.lowercased()) assumed (the architecture named): the file records the convolutions and dense layers in order, not the pools")
             }
             guard let config else {
-                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order (or pass --arch vgg16 for a keras.applications VGG)")
+                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order (or name the keras.applications VGG it holds)")
             }
             layers = try Keras3Weights<HDF5Group>(group: container, checksNames: assumed.isEmpty).layers(config: config, path: path)
         } else {

@@ -13,7 +13,7 @@ enum NamedVGG {
     static func config(_ name: String, weights: HDF5Group, path: String) throws -> KerasArchitecture {
         let lower = name.lowercased()
         guard let (family, normalised) = VGGFamily.parse(name) else {
-            throw KerasFormatError.badConfig(origin: "--arch", reason: "unknown architecture '\(SafeText.quote(name))'; expected \(VGGFamily.namesForMessages), optionally with _bn")
+            throw KerasFormatError.badConfig(origin: "architecture \(SafeText.quote(name))", reason: "unknown architecture '\(SafeText.quote(name))'; expected \(VGGFamily.namesForMessages), optionally with _bn")
         }
         var layers: [[String: Any]] = [["class_name": "InputLayer", "config": ["name": "input_layer", "batch_shape": [NSNull(), 224, 224, 3]]]]
         for (block, (count, width)) in zip(family.convolutionsPerBlock, VGGFamily.blockWidths).enumerated() {
@@ -37,6 +37,6 @@ enum NamedVGG {
             layers.append(["class_name": "Dense", "config": ["name": "predictions", "units": classes, "activation": "softmax"]])
         }
         let model: [String: Any] = ["class_name": "Functional", "config": ["name": lower, "layers": layers]]
-        return try KerasArchitecture(json: try JSONSerialization.data(withJSONObject: model), origin: "--arch \(lower)")
+        return try KerasArchitecture(json: try JSONSerialization.data(withJSONObject: model), origin: "keras.applications \(lower)")
     }
 }

@@ -13,16 +13,20 @@ import VGGCore
 /// torchvision builds it and recorded in the notes.
 /// A state_dict entry as the architecture reader needs it: its keys, its shape, and how to get its bytes
 /// (from a pickle's storages, or in place from a safetensors file).
-struct KeyedTensor {
+package struct KeyedTensor {
     /// The module key, prefixes removed (`features.0.weight`).
-    var key: String
+    package var key: String
     /// The full key path in the file (`state_dict.module.features.0.weight`).
-    let fullPath: String
-    let shape: [Int]
-    let load: () throws -> SourceTensor
+    package let fullPath: String
+    package let shape: [Int]
+    package let load: () throws -> SourceTensor
+
+    package init(key: String, fullPath: String, shape: [Int], load: @escaping () throws -> SourceTensor) {
+        (self.key, self.fullPath, self.shape, self.load) = (key, fullPath, shape, load)
+    }
 }
 
-enum TorchArchitecture {
+package enum TorchArchitecture {
     struct Module {
         /// The Sequential the module sits in (`features`, `0`, `backbone`), or the module's own path
         /// when it is a named attribute (`head`, `fc`), which has no index.
@@ -76,7 +80,7 @@ enum TorchArchitecture {
 
     /// The layers, a torchvision model name when the structure is one (`vgg16_bn`), and notes.
     /// `pool` is the global pooling a head that takes the channel count implies (nil: average, noted).
-    static func layers(_ tensors: [KeyedTensor], path: String, pool globalPoolChoice: LayerType? = nil) throws
+    package static func layers(_ tensors: [KeyedTensor], path: String, pool globalPoolChoice: LayerType? = nil) throws
         -> (layers: [SourceLayer], name: String?, notes: [String]) {
         let modules = try modules(tensors, path: path)
         var layers: [SourceLayer] = []

@@ -218,18 +218,18 @@ public struct TorchModuleLayout: Sendable {
 
 extension TorchModuleLayout {
     /// One state_dict record a writer stores: a planned tensor (streamed), or bytes made here.
-    struct Record {
-        let key: String
-        let dtype: DType
-        let shape: [Int]
-        let source: PlannedTensor?
+    package struct Record {
+        package let key: String
+        package let dtype: DType
+        package let shape: [Int]
+        package let source: PlannedTensor?
         /// The bytes of a record made here (counter or constant); empty for planned tensors.
-        let bytes: [UInt8]
+        package let bytes: [UInt8]
     }
 
     /// The layout's entries resolved against `plan`, in state_dict order.
     /// - Throws: `VGGError.tensorNotFound` when the plan lacks a tensor the layout names.
-    func records(_ plan: ConversionPlan) throws -> [Record] {
+    package func records(_ plan: ConversionPlan) throws -> [Record] {
         let tensors = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         return try entries.map { entry in
             switch entry {

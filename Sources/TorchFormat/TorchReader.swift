@@ -30,7 +30,7 @@ public enum TorchReader {
         }
         var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
-            throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
+            throw TorchFormatError.architecture(path: path, reason: "it was asserted to hold \(expectedArchitecture), but it holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
         }
         if let container { notes.insert("weights taken from the checkpoint's '\(container)' entry", at: 0) }
         if let name { notes.insert("recognised torchvision \(name)", at: 0) }

@@ -84,7 +84,7 @@ public enum Explanation {
             let (keras, torch) = (SourceFramework.keras.batchNormEpsilon, SourceFramework.pytorch.batchNormEpsilon)
             for epsilon in [keras, torch] where layers.contains(where: { $0.type == .batchNormalization && ($0.config.epsilon ?? LayerSchema.Default.batchNormEpsilon) != epsilon }) {
                 trials.append(Trial(cause: "BatchNormalization epsilon should be \(epsilon) (Keras's default is \(keras), PyTorch's \(torch))",
-                                    fix: "convert with the source's epsilon: give the Keras config (--config) that records it, or fix the layer's epsilon in the source",
+                                    fix: "convert with the source's epsilon: give the Keras config that records it, or fix the layer's epsilon in the source",
                                     variant: RunVariant(batchNormEpsilon: epsilon)))
             }
         }

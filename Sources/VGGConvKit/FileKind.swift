@@ -1,5 +1,6 @@
 import KerasFormat
 import Foundation
+import SafetensorsFormat
 import VGGCore
 
 /// What a file is, from its first bytes (never from its extension).

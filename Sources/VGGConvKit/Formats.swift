@@ -1,6 +1,8 @@
 import Foundation
 import KerasFormat
 import TorchFormat
+import SafetensorsFormat
+import OnnxFormat
 import VGGCore
 
 // The built-in formats, each an adapter from `ModelFormat` onto its module's reader and writer.

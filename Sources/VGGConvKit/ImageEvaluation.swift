@@ -102,7 +102,7 @@ public enum ImageEvaluation {
                 outputNames = names
             } else {
                 guard classes.count == outputs else {
-                    throw CommandError.unsupported(path: directory, reason: "has \(classes.count) class folders but the model has \(outputs) classes; the k-th folder in sorted order is class k (or pass --labels FILE naming every output, folders named as their classes)")
+                    throw CommandError.unsupported(path: directory, reason: "has \(classes.count) class folders but the model has \(outputs) classes; the k-th folder in sorted order is class k (or give a labels file naming every output, folders named as their classes)")
                 }
                 outputIndex = Array(0..<outputs)
                 outputNames = classes

@@ -27,7 +27,7 @@ public enum ImagePrediction {
             switch self {
             case .imagenet:
                 guard classes == ImageNetLabels.names.count else {
-                    throw CommandError.unsupported(path: "--labels imagenet", reason: "the model has \(classes) outputs, not ImageNet's 1000; pass --labels FILE (one name per line)")
+                    throw CommandError.unsupported(path: "the ImageNet labels", reason: "the model has \(classes) outputs, not ImageNet's 1000; give a labels file instead (one name per line)")
                 }
                 return ImageNetLabels.names
             case .file(let path):

@@ -1,4 +1,5 @@
 import Foundation
+import SafetensorsFormat
 import VGGCore
 
 /// What a format is asked to read, besides the path.

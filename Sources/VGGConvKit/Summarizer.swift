@@ -24,7 +24,7 @@ public enum Summarizer {
                                                              purpose: .summary))
         if let inputShape {
             guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-                throw VGGError.architecture(reason: "--input-shape needs three positive numbers H,W,C, got \(inputShape)")
+                throw VGGError.architecture(reason: "the input shape needs three positive numbers H,W,C, got \(inputShape)")
             }
             model.inputShape = model.dataFormat == .channelsLast ? inputShape : ChannelOrder.channelsFirst(inputShape)
         }

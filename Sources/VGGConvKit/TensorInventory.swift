@@ -1,6 +1,7 @@
 import KerasFormat
 import TorchFormat
 import Imaging
+import SafetensorsFormat
 import VGGCore
 
 /// One row of `vggconv inspect`.

@@ -38,9 +38,9 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
             }
             return "\(path): cannot \(operation): \(String(cString: strerror(code))) (errno \(code)); \(advice)"
         case .outputNotRegular(let path, let kind):
-            return "\(path) is \(kind); vggconv writes only to regular files and never replaces anything else, even with --force: choose another output path"
+            return "\(path) is \(kind); vggconv writes only to regular files and never replaces anything else, even when allowed to overwrite: choose another output path"
         case .outputExists(let path):
-            return "\(path) already exists; pass --force to overwrite it or -o to choose another name"
+            return "\(path) already exists"
         case .sameInputAndOutput(let path):
             return "\(path) is both the input and the output; choose another output name with -o"
         case .notNative(let path, let reason):

@@ -37,3 +37,14 @@ func printableError(_ message: String) -> String {
     guard line.count > limit else { return line }
     return String(line.prefix(limit * 2 / 3)) + " … " + String(line.suffix(limit / 3))
 }
+
+/// The flags that carry out a library error's remedy, for the one-line message.
+func remedyHint(_ error: Error) -> String? {
+    guard let remedy = (error as? Remediable)?.remedy else { return nil }
+    switch remedy {
+    case .allowOverwrite: return "pass --force to overwrite it, or -o to choose another name"
+    case .giveKerasConfig: return "pass it with --config MODEL.json"
+    case .giveKerasConfigOrArchitecture: return "pass it with --config MODEL.json, or --arch vgg16 (vgg11 … vgg19, with _bn) for a keras.applications VGG"
+    case .smallerInput(let side): return "pass --size \(side),\(side) or less"
+    }
+}

@@ -34,7 +34,8 @@ struct VGGConv: ParsableCommand {
             exit(withError: error)
         } catch {
             // Failures of the work itself: one line (file text escaped), bounded length, exit status 2.
-            FileHandle.standardError.write(Data(("error: " + printableError("\(error)") + "\n").utf8))
+            let hint = remedyHint(error).map { "; " + $0 } ?? ""
+            FileHandle.standardError.write(Data(("error: " + printableError("\(error)" + hint) + "\n").utf8))
             Foundation.exit(2)
         }
     }

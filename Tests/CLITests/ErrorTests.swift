@@ -62,6 +62,17 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(try vggconv("summary", Samples.path("transfer/tl_gap_keras3_config.json")).status, 0)
     }
 
+    /// Library errors name the cause (`Remedy`), the CLI names the flag that fixes it.
+    func testTheCLINamesTheFlagForARemedy() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let result = try vggconv("keras2native", Samples.path("vgg_small_keras3.weights.h5"), "-o", scratch.file("x.vggw"))
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("give the model's architecture JSON"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("; pass it with --config MODEL.json, or --arch vgg16"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+    }
+
     func testMissingFile() throws {
         try assertRefused(scratch.file("nope.h5"), message: "nope.h5: no such file")
     }

@@ -3,6 +3,7 @@ import Foundation
 import KerasFormat
 import TestSupport
 import TorchFormat
+import SafetensorsFormat
 import VGGCore
 import XCTest
 

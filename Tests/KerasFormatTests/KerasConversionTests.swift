@@ -102,7 +102,8 @@ final class KerasConversionTests: XCTestCase {
     func testKeras3WeightsWithoutConfigAsksForOne() throws {
         XCTAssertThrowsError(try Converter.kerasToNative(
             input: Samples.path("vgg_small_keras3.weights.h5"), options: ConversionOptions(output: scratch.file("x.vggw")))) {
-            XCTAssertTrue("\($0)".contains("pass --config"), "\($0)")
+            XCTAssertTrue("\($0)".contains("give the model's architecture JSON"), "\($0)")
+            XCTAssertEqual(($0 as? Remediable)?.remedy, .giveKerasConfigOrArchitecture, "the cause survives the isolated reader")
         }
         XCTAssertEqual(scratch.contents(), [])
     }

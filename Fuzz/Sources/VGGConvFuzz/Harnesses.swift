@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Inference
 import KerasFormat
+import SafetensorsFormat
 import TorchFormat
 import VGGConvKit
 import VGGCore

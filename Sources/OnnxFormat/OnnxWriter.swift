@@ -1,3 +1,6 @@
+import Foundation
+import VGGCore
+
 /// Writes a conversion plan as an ONNX model (ir_version 8, opset 17): a static NCHW graph of Conv,
 /// Relu/Sigmoid/Tanh, MaxPool, AveragePool, BatchNormalization (with the file's epsilon), Flatten, Gemm
 /// and Softmax, with a symbolic batch dimension `N` and initializers named after the canonical tensors.

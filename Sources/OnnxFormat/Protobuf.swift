@@ -1,3 +1,6 @@
+import Foundation
+import VGGCore
+
 /// The protocol-buffers wire format, as much as ONNX's messages need: varints, length-delimited fields
 /// and fixed-width floats (developers.google.com/protocol-buffers/docs/encoding). Hand-written rather
 /// than generated with swift-protobuf because ONNX needs ~10 messages, and because a 500 MB model must

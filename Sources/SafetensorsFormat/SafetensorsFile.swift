@@ -1,4 +1,5 @@
 import Foundation
+import VGGCore
 
 /// The safetensors container (huggingface/safetensors "Format"): u64 little-endian header length N,
 /// N bytes of JSON `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}`,

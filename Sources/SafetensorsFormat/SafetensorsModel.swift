@@ -1,4 +1,5 @@
 import Foundation
+import TorchFormat
 import VGGCore
 
 /// safetensors files as models: read (vggconv's own files through the architecture they carry in
@@ -53,7 +54,7 @@ public enum SafetensorsModel {
             notes.append("timm VGG: pre_logits.fc1 (a 7x7 convolution over the 7x7 feature map) read as the Dense layer it equals, pre_logits.fc2 (1x1) and head.fc as Dense layers")
         }
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
-            throw TorchFormatError.architecture(path: path, reason: "--arch \(expectedArchitecture) was asserted, but the file holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
+            throw TorchFormatError.architecture(path: path, reason: "it was asserted to hold \(expectedArchitecture), but it holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
         }
         if let name { notes.insert("recognised torchvision \(name)", at: 0) }
         var model = SourceModel(format: "safetensors", path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
