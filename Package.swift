@@ -25,8 +25,11 @@ let package = Package(
         .target(name: "CFileRename"),
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
 
-        // Tensors, dtypes, layouts, the architecture model, the native .vggw format, zip, npy.
-        .target(name: "VGGCore", dependencies: ["CZlib", "CISAL", "CKernels", "CFileRename"]),
+        // Bytes and files, knowing nothing of models: mapped inputs, outputs placed by rename, zip, npy,
+        // dtypes and shapes, CRC-32, budgets, the one error type and its remedies.
+        .target(name: "FileIO", dependencies: ["CZlib", "CISAL", "CKernels", "CFileRename"]),
+        // The model: layers, LayerSchema, ModelCheck, the assembler, summaries, the native .vggw format.
+        .target(name: "VGGCore", dependencies: ["FileIO", "CKernels"]),
         // Every Keras HDF5 flavour (the only module that imports CHDF5).
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.

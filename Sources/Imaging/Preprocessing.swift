@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 /// The two ImageNet preprocessings a VGG expects, reproduced step for step, and none.
 public enum Preprocessing: String, CaseIterable, Sendable {

@@ -1,4 +1,5 @@
 import CImageCodecs
+import FileIO
 import VGGCore
 
 /// An 8-bit RGB image, rows top to bottom, pixels R, G, B.

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Runs a native (`.vggw`) model on the CPU in float32: activations in NCHW, the architecture from the

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Failures of the inference engine and its inputs.

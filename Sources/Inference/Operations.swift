@@ -1,6 +1,7 @@
 import CBLAS
 import CKernels
 import Foundation
+import FileIO
 import VGGCore
 
 /// The elementwise activations the engine applies in place (softmax is a step of its own).

@@ -1,4 +1,5 @@
 import CBLAS
+import FileIO
 import VGGCore
 import Foundation
 

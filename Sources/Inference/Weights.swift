@@ -1,4 +1,5 @@
 import CKernels
+import FileIO
 import VGGCore
 
 /// A layer's weights: float32 read in place from the memory-mapped native file when stored as float32

@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Builds an architecture for weights-only Keras files (tf-keras `save_weights`, the Keras-1-era

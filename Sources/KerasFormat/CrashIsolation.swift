@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import FileIO
 import VGGCore
 
 /// Keeps libhdf5 away from what it cannot read safely. libhdf5 1.10 parses a file's metadata trusting

@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// A functional model's wiring (each layer's `inbound_nodes`, the model's `output_layers`), checked to be

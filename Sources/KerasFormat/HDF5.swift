@@ -1,4 +1,5 @@
 import CHDF5
+import FileIO
 import VGGCore
 
 /// Failures reading HDF5 structure, each naming the file and the object.

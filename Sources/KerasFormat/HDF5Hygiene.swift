@@ -2,6 +2,7 @@ import CHDF5
 #if canImport(Glibc)
 import Glibc
 #endif
+import FileIO
 import VGGCore
 
 /// What an HDF5 file must look like before vggconv reads anything from it, checked once when it is

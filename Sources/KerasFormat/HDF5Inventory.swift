@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Every dataset of an HDF5 file (or of the weights inside a `.keras` archive), whatever model it holds.

@@ -1,4 +1,5 @@
 import CHDF5
+import FileIO
 import VGGCore
 
 /// Writes the structure of an HDF5 file with libhdf5 — groups, string attributes and datasets whose

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// What a libhdf5 read returns, in a form that crosses from the isolated child (CrashIsolation) to the

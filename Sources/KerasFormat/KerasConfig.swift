@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// A Keras model architecture as `model.to_json()`, a full-model `.h5`'s `model_config` attribute or a

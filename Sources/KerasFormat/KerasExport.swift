@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// A conversion plan as the Keras model that reproduces it: Keras layer names and classes, each

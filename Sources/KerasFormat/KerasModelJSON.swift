@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// The Keras model config of a `KerasExport`, in the two dialects loaders read: tf-keras's (a full-model

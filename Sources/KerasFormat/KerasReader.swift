@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Reads every Keras flavour into a `SourceModel`:

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import FileIO
 import VGGCore
 
 /// Writes a conversion plan as the files Keras loads (facts: docs/exports.md, "Keras files"):

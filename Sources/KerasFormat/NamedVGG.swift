@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// keras.applications' VGG architectures by name, for Keras 3 `.weights.h5` files saved without their

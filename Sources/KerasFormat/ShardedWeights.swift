@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Keras 3's sharded weights (`model.save_weights("NAME.weights.json", max_shard_size=…)`): an index

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Writes a conversion plan as an ONNX model (ir_version 8, opset 17): a static NCHW graph of Conv,

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// The protocol-buffers wire format, as much as ONNX's messages need: varints, length-delimited fields

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// The safetensors container (huggingface/safetensors "Format"): u64 little-endian header length N,

@@ -1,5 +1,6 @@
 import Foundation
 import TorchFormat
+import FileIO
 import VGGCore
 
 /// safetensors files as models: read (vggconv's own files through the architecture they carry in

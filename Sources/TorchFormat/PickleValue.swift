@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// A value built by the restricted unpickler. Containers are reference types because pickle mutates

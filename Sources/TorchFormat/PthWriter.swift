@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Writes a conversion plan as the file `torch.save(model.state_dict())` writes: a stored zip (FB-padded,

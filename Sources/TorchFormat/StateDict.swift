@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Walks the unpickled object: every tensor with its key path (`a.b.0.weight`), every other leaf,

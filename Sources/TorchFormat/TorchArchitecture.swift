@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Recognises a VGG-style network from state_dict keys and shapes alone: torchvision's

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// An opened PyTorch `torch.save` file (zip, or the pre-1.6 legacy stream): its unpickled object tree

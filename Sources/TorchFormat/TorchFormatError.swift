@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Failures reading PyTorch files. Every message names the file and, for pickle problems, the byte

@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// The allow-list: which globals a weights pickle may name, and what "calling" each one means.

@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// How a canonical architecture becomes PyTorch modules: torchvision's `features.N` / `classifier.N`

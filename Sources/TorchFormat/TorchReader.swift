@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Reads PyTorch files for vggconv: any state_dict or checkpoint for `inspect`, VGG-style ones as a

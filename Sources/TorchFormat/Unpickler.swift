@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// Pickle opcodes (CPython's Lib/pickletools.py); the one byte table.

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import KerasFormat
 import TorchFormat
+import FileIO
 import VGGCore
 
 /// Options shared by the `*2native` conversions.

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Inference
+import FileIO
 import VGGCore
 
 /// `verify --explain`: when outputs differ from the golden, re-runs the comparison under each known

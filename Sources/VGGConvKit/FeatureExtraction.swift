@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Inference
+import FileIO
 import VGGCore
 
 /// `vggconv features`: one layer's activations for many inputs, streamed into one `.npy` (memory bounded

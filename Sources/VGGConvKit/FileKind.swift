@@ -1,6 +1,7 @@
 import KerasFormat
 import Foundation
 import SafetensorsFormat
+import FileIO
 import VGGCore
 
 /// What a file is, from its first bytes (never from its extension).

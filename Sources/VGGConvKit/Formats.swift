@@ -3,6 +3,7 @@ import KerasFormat
 import TorchFormat
 import SafetensorsFormat
 import OnnxFormat
+import FileIO
 import VGGCore
 
 // The built-in formats, each an adapter from `ModelFormat` onto its module's reader and writer.

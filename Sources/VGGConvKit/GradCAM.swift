@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Inference
+import FileIO
 import VGGCore
 
 /// `vggconv gradcam`: where the network looks for a class (Selvaraju et al., Grad-CAM). The engine runs

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import FileIO
 import VGGCore
 
 /// `vggconv evaluate`: accuracy of a classifier over a labelled folder (one subfolder per class, as

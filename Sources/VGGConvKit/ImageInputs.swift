@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Inference
+import FileIO
 import VGGCore
 
 /// Photos as network inputs: which files, which preprocessing, which size, in batches.

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Inference
+import FileIO
 import VGGCore
 
 /// `vggconv predict`: top-k classes of photos, as the framework would report them.

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import FileIO
 import VGGCore
 
 /// `verify --layers GOLDEN.npz`: every layer's activations from the framework (scripts/reference/dump_layers_*.py)

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import FileIO
 import VGGCore
 
 /// `vggconv diff A B`: two model files of any formats compared in canonical layout, tensor by tensor

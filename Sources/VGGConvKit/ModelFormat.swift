@@ -1,5 +1,6 @@
 import Foundation
 import SafetensorsFormat
+import FileIO
 import VGGCore
 
 /// What a format is asked to read, besides the path.

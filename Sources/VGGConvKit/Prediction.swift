@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import FileIO
 import VGGCore
 
 /// Axis order of `.npy` inputs (and of 4-D outputs): PyTorch's NCHW or Keras's NHWC.

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// The library's version string.

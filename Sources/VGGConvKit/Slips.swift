@@ -1,3 +1,4 @@
+import FileIO
 import VGGCore
 
 /// The known ways a Keras↔PyTorch conversion goes wrong while every shape still fits, each as a map from

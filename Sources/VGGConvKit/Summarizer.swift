@@ -1,6 +1,7 @@
 import Foundation
 import KerasFormat
 import TorchFormat
+import FileIO
 import VGGCore
 
 /// Builds `vggconv summary` data from any readable file, reading metadata only: HDF5 attributes and

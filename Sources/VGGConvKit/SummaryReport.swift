@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// Renders a `ModelSummary` the way Keras prints `model.summary()`.

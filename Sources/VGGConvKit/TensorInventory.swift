@@ -2,6 +2,7 @@ import KerasFormat
 import TorchFormat
 import Imaging
 import SafetensorsFormat
+import FileIO
 import VGGCore
 
 /// One row of `vggconv inspect`.

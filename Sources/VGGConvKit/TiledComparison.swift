@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import FileIO
 import VGGCore
 
 extension ModelDiff {

@@ -1,3 +1,4 @@
+import FileIO
 /// The activations vggconv runs and writes, the one list of them: a layer's `activation` (Conv2D,
 /// Dense, Activation) must name one of these; `LayerSchema` refuses any other, and readers, writers and
 /// the engine switch over this enum, so a new case is a compile error wherever it needs handling.

@@ -1,3 +1,4 @@
+import FileIO
 /// The layer types vggconv understands, named as Keras names them.
 public enum LayerType: String, Codable, Sendable, CaseIterable {
     case input = "InputLayer"

@@ -1,3 +1,4 @@
+import FileIO
 /// A planned tensor's values as float32 in canonical layout, produced in blocks of whole canonical rows
 /// straight from the memory-mapped source (the layout conversion and dtype widening done per block), so
 /// comparing two 500 MB models never holds a converted copy of either.

@@ -1,3 +1,4 @@
+import FileIO
 /// The one table of what each layer type is: its parameters (roles, canonical suffixes, shapes), its
 /// configuration defaults and limits, and how it changes the activation shape. Readers, the assembler,
 /// the `.vggw` validator, the summary and the engine all ask this table, so they cannot disagree.

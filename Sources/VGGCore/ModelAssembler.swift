@@ -1,3 +1,4 @@
+import FileIO
 /// A tensor scheduled for the native file: where its bytes come from and how they are rearranged.
 public struct PlannedTensor: Sendable {
     public var name: String

@@ -1,3 +1,4 @@
+import FileIO
 /// Checks a native header's architecture and tensors against `LayerSchema`: the declared canonical
 /// layout, every layer's output shape re-derived from the input shape and configs, every tensor's
 /// name, dtype, shape and layout derived from its layer, and no tensor without a layer. A header that

@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// What `vggconv summary` reports: one row per layer, as Keras's `model.summary()` lists them, plus

@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// An open `.vggw` file: the validated header and zero-copy access to every tensor's bytes.

@@ -1,3 +1,4 @@
+import FileIO
 /// The JSON header of a `.vggw` file (schema: `schemas/vggw-header.schema.json`, spec:
 /// `docs/native-format.md`). Keys are written in snake_case.
 public struct NativeHeader: Codable, Sendable {

@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// Writes a `ConversionPlan` as a `.vggw` file: preamble, JSON header, then every tensor converted to

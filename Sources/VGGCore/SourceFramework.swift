@@ -1,3 +1,4 @@
+import FileIO
 /// The framework a model came from, told from its source format (`NativeHeader.Provenance.sourceFormat`,
 /// `SourceModel.format`), and the defaults that framework applies where a file records nothing.
 public enum SourceFramework: String, Sendable, CaseIterable {

@@ -1,3 +1,4 @@
+import FileIO
 /// The four VGG configurations (Simonyan & Zisserman's A, B, D and E): convolutions per block, each
 /// block's width, and the names torchvision (`cfgs` in torchvision/models/vgg.py) and keras.applications
 /// (vgg16.py, vgg19.py) build them under. The one table every reader and writer asks.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import VGGConvKit
+import FileIO
 import VGGCore
 
 extension Preprocessing: ExpressibleByArgument {}

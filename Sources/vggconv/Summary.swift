@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import VGGConvKit
+import FileIO
 import VGGCore
 
 extension SummaryReport.Style: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 // What only the terminal needs: the progress bar and the one-line error text.

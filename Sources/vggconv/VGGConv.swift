@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VGGConvKit
+import FileIO
 import VGGCore
 
 /// The `vggconv` command: parsing only; the work happens in VGGConvKit.

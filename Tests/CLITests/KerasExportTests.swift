@@ -4,6 +4,7 @@ import KerasFormat
 import TestSupport
 import TorchFormat
 import SafetensorsFormat
+import FileIO
 import VGGCore
 import XCTest
 

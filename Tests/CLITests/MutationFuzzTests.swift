@@ -5,6 +5,7 @@ import KerasFormat
 import TestSupport
 import TorchFormat
 import VGGConvKit
+import FileIO
 import VGGCore
 import XCTest
 

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import FileIO
 import VGGCore
 import XCTest
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import VGGConvKit
+import FileIO
 @testable import VGGCore
 import XCTest
 

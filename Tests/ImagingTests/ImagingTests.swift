@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import TestSupport
+import FileIO
 import VGGCore
 import XCTest
 

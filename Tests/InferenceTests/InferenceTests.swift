@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import TestSupport
 import VGGConvKit
+import FileIO
 import VGGCore
 import XCTest
 

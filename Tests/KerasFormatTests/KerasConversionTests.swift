@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import VGGConvKit
+import FileIO
 import VGGCore
 import XCTest
 

@@ -1,4 +1,5 @@
 import Foundation
+import FileIO
 import VGGCore
 
 /// The repository's sample files and what the generator recorded about them (samples/manifest.json).

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import TorchFormat
 import VGGConvKit
+import FileIO
 import VGGCore
 import XCTest
 

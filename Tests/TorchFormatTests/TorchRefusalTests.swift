@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import TorchFormat
+import FileIO
 import VGGCore
 import XCTest
 

@@ -1,3 +1,4 @@
+import FileIO
 @testable import VGGCore
 import XCTest
 

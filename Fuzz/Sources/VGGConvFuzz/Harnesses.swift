@@ -5,6 +5,7 @@ import KerasFormat
 import SafetensorsFormat
 import TorchFormat
 import VGGConvKit
+import FileIO
 import VGGCore
 
 /// The readers under fuzzing, one per input format. Each takes the fuzzer's bytes, presents them as a

@@ -5,14 +5,14 @@ import Foundation
 /// done at once, more as faults). It works one such tensor ahead: tensor k's pages are mapped while the
 /// tensors before it stream, but only once the previous mapped tensor has released its pages, so at most
 /// one of them is resident at a time (peak memory stays the largest tensor plus buffers).
-final class MapPrefetcher: @unchecked Sendable {
+package final class MapPrefetcher: @unchecked Sendable {
     private let mapped: [DispatchSemaphore?]
     private let released: [DispatchSemaphore?]
     private let lock = NSLock()
     private var cancelled = false
 
     /// `sources[i]`: tensor i's bytes when it is read from the map, else nil.
-    init(_ sources: [TensorData?]) {
+    package init(_ sources: [TensorData?]) {
         mapped = sources.map { $0 == nil ? nil : DispatchSemaphore(value: 0) }
         released = sources.map { $0 == nil ? nil : DispatchSemaphore(value: 0) }
         let order = sources.indices.filter { sources[$0] != nil }
@@ -28,17 +28,17 @@ final class MapPrefetcher: @unchecked Sendable {
     }
 
     /// Waits until tensor `index`'s pages are mapped in (it must not map pages back after they are released).
-    func waitUntilMapped(_ index: Int) {
+    package func waitUntilMapped(_ index: Int) {
         guard let semaphore = mapped[index] else { return }
         semaphore.wait()
         semaphore.signal()
     }
 
     /// Tensor `index` has released its pages: the next one may be mapped.
-    func didRelease(_ index: Int) { released[index]?.signal() }
+    package func didRelease(_ index: Int) { released[index]?.signal() }
 
     /// Stops mapping (the write ended, or failed before reaching the remaining tensors).
-    func cancel() {
+    package func cancel() {
         lock.withLock { cancelled = true }
         for semaphore in released { semaphore?.signal() }
     }

@@ -1,7 +1,7 @@
 /// Element-wise conversion between the floating-point dtypes (`--dtype`).
-enum FloatConversion {
+package enum FloatConversion {
     /// Converts `count` elements from `source` (dtype `from`) into `destination` (dtype `to`).
-    static func convert(_ source: UnsafeRawBufferPointer, from: DType, into destination: UnsafeMutableRawBufferPointer,
+    package static func convert(_ source: UnsafeRawBufferPointer, from: DType, into destination: UnsafeMutableRawBufferPointer,
                         to: DType, count: Int) {
         if from == to {
             destination.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: count * from.byteSize)
@@ -40,7 +40,7 @@ enum FloatConversion {
     }
 
     /// Rounds to the nearest bfloat16, ties to even; NaN stays NaN.
-    static func bfloat16Bits(_ value: Float) -> UInt16 {
+    package static func bfloat16Bits(_ value: Float) -> UInt16 {
         let bits = value.bitPattern
         if value.isNaN { return UInt16(bits >> 16) | 0x0040 }
         let rounding = UInt32(0x7FFF) + ((bits >> 16) & 1)

@@ -13,19 +13,19 @@ public enum Cores {
 
 /// Hands a buffer pointer to concurrent workers that each touch a disjoint part of it.
 /// The caller guarantees the memory outlives the work and that the parts do not overlap.
-struct SharedBuffer<Pointer>: @unchecked Sendable {
-    let pointer: Pointer
-    init(_ pointer: Pointer) { self.pointer = pointer }
+package struct SharedBuffer<Pointer>: @unchecked Sendable {
+    package let pointer: Pointer
+    package init(_ pointer: Pointer) { self.pointer = pointer }
 }
 
 /// A zero-filled scratch buffer of anonymous memory, mapped lazily (pages are faulted in by whoever first
 /// writes them, on any core). No transparent huge pages: on the VMs measured, a fresh 32 MB of huge pages
 /// took 6-130 ms (the host backs them on first touch) where 4 KB pages took a steady 18 ms, and the
 /// transposes ran no faster with them.
-final class ScratchBuffer {
-    let bytes: UnsafeMutableRawBufferPointer
+package final class ScratchBuffer {
+    package let bytes: UnsafeMutableRawBufferPointer
 
-    init(count: Int) {
+    package init(count: Int) {
         let size = max(1, count)
         let memory = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         precondition(memory != MAP_FAILED && memory != nil, "out of memory allocating \(size) bytes")
