@@ -9,6 +9,8 @@ import Darwin
 
 /// A read-only memory map of a whole file. Pages are loaded on demand, so mapping a 500 MB file costs
 /// nothing until its bytes are read. The mapping is released when the last reference goes away.
+/// `init(bytes:name:)` holds bytes already in memory the same way, so every reader that takes a
+/// `MappedFile` reads a buffer as it reads a file (a fuzz harness, an app with downloaded bytes).
 public final class MappedFile: @unchecked Sendable {
     /// The path the file was opened from, for error messages.
     public let path: String
@@ -17,7 +19,24 @@ public final class MappedFile: @unchecked Sendable {
     private let base: UnsafeRawPointer?
     /// Kept open for `read`: streaming a range through a small buffer with `pread` costs one copy, where
     /// touching the mapping costs a page fault per few pages (measured: a third more time for a 553 MB copy).
+    /// -1 for bytes held in memory.
     private let descriptor: Int32
+
+    /// Holds a copy of `bytes` in private anonymous memory; `name` stands for the path in messages.
+    public init(bytes: [UInt8], name: String) {
+        path = name
+        count = bytes.count
+        descriptor = -1
+        guard !bytes.isEmpty else {
+            base = nil
+            return
+        }
+        let memory = mmap(nil, bytes.count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        precondition(memory != MAP_FAILED && memory != nil, "out of memory holding \(bytes.count) bytes")
+        bytes.withUnsafeBytes { memory!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        mprotect(memory, bytes.count, PROT_READ)
+        base = UnsafeRawPointer(memory)
+    }
 
     /// Maps `path` read-only.
     /// - Throws: `VGGError.fileNotFound`, `.notAFile` or `.io` naming the failing call.
@@ -55,7 +74,7 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
-        close(descriptor)
+        if descriptor >= 0 { close(descriptor) }
     }
 
     /// Copies bytes `offset..<offset+buffer.count` (which must lie inside the file) into `buffer` with
@@ -63,6 +82,10 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: `VGGError.io` when the read fails or the file has shrunk since it was mapped.
     public func read(offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
         precondition(contains(offset: offset, length: buffer.count), "range checked by caller")
+        if descriptor < 0 {
+            if let base, buffer.count > 0 { buffer.baseAddress!.copyMemory(from: base + offset, byteCount: buffer.count) }
+            return
+        }
         var done = 0
         while done < buffer.count {
             let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
@@ -108,8 +131,10 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Tells the kernel that this process no longer needs the pages of a range, so they leave its
-    /// resident set (the page cache keeps them). Used to bound peak memory while streaming.
+    /// resident set (the page cache keeps them). Used to bound peak memory while streaming. Bytes held in
+    /// memory have no page cache behind them (dropping their pages would zero them): kept.
     public func release(offset: Int, length: Int) {
+        guard descriptor >= 0 else { return }
         advise(offset: offset, length: length, MADV_DONTNEED)
     }
 

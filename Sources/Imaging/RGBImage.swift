@@ -50,7 +50,12 @@ public enum ImageDecoder {
     /// `memoryPerFileByte` times the file's size (at least `memoryFloor`, at most `MemoryBudget.bytes`).
     /// - Throws: `VGGError.badImage` naming the file and what is wrong; `.resourceLimit` for memory.
     public static func decode(path: String, maximumPixels: Int = maximumPixels) throws -> RGBImage {
-        let file = try MappedFile(path: path, role: .image)
+        try decode(file: try MappedFile(path: path, role: .image), maximumPixels: maximumPixels)
+    }
+
+    /// `decode(path:)` of a file already mapped, or bytes in memory.
+    public static func decode(file: MappedFile, maximumPixels: Int = maximumPixels) throws -> RGBImage {
+        let path = file.path
         let memory = min(MemoryBudget.bytes, max(memoryFloor, ShapeMath.saturatingProduct([file.count, memoryPerFileByte])))
         let limits = cimage_limits(max_pixels: maximumPixels, max_memory: memory, max_scans: Int32(maximumScans))
         return try file.withBytes(offset: 0, length: file.count) { bytes in

@@ -43,9 +43,15 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Maps and validates `path`.
     /// - Throws: `VGGError.badSafetensors` naming what is wrong.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    /// Validates `file` (a file mapped, or bytes in memory) as `init(path:)` does.
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.path = path
-        file = try MappedFile(path: path)
+        self.file = file
         func bad(_ why: String) -> VGGError { .badSafetensors(path: path, reason: why) }
         let prefix = file.bytes(offset: 0, length: 9)
         guard Self.hasMagic(prefix, fileSize: file.count) else {

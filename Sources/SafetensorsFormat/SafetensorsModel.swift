@@ -18,7 +18,12 @@ public enum SafetensorsModel {
     ///   that do not form a VGG-style network.
     /// `globalPool` is the pooling of a head that takes the channel count (nil: average, noted).
     public static func read(path: String, expectedArchitecture: String? = nil, globalPool: LayerType? = nil) throws -> SourceModel {
-        let file = try SafetensorsFile(path: path)
+        try read(file: try SafetensorsFile(path: path), expectedArchitecture: expectedArchitecture, globalPool: globalPool)
+    }
+
+    /// `read(path:…)` of a validated container (a file mapped, or bytes in memory).
+    public static func read(file: SafetensorsFile, expectedArchitecture: String? = nil, globalPool: LayerType? = nil) throws -> SourceModel {
+        let path = file.path
         func tensor(_ entry: SafetensorsFile.Entry, layout: TensorLayout = .unknown) -> SourceTensor {
             SourceTensor(sourceName: entry.name, dtype: entry.dtype, shape: entry.shape, layout: layout,
                          data: file.data(of: entry), fileOffset: entry.offset)
@@ -96,8 +101,12 @@ public enum SafetensorsModel {
 
     /// Every tensor of any safetensors file, by its own name (for `inspect`).
     public static func inventory(path: String) throws -> [SourceTensor] {
-        let file = try SafetensorsFile(path: path)
-        return file.entries.map {
+        inventory(file: try SafetensorsFile(path: path))
+    }
+
+    /// `inventory(path:)` of a validated container.
+    public static func inventory(file: SafetensorsFile) -> [SourceTensor] {
+        file.entries.map {
             SourceTensor(sourceName: $0.name, dtype: $0.dtype, shape: $0.shape, layout: .unknown, data: file.data(of: $0), fileOffset: $0.offset)
         }
     }

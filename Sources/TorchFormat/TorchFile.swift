@@ -47,10 +47,15 @@ public final class TorchFile {
     /// - Throws: `TorchFormatError` (refused globals, malformed pickles, unsupported containers) or
     ///   `VGGError` for unreadable files and broken zips.
     /// `recordChecks` says when the CRC-32 of storage records is checked (see `RecordChecks`).
-    public init(path: String, recordChecks: RecordChecks = .onRead) throws {
-        self.path = path
+    public convenience init(path: String, recordChecks: RecordChecks = .onRead) throws {
+        try self.init(file: try MappedFile(path: path), recordChecks: recordChecks)
+    }
+
+    /// Unpickles `file` (a file mapped, or bytes in memory).
+    public init(file: MappedFile, recordChecks: RecordChecks = .onRead) throws {
+        self.path = file.path
         self.recordChecks = recordChecks
-        file = try MappedFile(path: path)
+        self.file = file
         budget = ByteBudget(fileBytes: file.count)
         let prefix = file.bytes(offset: 0, length: 16)
         if ZipArchive.hasMagic(prefix) {

@@ -7,7 +7,13 @@ public enum TorchReader {
     /// Every tensor of any `torch.save` file, with its key path, plus the non-tensor leaves.
     /// - Throws: `TorchFormatError` or `VGGError`.
     public static func inventory(path: String) throws -> (format: String, tensors: [SourceTensor], others: [(String, String)]) {
-        let file = try TorchFile(path: path)
+        try inventory(file: try MappedFile(path: path))
+    }
+
+    /// `inventory(path:)` of a file already mapped, or bytes in memory.
+    public static func inventory(file mapped: MappedFile) throws -> (format: String, tensors: [SourceTensor], others: [(String, String)]) {
+        let file = try TorchFile(file: mapped)
+        let path = mapped.path
         let (references, others) = try StateDict.flatten(file.root, path: path, budget: file.pickleBytes + 1024)
         let tensors = try references.map { try file.materialize($0.1, name: $0.0) }
         return (file.format, tensors, others)
@@ -22,7 +28,14 @@ public enum TorchReader {
     /// `globalPool` is the pooling of a head that takes the channel count (nil: average, noted).
     public static func read(path: String, expectedArchitecture: String? = nil,
                             recordChecks: TorchFile.RecordChecks = .onRead, globalPool: LayerType? = nil) throws -> SourceModel {
-        let file = try TorchFile(path: path, recordChecks: recordChecks)
+        try read(file: try MappedFile(path: path), expectedArchitecture: expectedArchitecture, recordChecks: recordChecks, globalPool: globalPool)
+    }
+
+    /// `read(path:…)` of a file already mapped, or bytes in memory.
+    public static func read(file mapped: MappedFile, expectedArchitecture: String? = nil,
+                            recordChecks: TorchFile.RecordChecks = .onRead, globalPool: LayerType? = nil) throws -> SourceModel {
+        let file = try TorchFile(file: mapped, recordChecks: recordChecks)
+        let path = mapped.path
         let (tensors, container) = try StateDict.locate(file.root, path: path)
         let keyed = tensors.map { entry in
             KeyedTensor(key: entry.key, fullPath: entry.fullPath, shape: entry.tensor.shape) {

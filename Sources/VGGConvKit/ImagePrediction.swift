@@ -52,7 +52,12 @@ public enum ImagePrediction {
         /// holding a control character (a U+2028 line separator, an escape) would shift or forge labels:
         /// refused, naming it; so is a file over `maximumBytes` or `maximumLines` (before it is split).
         public static func readLabels(path: String) throws -> [String] {
-            let file = try MappedFile(path: path, role: .labels)
+            try readLabels(file: try MappedFile(path: path, role: .labels))
+        }
+
+        /// `readLabels(path:)` of a file already mapped, or bytes in memory.
+        public static func readLabels(file: MappedFile) throws -> [String] {
+            let path = file.path
             guard file.count <= maximumBytes else {
                 throw CommandError.unsupported(path: path, reason: "is \(file.count) bytes; a labels file (one class name per line) is at most \(maximumBytes)")
             }

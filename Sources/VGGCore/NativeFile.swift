@@ -17,9 +17,15 @@ public final class NativeFile: @unchecked Sendable {
     /// Maps and validates `path`: magic, version, header size, JSON, every tensor's offset, size,
     /// alignment and overlap against the real file length, and (when `verifyChecksums`) every crc32.
     /// - Throws: `VGGError.notNative`, `.corruptNative` or `.checksumMismatch`.
-    public init(path: String, verifyChecksums: Bool = true) throws {
+    public convenience init(path: String, verifyChecksums: Bool = true) throws {
+        try self.init(file: try MappedFile(path: path), verifyChecksums: verifyChecksums)
+    }
+
+    /// Validates `file` (a file mapped, or bytes in memory) as `init(path:)` does.
+    public init(file: MappedFile, verifyChecksums: Bool = true) throws {
+        let path = file.path
         self.path = path
-        file = try MappedFile(path: path)
+        self.file = file
         let preamble = file.bytes(offset: 0, length: NativeFormat.preambleSize)
         guard NativeFile.hasMagic(preamble) else {
             throw VGGError.notNative(path: path, reason: "it does not start with the VGGW magic bytes")

@@ -92,3 +92,25 @@ final class TorchConversionTests: XCTestCase {
         XCTAssertEqual(checkpoint.tensors.first?.sourceName, "state_dict.module.0.weight")
     }
 }
+
+/// Readers take bytes in memory as they take a mapped file (`MappedFile(bytes:name:)`): the same model,
+/// tensor for tensor, and the same refusal for the same damage.
+final class BytesInMemoryTests: XCTestCase {
+    func testAPyTorchFileReadFromBytesEqualsTheFile() throws {
+        let path = Samples.path("vgg_small.pth")
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let fromFile = try TorchReader.read(path: path)
+        let fromBytes = try TorchReader.read(file: MappedFile(bytes: bytes, name: "downloaded.pth"))
+        XCTAssertEqual(fromBytes.path, "downloaded.pth")
+        let tensors = { (model: SourceModel) in model.layers.flatMap(\.parameters).map(\.tensor) }
+        XCTAssertEqual(tensors(fromFile).map(\.sourceName), tensors(fromBytes).map(\.sourceName))
+        for (a, b) in zip(tensors(fromFile), tensors(fromBytes)) {
+            XCTAssertEqual(a.data.withUnsafeBytes { Array($0) }, b.data.withUnsafeBytes { Array($0) }, a.sourceName)
+        }
+        var damaged = bytes
+        damaged.removeLast(bytes.count / 3)
+        XCTAssertThrowsError(try TorchReader.read(file: MappedFile(bytes: damaged, name: "damaged.pth"))) {
+            XCTAssertTrue("\($0)".contains("damaged.pth"), "\($0)")
+        }
+    }
+}

@@ -46,45 +46,54 @@ enum Harness: String, CaseIterable {
         }
     }
 
-    /// Runs one input; returns normally whatever the reader decided.
+    /// Runs one input; returns normally whatever the reader decided. Every reader takes the bytes as a
+    /// `MappedFile` held in memory, as it takes a mapped file; only libhdf5, which opens paths in the
+    /// isolated child, gets a temporary file.
     func run(_ bytes: [UInt8], scratch: String) {
-        let path = "\(scratch).\(fileExtension)"
         let contents = self == .pickle ? Self.torchZip(pickle: bytes) : bytes
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { return }
-        let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == contents.count else { return }
-        defer { unlink(path) }
+        let file = MappedFile(bytes: contents, name: "fuzz-input.\(fileExtension)")
         switch self {
         case .pickle, .zip:
             // inventory materialises every tensor; read builds the architecture (what summary needs too).
-            _ = try? TorchReader.inventory(path: path)
-            _ = try? TorchReader.read(path: path)
+            _ = try? TorchReader.inventory(file: file)
+            _ = try? TorchReader.read(file: file)
         case .vggw:
             // NativeFile is what `inspect` opens (checksums and ModelCheck included); the engine compiles
-            // from it as `run` and `bench` do; the summary opens it again without checksums.
-            if let file = try? NativeFile(path: path) { _ = try? InferenceEngine(file: file) }
-            _ = try? Summarizer.summary(path: path)
+            // from it as `run` and `bench` do; the summary is made from the header as `summary` makes it.
+            if let native = try? NativeFile(file: file) {
+                _ = try? InferenceEngine(file: native)
+                _ = ModelSummary.make(native.header.architecture, modelName: "fuzz", format: "vggw", canonicalRowNames: true)
+            }
         case .npy:
-            _ = try? NpyArray.read(path: path)
+            _ = contents.withUnsafeBytes { try? NpyArray.decode($0, origin: file.path) }
         case .json:
-            _ = try? Summarizer.summary(path: path)
+            if let model = try? KerasReader.architecture(json: Data(contents), origin: file.path), let plan = try? ModelAssembler.plan(model) {
+                _ = ModelSummary.make(plan.architecture, modelName: "fuzz", format: model.format)
+            }
         case .hdf5:
+            let path = "\(scratch).h5"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            guard fd >= 0 else { return }
+            let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            defer { unlink(path) }
+            guard written == contents.count else { return }
             _ = try? TensorInventory.of(path: path)
             _ = try? KerasReader.read(path: path)
         case .safetensors:
-            _ = try? TensorInventory.of(path: path)
-            if let model = try? SafetensorsModel.read(path: path) { _ = try? ModelAssembler.plan(model) }
+            if let container = try? SafetensorsFile(file: file) {
+                _ = SafetensorsModel.inventory(file: container)
+                if let model = try? SafetensorsModel.read(file: container) { _ = try? ModelAssembler.plan(model) }
+            }
         case .image:
             // A 300-byte progressive JPEG may declare 88 million pixels, within the limit (as Pillow's),
             // and take seconds to decode: a smaller limit keeps executions fast; the check is the same.
-            if let image = try? ImageDecoder.decode(path: path, maximumPixels: 1 << 22) {
+            if let image = try? ImageDecoder.decode(file: file, maximumPixels: 1 << 22) {
                 _ = Preprocessing.torch.resize(image, height: 32, width: 24)
                 _ = Preprocessing.keras.resize(image, height: 24, width: 32)
             }
         case .labels:
-            _ = try? ImagePrediction.Labels.readLabels(path: path)
+            _ = try? ImagePrediction.Labels.readLabels(file: file)
         }
     }
 
