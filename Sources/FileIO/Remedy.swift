@@ -10,6 +10,8 @@ public enum Remedy: Sendable, Equatable, Codable {
     case giveKerasConfigOrArchitecture
     /// Run the model on a smaller input, at most `side` pixels a side.
     case smallerInput(side: Int)
+    /// Read the input array in the other channel order (`channelsLast`: N,H,W,C).
+    case otherInputLayout(channelsLast: Bool)
 }
 
 /// An error that knows what would fix it.

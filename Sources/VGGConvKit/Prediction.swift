@@ -41,9 +41,10 @@ public enum Prediction {
         let expected = layout == .nchw ? [c, h, w] : [h, w, c]
         guard shape.count == 4, Array(shape.dropFirst()) == expected, shape[0] > 0 else {
             let other = layout == .nchw ? [h, w, c] : [c, h, w]
-            let hint = shape.count == 4 && Array(shape.dropFirst()) == other
-                ? "it looks \(layout == .nchw ? "NHWC" : "NCHW"): pass --input-layout \(layout == .nchw ? "nhwc" : "nchw")" : ""
-            throw InferenceError.inputShape(expected: [-1] + expected, actual: array.shape, hint: hint)
+            if shape.count == 4, Array(shape.dropFirst()) == other {
+                throw InferenceError.inputLayout(expected: [-1] + expected, actual: array.shape, looksChannelsLast: layout == .nchw)
+            }
+            throw InferenceError.inputShape(expected: [-1] + expected, actual: array.shape, hint: "")
         }
         let batch = shape[0]
         return (layout == .nchw ? values : Layout.permute(values, batch: batch, c: c, h: h, w: w, toChannelsLast: false), batch)

@@ -47,5 +47,6 @@ func remedyHint(_ error: Error) -> String? {
     case .giveKerasConfig: return "pass it with --config MODEL.json"
     case .giveKerasConfigOrArchitecture: return "pass it with --config MODEL.json, or --arch vgg16 (vgg11 … vgg19, with _bn) for a keras.applications VGG"
     case .smallerInput(let side): return "pass --size \(side),\(side) or less"
+    case .otherInputLayout(let channelsLast): return "pass --input-layout \(channelsLast ? "nhwc" : "nchw")"
     }
 }

@@ -124,7 +124,7 @@ final class InferenceTests: XCTestCase {
 
         let layout = try vggconv("verify", model, "--input", golden("vgg_small_input_nhwc"), "--golden", golden("vgg_small_keras_output"))
         XCTAssertEqual(layout.status, 2)
-        XCTAssertTrue(layout.stderr.contains("it looks NHWC: pass --input-layout nhwc"), layout.stderr)
+        XCTAssertTrue(layout.stderr.contains("it looks NHWC (channels last); pass --input-layout nhwc"), layout.stderr)
 
         let ints = NpyArray(dtype: .int64, shape: [1, 3, 32, 32], bytes: [UInt8](repeating: 0, count: 3 * 32 * 32 * 8))
         try ints.write(to: scratch.file("ints.npy"))

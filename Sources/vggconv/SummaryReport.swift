@@ -3,9 +3,9 @@ import FileIO
 import VGGCore
 
 /// Renders a `ModelSummary` the way Keras prints `model.summary()`.
-public enum SummaryReport {
+enum SummaryReport {
     /// Which Keras generation's layout to imitate.
-    public enum Style: String, CaseIterable, Sendable {
+    enum Style: String, CaseIterable, Sendable {
         /// Keras 3: a box-drawn table, thousands separators, sizes in B/KB/MB.
         case keras3
         /// tf-keras / Keras 2: the plain table, bare numbers, sizes in Byte/KB/MB.
@@ -14,7 +14,7 @@ public enum SummaryReport {
 
     /// `expand` lists the layers inside nested models (Keras's `expand_nested=True`); without it
     /// each nested model is one row.
-    public static func text(_ summary: ModelSummary, style: Style, expand: Bool = false) -> String {
+    static func text(_ summary: ModelSummary, style: Style, expand: Bool = false) -> String {
         // Names come from the file: a newline or an escape sequence in one would forge rows.
         var shown = summary
         shown.modelName = SafeText.oneLine(summary.modelName)
@@ -28,7 +28,7 @@ public enum SummaryReport {
 
     /// The style of the Keras that wrote `format` (a reader's format tag): tf-keras's plain table for
     /// Keras 1/2 files, Keras 3's box-drawn one for everything else.
-    public static func style(forFormat format: String) -> Style {
+    static func style(forFormat format: String) -> Style {
         format.hasPrefix("keras1") || format.hasPrefix("keras2") ? .keras2 : .keras3
     }
 
@@ -56,7 +56,7 @@ public enum SummaryReport {
         return result
     }
 
-    public static func json(_ summary: ModelSummary) throws -> String {
+    static func json(_ summary: ModelSummary) throws -> String {
         try JSONOutput.text(summary)
     }
 

@@ -1,19 +1,19 @@
 import Foundation
 import FileIO
 import VGGCore
+import VGGConvKit
 
-/// The library's version string.
-public let version = VGGConvVersion.current
+// The text the commands print: tables, summaries, conversion reports (the library returns data).
 
 /// Text for `inspect`.
-public enum InventoryReport {
+enum InventoryReport {
     /// `{"file": …, "format": …, "tensors": [{name, source_name, dtype, shape, layout, offset, nbytes, crc32}]}`.
-    public static func json(_ inventory: TensorInventory) throws -> String {
+    static func json(_ inventory: TensorInventory) throws -> String {
         try JSONOutput.text(inventory)
     }
 
     /// An aligned table with a totals line.
-    public static func table(_ inventory: TensorInventory) -> String {
+    static func table(_ inventory: TensorInventory) -> String {
         let header = ["name", "dtype", "shape", "layout", "offset", "bytes", "crc32", "source name"]
         let rows = inventory.tensors.map { t in
             [t.name, t.dtype.rawValue, shapeText(t.shape), t.layout.rawValue,
@@ -31,8 +31,8 @@ func shapeText(_ shape: [Int]) -> String {
 }
 
 /// Text for a finished conversion.
-public enum ConversionReport {
-    public static func text(_ result: ConversionResult) -> String {
+enum ConversionReport {
+    static func text(_ result: ConversionResult) -> String {
         let header = result.header
         let bytes = header.tensors.reduce(0) { $0 + $1.nbytes }
         var lines = ["wrote \(result.outputPath): \(header.architecture.layers.count) layers, \(header.tensors.count) tensors, \(bytes.formatted()) bytes of weights (from \(header.provenance.sourceFormat))"]

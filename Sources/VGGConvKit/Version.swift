@@ -1,0 +1,5 @@
+import FileIO
+import VGGCore
+
+/// The library's version string.
+public let version = VGGConvVersion.current
