@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VGGCore", "TestSupport"]),
-        .testTarget(name: "VGGConvKitTests", dependencies: ["VGGConvKit", "VGGCore", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "KerasFormat", "TorchFormat", "SafetensorsFormat", "Inference", "Imaging", "TestSupport"]),
+        .testTarget(name: "VGGConvKitTests", dependencies: ["VGGConvKit", "VGGCore", "FileIO", "KerasFormat", "TorchFormat", "Inference", "Imaging", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["VGGConvKit", "VGGCore", "FileIO", "KerasFormat", "TorchFormat", "SafetensorsFormat", "Imaging", "TestSupport"]),
     ]
 )

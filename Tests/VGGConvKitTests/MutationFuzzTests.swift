@@ -63,7 +63,9 @@ final class MutationFuzzTests: XCTestCase {
                 refused += 1
                 XCTAssertTrue(Self.isOwnError(error), "\(sample) mutation \(iteration): foreign error \(type(of: error)): \(error)")
             }
-            XCTAssertLessThan(Date().timeIntervalSince(start), 2, "\(sample) mutation \(iteration) took too long")
+            // A hang detector, not a speed target (benchmarks measure speed): generous, so a loaded
+            // machine (a build beside the tests) does not fail it; libhdf5's child has its own 3 s alarm.
+            XCTAssertLessThan(Date().timeIntervalSince(start), 10, "\(sample) mutation \(iteration) took too long")
         }
         if !checksummed { XCTAssertGreaterThan(opened, 0, "\(sample): some mutations (in tensor data) must still open") }
         XCTAssertGreaterThan(refused, iterations / 10, "\(sample): damage must be detected")
