@@ -19,8 +19,8 @@ final class HDF5SkeletonWriter {
             guard bytes.count % 8 == 0, bytes.count / 8 == skeleton.datasetCount else {
                 throw HDF5Error(path: displayPath, object: "", reason: "the HDF5 writer returned \(bytes.count) bytes for \(skeleton.datasetCount) dataset offsets")
             }
-            return stride(from: 0, to: bytes.count, by: 8).map { start in
-                Int(Int64(littleEndian: bytes[start..<start + 8].enumerated().reduce(0) { $0 | Int64($1.element) << (8 * $1.offset) }))
+            return bytes.withUnsafeBytes { raw in
+                (0..<skeleton.datasetCount).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
             }
         }) {
             let writer = try HDF5SkeletonWriter(path: path, displayPath: displayPath)

@@ -238,7 +238,9 @@ enum KerasLayerParser {
 public enum KerasFormatError: Error, CustomStringConvertible, Sendable, Codable, Remediable {
     case badConfig(origin: String, reason: String)
     case notKeras(path: String, reason: String)
-    case needsConfig(path: String, reason: String)
+    /// A weights file that does not record its architecture; `architectureNameWorks`: naming the
+    /// keras.applications VGG would do too (a Keras 3 `.weights.h5`).
+    case needsConfig(path: String, reason: String, architectureNameWorks: Bool = false)
     case mismatch(path: String, reason: String)
     /// An error the isolated reader (CrashIsolation) reported, with its text as it was.
     case reported(String)
@@ -247,7 +249,7 @@ public enum KerasFormatError: Error, CustomStringConvertible, Sendable, Codable,
         switch self {
         case .badConfig(let origin, let reason): return "\(origin): unreadable Keras model config: \(reason)"
         case .notKeras(let path, let reason): return "\(path): not a Keras weight file: \(reason)"
-        case .needsConfig(let path, let reason): return "\(path): \(reason); give the model's architecture JSON (the output of model.to_json(), or the config.json inside a .keras archive)"
+        case .needsConfig(let path, let reason, _): return "\(path): \(reason); give the model's architecture JSON (the output of model.to_json(), or the config.json inside a .keras archive)"
         case .mismatch(let path, let reason): return "\(path): weights and architecture disagree: \(reason)"
         case .reported(let message): return message
         }
@@ -256,7 +258,7 @@ public enum KerasFormatError: Error, CustomStringConvertible, Sendable, Codable,
     /// A weights file without its architecture needs the config (a Keras 3 `.weights.h5` of a
     /// keras.applications VGG can name it instead).
     public var remedy: Remedy? {
-        guard case .needsConfig(_, let reason) = self else { return nil }
-        return reason.contains("keras.applications") ? .giveKerasConfigOrArchitecture : .giveKerasConfig
+        guard case .needsConfig(_, _, let named) = self else { return nil }
+        return named ? .giveKerasConfigOrArchitecture : .giveKerasConfig
     }
 }

@@ -74,7 +74,8 @@ public enum KerasReader {
                 assumed.append("layers of keras.applications' \(architecture.lowercased()) assumed (the architecture named): the file records the convolutions and dense layers in order, not the pools")
             }
             guard let config else {
-                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order (or name the keras.applications VGG it holds)")
+                throw KerasFormatError.needsConfig(path: path, reason: "a Keras 3 .weights.h5 records neither layer names nor layer order (or name the keras.applications VGG it holds)",
+                                                   architectureNameWorks: true)
             }
             layers = try Keras3Weights<HDF5Group>(group: container, checksNames: assumed.isEmpty).layers(config: config, path: path)
         } else {

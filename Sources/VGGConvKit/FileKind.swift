@@ -27,7 +27,11 @@ public enum FileKind: Equatable, Sendable {
     ///   `CommandError.unsupported` naming the two files to pass for a Keras 3 model folder.
     public static func detect(path: String) throws -> FileKind {
         if KerasFolder(path: path) != nil { return .kerasFolder }
-        let file = try MappedFile(path: path, role: .model)
+        return try detect(file: try MappedFile(path: path, role: .model))
+    }
+
+    /// Sniffs a file already mapped (or bytes in memory) from its first bytes.
+    public static func detect(file: MappedFile) throws -> FileKind {
         let prefix = file.bytes(offset: 0, length: 16)
         if NativeFile.hasMagic(prefix) { return .native }
         if prefix.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) { return .hdf5 }

@@ -99,45 +99,39 @@ struct KerasConfigFormat: ModelFormat {
     var capabilities: FormatCapabilities { FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: []) }
 }
 
-/// PyTorch `torch.save` files: zip and legacy containers, state_dicts and checkpoints.
-struct TorchModelFormat: ModelFormat {
-    var name: String { "PyTorch" }
-    func recognizes(_ probe: FileProbe) -> Bool { [.torchZip, .torchLegacy].contains(probe.kind) }
+/// The PyTorch-keyed containers: `torch.save` files (zip and legacy, state_dicts and checkpoints) and
+/// safetensors (PyTorch keys, timm's, and vggconv's own with its architecture in the metadata). They
+/// share the key reader and the export (`TorchKeyedExport`); the container is the only difference.
+struct TorchKeyedFormat: ModelFormat {
+    enum Container { case pytorch, safetensors }
+    let container: Container
+
+    var name: String { container == .pytorch ? "PyTorch" : "safetensors" }
+    func recognizes(_ probe: FileProbe) -> Bool {
+        container == .pytorch ? [.torchZip, .torchLegacy].contains(probe.kind) : probe.kind == .safetensors
+    }
     func readModel(_ path: String, _ request: FormatRequest) throws -> SourceModel {
+        let (architecture, pool) = (request.architecture, request.reading.globalPool)
+        guard container == .pytorch else { return try SafetensorsModel.read(path: path, expectedArchitecture: architecture, globalPool: pool) }
         let checks: TorchFile.RecordChecks
         switch request.purpose {
         case .summary: checks = .skip
         case .convert(let pending): checks = pending ? .deferredToReader : .onRead
         }
-        return try TorchReader.read(path: path, expectedArchitecture: request.architecture, recordChecks: checks,
-                                    globalPool: request.reading.globalPool)
+        return try TorchReader.read(path: path, expectedArchitecture: architecture, recordChecks: checks, globalPool: pool)
     }
-    func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory { try TensorInventory.torch(path: path) }
-    var writtenExtensions: [String] { [".pth", ".pt"] }
+    func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory {
+        container == .pytorch ? try TensorInventory.torch(path: path) : try TensorInventory.safetensors(path: path)
+    }
+    var writtenExtensions: [String] { container == .pytorch ? [".pth", ".pt"] : [".safetensors"] }
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
                progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
-        try TorchKeyedExport.write(plan, to: path, format: .pytorch, input: model.path, options: options, progress: progress)
+        try TorchKeyedExport.write(plan, to: path, format: container == .pytorch ? .pytorch : .safetensors, input: model.path,
+                                   options: options, progress: progress)
     }
+    /// safetensors records the architecture in its metadata; a state_dict records only keys.
     var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: false, recordsNesting: false, dtypes: TorchKeyedExport.dtypes)
-    }
-}
-
-/// safetensors files (PyTorch-keyed, timm's, and vggconv's own with its architecture in the metadata).
-struct SafetensorsModelFormat: ModelFormat {
-    var name: String { "safetensors" }
-    func recognizes(_ probe: FileProbe) -> Bool { probe.kind == .safetensors }
-    func readModel(_ path: String, _ request: FormatRequest) throws -> SourceModel {
-        try SafetensorsModel.read(path: path, expectedArchitecture: request.architecture, globalPool: request.reading.globalPool)
-    }
-    func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory { try TensorInventory.safetensors(path: path) }
-    var writtenExtensions: [String] { [".safetensors"] }
-    func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-               progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
-        try TorchKeyedExport.write(plan, to: path, format: .safetensors, input: model.path, options: options, progress: progress)
-    }
-    var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: true, recordsNesting: false, dtypes: TorchKeyedExport.dtypes)
+        FormatCapabilities(recordsArchitecture: container == .safetensors, recordsNesting: false, dtypes: TorchKeyedExport.dtypes)
     }
 }
 

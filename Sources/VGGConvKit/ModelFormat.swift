@@ -55,13 +55,14 @@ public struct FileProbe: Sendable {
     /// - Throws: `VGGError.fileNotFound`, `.notAFile` or `.io`.
     public init(path: String) throws {
         self.path = path
-        kind = try FileKind.detect(path: path)
-        if kind == .kerasFolder {
-            (prefix, size, isFolder) = ([], 0, true)
-        } else {
-            let file = try MappedFile(path: path, role: .model)
-            (prefix, size, isFolder) = (file.bytes(offset: 0, length: min(file.count, 4096)), file.count, false)
+        guard KerasFolder(path: path) == nil else {
+            (kind, prefix, size, isFolder) = (.kerasFolder, [], 0, true)
+            return
         }
+        // One mapping serves the built-in detection and the prefix other formats look at.
+        let file = try MappedFile(path: path, role: .model)
+        kind = try FileKind.detect(file: file)
+        (prefix, size, isFolder) = (file.bytes(offset: 0, length: min(file.count, 4096)), file.count, false)
     }
 }
 
@@ -97,14 +98,7 @@ extension ModelFormat {
     }
 
     public func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory {
-        let model = try readModel(path, request)
-        let plan = try? ModelAssembler.plan(model)
-        let entries = model.layers.flatMap(\.parameters).map { parameter -> TensorEntry in
-            let tensor = parameter.tensor
-            let name = plan?.tensors.first { $0.sourceName == tensor.sourceName }?.name ?? tensor.sourceName
-            return TensorInventory.entry(tensor, name: name, layout: tensor.layout)
-        }
-        return TensorInventory(file: path, format: model.format, tensors: entries)
+        TensorInventory.of(model: try readModel(path, request), file: path)
     }
 }
 
@@ -116,8 +110,8 @@ public enum FormatRegistry {
 
     /// The built-in formats: one line each.
     static let builtIn: [any ModelFormat] = [
-        NativeModelFormat(), KerasModelFormat(), KerasFolderFormat(), KerasConfigFormat(), TorchModelFormat(),
-        SafetensorsModelFormat(), OnnxModelFormat(),
+        NativeModelFormat(), KerasModelFormat(), KerasFolderFormat(), KerasConfigFormat(), TorchKeyedFormat(container: .pytorch),
+        TorchKeyedFormat(container: .safetensors), OnnxModelFormat(),
     ]
 
     /// Every format, registered ones first.

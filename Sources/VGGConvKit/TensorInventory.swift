@@ -47,6 +47,16 @@ public struct TensorInventory: Codable, Sendable {
         try FormatRegistry.format(of: path).inventory(path, FormatRequest(reading: reading, purpose: .summary))
     }
 
+    /// The tensors a model read from `file` holds, named canonically where the model assembles.
+    static func of(model: SourceModel, file: String) -> TensorInventory {
+        let plan = try? ModelAssembler.plan(model)
+        let canonical = Dictionary((plan?.tensors ?? []).map { ($0.sourceName, $0.name) }) { first, _ in first }
+        let entries = model.layers.flatMap(\.parameters).map { parameter in
+            entry(parameter.tensor, name: canonical[parameter.tensor.sourceName] ?? parameter.tensor.sourceName, layout: parameter.tensor.layout)
+        }
+        return TensorInventory(file: file, format: model.format, tensors: entries)
+    }
+
     /// Every tensor with its key path as torch nests it; VGG-style files get canonical names too.
     static func torch(path: String) throws -> TensorInventory {
         let (format, tensors, others) = try TorchReader.inventory(path: path)
@@ -86,11 +96,7 @@ public struct TensorInventory: Codable, Sendable {
         guard try FileKind.detect(path: path) != .kerasShardIndex else {
             // Shards are several HDF5 files: list what the model reads from them.
             let model = try KerasModelFormat().readModel(path, FormatRequest(reading: ReadOptions(configPath: configPath), purpose: .summary))
-            let plan = try? ModelAssembler.plan(model)
-            return TensorInventory(file: path, format: model.format, tensors: model.layers.flatMap(\.parameters).map { parameter in
-                entry(parameter.tensor, name: plan?.tensors.first { $0.sourceName == parameter.tensor.sourceName }?.name ?? parameter.tensor.sourceName,
-                      layout: parameter.tensor.layout)
-            })
+            return of(model: model, file: path)
         }
         var canonical: [String: (String, TensorLayout)] = [:]
         var format = "hdf5"
