@@ -12,6 +12,18 @@ public enum Remedy: Sendable, Equatable, Codable {
     case smallerInput(side: Int)
     /// Read the input array in the other channel order (`channelsLast`: N,H,W,C).
     case otherInputLayout(channelsLast: Bool)
+    /// Name another layer of the model.
+    case chooseLayer
+    /// Pick a class the model has (`classes` of them).
+    case chooseClass(classes: Int)
+    /// Give the names of the model's outputs (a labels file, one name per line).
+    case giveLabels
+    /// Compare outputs before softmax (the model's logits).
+    case compareLogits
+    /// Read a head whose global pooling a state_dict does not record with global max pooling.
+    case chooseGlobalMaxPooling
+    /// Accept a larger relative error (`rtol`).
+    case relativeTolerance(Float)
 }
 
 /// An error that knows what would fix it.

@@ -89,7 +89,7 @@ public struct PendingChecksum: Sendable {
     /// Throws `VGGError.badZip` unless `actual` is the recorded checksum.
     public func check(_ actual: UInt32) throws {
         guard actual != crc32 else { return }
-        throw VGGError.badZip(path: path, reason: "record '\(SafeText.quote(record))' fails its CRC-32 (recorded \(CRC32.hex(crc32)), actual \(CRC32.hex(actual))); the file is damaged")
+        throw VGGError.badZip(path: path, problem: .checksum(entry: record, recorded: crc32, actual: actual))
     }
 }
 

@@ -8,10 +8,8 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
     /// The output path names something other than a regular file (a device, FIFO, socket, directory).
     case outputNotRegular(path: String, kind: String)
     case sameInputAndOutput(path: String)
-    case notNative(path: String, reason: String)
-    case corruptNative(path: String, reason: String)
     case checksumMismatch(path: String, tensor: String, expected: String, actual: String)
-    case badZip(path: String, reason: String)
+    case badZip(path: String, problem: ZipProblem)
     case badNpy(path: String, reason: String)
     case badImage(path: String, reason: String)
     case badSafetensors(path: String, reason: String)
@@ -43,14 +41,10 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
             return "\(path) already exists"
         case .sameInputAndOutput(let path):
             return "\(path) is both the input and the output; choose another output name with -o"
-        case .notNative(let path, let reason):
-            return "\(path): not a vggconv native (.vggw) file: \(reason)"
-        case .corruptNative(let path, let reason):
-            return "\(path): corrupt .vggw file: \(reason); convert the source file again"
         case .checksumMismatch(let path, let tensor, let expected, let actual):
             return "\(path): tensor '\(SafeText.quote(tensor))' fails its checksum (header says crc32 \(expected), data has \(actual)); the file is damaged, convert the source again"
-        case .badZip(let path, let reason):
-            return "\(path): unreadable zip archive: \(reason)"
+        case .badZip(let path, let problem):
+            return "\(path): unreadable zip archive: \(problem)"
         case .badSafetensors(let path, let reason):
             return "\(path): unreadable safetensors file: \(reason)"
         case .badNpy(let path, let reason):

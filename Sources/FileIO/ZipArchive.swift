@@ -26,11 +26,11 @@ public struct ZipArchive: Sendable {
     public static func hasMagic(_ prefix: [UInt8]) -> Bool { prefix.starts(with: [0x50, 0x4B, 0x03, 0x04]) }
 
     /// Reads the central directory of `file`.
-    /// - Throws: `VGGError.badZip` with the reason and byte offset.
+    /// - Throws: `VGGError.badZip` with the problem (and its byte offset).
     public init(file: MappedFile) throws {
         self.file = file
         let reader = ByteReader(file: file)
-        func bad(_ why: String) -> VGGError { .badZip(path: file.path, reason: why) }
+        func bad(_ problem: ZipProblem) -> VGGError { .badZip(path: file.path, problem: problem) }
 
         // The end-of-central-directory record is 22 bytes plus a comment of at most 65535 bytes.
         let searchStart = max(0, file.count - 22 - 65_535)
@@ -41,7 +41,7 @@ public struct ZipArchive: Sendable {
                 break
             }
         }
-        guard let eocd else { throw bad("no end-of-central-directory record (truncated or not a zip)") }
+        guard let eocd else { throw bad(.noEndRecord) }
         var count = Int(reader.u16(eocd + 10)!)
         var directorySize = Int(reader.u32(eocd + 12)!)
         var directoryOffset = Int(reader.u32(eocd + 16)!)
@@ -50,15 +50,15 @@ public struct ZipArchive: Sendable {
                   zip64 < UInt64(file.count), reader.u32(Int(zip64)) == 0x0606_4B50,
                   let n = reader.u64(Int(zip64) + 32), let size = reader.u64(Int(zip64) + 40),
                   let offset = reader.u64(Int(zip64) + 48) else {
-                throw bad("zip64 end-of-central-directory record is missing or damaged")
+                throw bad(.zip64RecordDamaged)
             }
             guard n < UInt64(file.count), size <= UInt64(file.count), offset <= UInt64(file.count) else {
-                throw bad("zip64 directory values exceed the file size")
+                throw bad(.zip64ValuesBeyondFile)
             }
             (count, directorySize, directoryOffset) = (Int(n), Int(size), Int(offset))
         }
         guard file.contains(offset: directoryOffset, length: directorySize) else {
-            throw bad("central directory (\(directorySize) bytes at offset \(directoryOffset)) lies outside the \(file.count)-byte file")
+            throw bad(.directoryOutsideFile(offset: directoryOffset, size: directorySize, fileSize: file.count))
         }
         var entries: [Entry] = []
         entries.reserveCapacity(min(count, 65_536))
@@ -70,7 +70,7 @@ public struct ZipArchive: Sendable {
                   let extraLength = reader.u16(position + 30), let commentLength = reader.u16(position + 32),
                   let local32 = reader.u32(position + 42),
                   file.contains(offset: position + 46, length: Int(nameLength) + Int(extraLength)) else {
-                throw bad("central directory entry \(index) at offset \(position) is damaged")
+                throw bad(.directoryEntryDamaged(index: index, offset: position))
             }
             let name = String(decoding: file.bytes(offset: position + 46, length: Int(nameLength)), as: UTF8.self)
             var compressed = UInt64(compressed32), uncompressed = UInt64(uncompressed32), local = UInt64(local32)
@@ -89,11 +89,11 @@ public struct ZipArchive: Sendable {
             guard local < UInt64(file.count), compressed <= UInt64(file.count), uncompressed < UInt64(Int.max / 2),
                   let localName = reader.u16(Int(local) + 26), let localExtra = reader.u16(Int(local) + 28),
                   reader.u32(Int(local)) == 0x0403_4B50 else {
-                throw bad("entry '\(SafeText.quote(name))': local header at offset \(local) is missing or damaged")
+                throw bad(.localHeaderDamaged(entry: name, offset: local))
             }
             let dataOffset = Int(local) + 30 + Int(localName) + Int(localExtra)
             guard file.contains(offset: dataOffset, length: Int(compressed)) else {
-                throw bad("entry '\(SafeText.quote(name))': \(compressed) bytes of data at offset \(dataOffset) run past the end of the \(file.count)-byte file (truncated?)")
+                throw bad(.dataPastEnd(entry: name, bytes: compressed, offset: dataOffset, fileSize: file.count))
             }
             entries.append(Entry(name: name, method: method, crc32: crc, compressedSize: Int(compressed),
                                  uncompressedSize: Int(uncompressed), dataOffset: dataOffset))
@@ -115,13 +115,13 @@ public struct ZipArchive: Sendable {
         switch entry.method {
         case 0:
             guard entry.compressedSize == entry.uncompressedSize else {
-                throw VGGError.badZip(path: file.path, reason: "stored entry '\(SafeText.quote(entry.name))' has different compressed and uncompressed sizes")
+                throw VGGError.badZip(path: file.path, problem: .storedSizesDiffer(entry: entry.name))
             }
             return TensorData(file: file, offset: entry.dataOffset, count: entry.compressedSize)
         case 8:
             return TensorData(bytes: try inflate(entry))
         default:
-            throw VGGError.badZip(path: file.path, reason: "entry '\(SafeText.quote(entry.name))' uses compression method \(entry.method); only stored (0) and deflate (8) are supported")
+            throw VGGError.badZip(path: file.path, problem: .compressionMethod(entry: entry.name, method: entry.method))
         }
     }
 
@@ -131,15 +131,16 @@ public struct ZipArchive: Sendable {
     }
 
     private func inflate(_ entry: Entry) throws -> [UInt8] {
-        func bad(_ why: String) -> VGGError { .badZip(path: file.path, reason: "entry '\(SafeText.quote(entry.name))': \(why)") }
+        let failed = VGGError.badZip(path: file.path, problem: .inflateFailed(entry: entry.name, expected: entry.uncompressedSize))
         // Deflate expands at most ~1032:1; a larger claim is a corrupt or hostile header.
         guard entry.uncompressedSize <= entry.compressedSize * 1032 + 1024 else {
-            throw bad("claims \(entry.uncompressedSize) bytes uncompressed from \(entry.compressedSize) compressed")
+            throw VGGError.badZip(path: file.path, problem: .implausibleExpansion(entry: entry.name, uncompressed: entry.uncompressedSize,
+                                                                                    compressed: entry.compressedSize))
         }
         try budget.spend(entry.uncompressedSize, for: "inflating entry '\(SafeText.quote(entry.name))'", in: file.path)
         var output = [UInt8](repeating: 0, count: entry.uncompressedSize)
         var stream = z_stream()
-        guard CZlib_inflateInit2(&stream, -15) == Z_OK else { throw bad("zlib could not start inflating") }
+        guard CZlib_inflateInit2(&stream, -15) == Z_OK else { throw failed }
         defer { inflateEnd(&stream) }
         let status: Int32 = file.withBytes(offset: entry.dataOffset, length: entry.compressedSize) { input in
             output.withUnsafeMutableBytes { out in
@@ -151,7 +152,7 @@ public struct ZipArchive: Sendable {
             }
         }
         guard status == Z_STREAM_END, Int(stream.total_out) == entry.uncompressedSize else {
-            throw bad("deflate data is corrupt or does not inflate to the recorded \(entry.uncompressedSize) bytes")
+            throw failed
         }
         return output
     }

@@ -145,7 +145,7 @@ public final class InferenceEngine: @unchecked Sendable {
             let name = layer.type == .relu ? "relu" : (layer.config.activation ?? "linear")
             if name == "softmax" { return nil }
             guard let value = Elementwise(rawValue: name) else {
-                throw InferenceError.unsupported(layer: layer.name, reason: "activation \(name)")
+                throw InferenceError.unsupportedActivation(layer: layer.name, activation: name, type: layer.type)
             }
             return value
         }
@@ -195,7 +195,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 var act = layer.config.activation ?? "linear"
                 let weights = try fuse(kernel, perOutput: c * kh * kw, &bias, &act)
                 guard let activationKind = Elementwise(rawValue: act) else {
-                    throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a convolution")
+                    throw InferenceError.unsupportedActivation(layer: layer.name, activation: act, type: .conv2d)
                 }
                 let outShape = layers[index + consumed - 1].outputShape
                 let sameThreeByThree = kh == 3 && kw == 3 && stride == [1, 1] && layer.config.padding == .same
@@ -241,7 +241,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 let (units, inputs) = (kernel.shape[0], kernel.shape[1])
                 guard ShapeMath.elementCount(shape) == inputs else {
                     throw InferenceError.inputShape(expected: [-1] + file.header.architecture.inputShape, actual: [-1] + architecture.inputShape,
-                                                    hint: "layer \(layer.name) takes \(inputs) features, so the model only runs at its own input size")
+                                                    fixedBy: (layer.name, inputs))
                 }
                 var bias = floats(tensor(layer, .bias)) ?? [Float](repeating: 0, count: units)
                 var act = layer.config.activation ?? "linear"
@@ -256,7 +256,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 flattened = nil
                 guard let activationKind = Elementwise(rawValue: act) else {
-                    throw InferenceError.unsupported(layer: layer.name, reason: "activation \(act) on a dense layer")
+                    throw InferenceError.unsupportedActivation(layer: layer.name, activation: act, type: .dense)
                 }
                 steps.append(.dense(Dense(weights: weights, bias: bias,
                                           inputs: inputs, units: units, activation: activationKind)))
@@ -271,7 +271,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     steps.append(.activation(act, count: count))
                 } else {
                     guard shape.count == 1 else {
-                        throw InferenceError.unsupported(layer: layer.name, reason: "softmax over a spatial map")
+                        throw InferenceError.spatialSoftmax(layer: layer.name)
                     }
                     steps.append(.softmax(width: count))
                 }

@@ -4,8 +4,12 @@ import VGGCore
 
 /// Failures of the inference engine and its inputs.
 public enum InferenceError: Error, CustomStringConvertible, Sendable, Remediable {
-    case unsupported(layer: String, reason: String)
-    case inputShape(expected: [Int], actual: [Int], hint: String)
+    /// An activation the engine does not compute, on a layer of `type`.
+    case unsupportedActivation(layer: String, activation: String, type: LayerType)
+    /// Softmax over a map rather than a vector.
+    case spatialSoftmax(layer: String)
+    /// `fixedBy`: the dense layer whose input count pins the model to its own input size, when that is why.
+    case inputShape(expected: [Int], actual: [Int], fixedBy: (layer: String, features: Int)? = nil)
     /// The input has the model's shape in the other channel order.
     case inputLayout(expected: [Int], actual: [Int], looksChannelsLast: Bool)
     case missingTensor(layer: String, tensor: String)
@@ -14,10 +18,13 @@ public enum InferenceError: Error, CustomStringConvertible, Sendable, Remediable
 
     public var description: String {
         switch self {
-        case .unsupported(let layer, let reason):
-            return "cannot run layer \(layer): \(reason)"
-        case .inputShape(let expected, let actual, let hint):
-            return "input has shape \(actual) but the model takes \(expected)\(hint.isEmpty ? "" : "; \(hint)")"
+        case .unsupportedActivation(let layer, let activation, let type):
+            return "cannot run layer \(layer): activation \(activation)" + (type == .activation || type == .relu ? "" : " on a \(type == .conv2d ? "convolution" : "\(type.rawValue) layer")")
+        case .spatialSoftmax(let layer):
+            return "cannot run layer \(layer): softmax over a spatial map"
+        case .inputShape(let expected, let actual, let fixedBy):
+            return "input has shape \(actual) but the model takes \(expected)"
+                + (fixedBy.map { "; layer \($0.layer) takes \($0.features) features, so the model only runs at its own input size" } ?? "")
         case .inputLayout(let expected, let actual, let channelsLast):
             return "input has shape \(actual) but the model takes \(expected); it looks \(channelsLast ? "NHWC (channels last)" : "NCHW (channels first)")"
         case .missingTensor(let layer, let tensor):

@@ -35,10 +35,11 @@ enum CrashIsolation {
     /// Runs `body` in a child process and returns its result, carried over by `encode` and `decode`.
     /// - Throws: `HDF5Error` when the child did not finish normally; `KerasFormatError.reported` with the
     ///   child's error text when `body` threw.
-    static func isolated<T>(_ path: String, encode: (T) throws -> [UInt8], decode: ([UInt8]) throws -> T,
+    /// `fileBytes`: the size of what libhdf5 reads (nil: the size of the file at `path`, 0 when there is none).
+    static func isolated<T>(_ path: String, fileBytes: Int? = nil, encode: (T) throws -> [UInt8], decode: ([UInt8]) throws -> T,
                             _ body: () throws -> T) throws -> T {
         var info = stat()
-        let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
+        let size = fileBytes ?? (stat(path, &info) == 0 ? Int(info.st_size) : 0)
         // libhdf5's own allocations (metadata a damaged header makes it size) must stay within the file's
         // byte budget plus a working margin: a child that grew more is refused.
         let budget = ByteBudget(fileBytes: size).limit

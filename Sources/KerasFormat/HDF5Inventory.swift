@@ -6,14 +6,20 @@ public enum HDF5Inventory {
     /// Lists all datasets depth-first in HDF5 name order; `sourceName` is the path without the leading `/`.
     /// - Throws: `HDF5Error` for unreadable files and datasets.
     public static func datasets(path: String) throws -> [SourceTensor] {
-        try CrashIsolation.isolated(path, encode: IsolatedRead.encode, decode: { try IsolatedRead.decodeTensors($0, path: path) }) {
-            try datasetsInProcess(path: path)
+        try datasets(file: try MappedFile(path: path, role: .model))
+    }
+
+    /// `datasets(path:)` of a file already mapped, or of bytes in memory.
+    public static func datasets(file mapped: MappedFile) throws -> [SourceTensor] {
+        try CrashIsolation.isolated(mapped.path, fileBytes: mapped.count, encode: IsolatedRead.encode,
+                                    decode: { try IsolatedRead.decodeTensors($0, file: mapped) }) {
+            try datasetsInProcess(mapped)
         }
     }
 
     /// The walk itself; runs in the isolated child only.
-    private static func datasetsInProcess(path: String) throws -> [SourceTensor] {
-        let mapped = try MappedFile(path: path)
+    private static func datasetsInProcess(_ mapped: MappedFile) throws -> [SourceTensor] {
+        let path = mapped.path
         let file: HDF5File
         if ZipArchive.hasMagic(mapped.bytes(offset: 0, length: 4)) {
             let archive = try ZipArchive(file: mapped)

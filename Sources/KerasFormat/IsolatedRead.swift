@@ -97,9 +97,10 @@ struct IsolatedRead {
                          blobs: packer.blobs)
     }
 
-    static func decodeModel(_ bytes: [UInt8], path: String) throws -> SourceModel {
+    static func decodeModel(_ bytes: [UInt8], file: MappedFile) throws -> SourceModel {
+        let path = file.path
         let (transfer, blobs) = try unframe(bytes, as: Model.self, path: path)
-        var unpacker = Unpacker(file: try MappedFile(path: path), blobs: blobs, position: blobs.startIndex)
+        var unpacker = Unpacker(file: file, blobs: blobs, position: blobs.startIndex)
         let layers = try transfer.layers.map { layer in
             var source = SourceLayer(name: layer.name, type: layer.type, config: layer.config,
                                      parameters: try layer.parameters.map { SourceParameter(role: $0.role, tensor: try unpacker.unpack($0.tensor, path: path)) })
@@ -120,9 +121,10 @@ struct IsolatedRead {
         return try frame(packed, blobs: packer.blobs)
     }
 
-    static func decodeTensors(_ bytes: [UInt8], path: String) throws -> [SourceTensor] {
+    static func decodeTensors(_ bytes: [UInt8], file: MappedFile) throws -> [SourceTensor] {
+        let path = file.path
         let (packed, blobs) = try unframe(bytes, as: [Tensor].self, path: path)
-        var unpacker = Unpacker(file: try MappedFile(path: path), blobs: blobs, position: blobs.startIndex)
+        var unpacker = Unpacker(file: file, blobs: blobs, position: blobs.startIndex)
         return try packed.map { try unpacker.unpack($0, path: path) }
     }
 }

@@ -139,7 +139,7 @@ public struct KerasExport: Sendable {
                 continue
             case .adaptiveAvgPool2d:
                 guard layer.outputShape == previousShape else {
-                    throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.sourceName)) (AdaptiveAvgPool2d) averages a \(previousShape[1])x\(previousShape[2]) map to \(layer.outputShape[1])x\(layer.outputShape[2]) at this input size; Keras has no such layer. Export at the input size where it is an identity (224x224 for torchvision's VGG: --input-shape is not needed when the file records it)")
+                    throw VGGError.architecture(reason: "layer \(SafeText.quote(layer.sourceName)) (AdaptiveAvgPool2d) averages a \(previousShape[1])x\(previousShape[2]) map to \(layer.outputShape[1])x\(layer.outputShape[2]) at this input size; Keras has no such layer. Export at the input size where it is an identity (224x224 for torchvision's VGG)")
                 }
                 notes.append("\(layer.sourceName) (AdaptiveAvgPool2d) is an identity at the \(canonical[1])x\(canonical[2]) input and is left out of the Keras model")
                 continue

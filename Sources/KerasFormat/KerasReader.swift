@@ -17,16 +17,25 @@ public enum KerasReader {
     /// read like the same file inside a `.keras` archive.
     public static func read(path: String, configJSON: Data? = nil, configOrigin: String = "the model config",
                             architecture: String? = nil, savedModel: Bool = false) throws -> SourceModel {
-        try CrashIsolation.isolated(path, encode: IsolatedRead.encode, decode: { try IsolatedRead.decodeModel($0, path: path) }) {
-            try readInProcess(path: path, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture,
+        try read(file: try MappedFile(path: path, role: .model), configJSON: configJSON, configOrigin: configOrigin,
+                 architecture: architecture, savedModel: savedModel)
+    }
+
+    /// `read(path:)` of a file already mapped, or of bytes in memory (`MappedFile(bytes:name:)`); only a
+    /// sharded-weights index needs a path on disk, for the shards beside it.
+    public static func read(file mapped: MappedFile, configJSON: Data? = nil, configOrigin: String = "the model config",
+                            architecture: String? = nil, savedModel: Bool = false) throws -> SourceModel {
+        try CrashIsolation.isolated(mapped.path, fileBytes: mapped.count, encode: IsolatedRead.encode,
+                                    decode: { try IsolatedRead.decodeModel($0, file: mapped) }) {
+            try readInProcess(mapped, configJSON: configJSON, configOrigin: configOrigin, architecture: architecture,
                               savedModel: savedModel)
         }
     }
 
     /// The read itself; runs in the isolated child only.
-    private static func readInProcess(path: String, configJSON: Data?, configOrigin: String, architecture: String?,
+    private static func readInProcess(_ mapped: MappedFile, configJSON: Data?, configOrigin: String, architecture: String?,
                                       savedModel: Bool) throws -> SourceModel {
-        let mapped = try MappedFile(path: path)
+        let path = mapped.path
         let prefix = mapped.bytes(offset: 0, length: 8)
         var config = try configJSON.map { try KerasArchitecture(json: $0, origin: configOrigin) }
         if prefix.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") {

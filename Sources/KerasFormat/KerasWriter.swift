@@ -31,7 +31,7 @@ public enum KerasWriter {
     /// Writes `plan` to `path` as `flavour` (temporary file, renamed when complete).
     /// - Throws: `VGGError` for layers Keras cannot express and unwritable outputs; `HDF5Error` when libhdf5 fails.
     public static func write(_ plan: ConversionPlan, modelName: String?, flavour: Flavour, to path: String, overwrite: Bool,
-                             progress: NativeWriter.Progress? = nil) throws -> Result {
+                             progress: WriteProgress? = nil) throws -> Result {
         let export = try KerasExport(plan, modelName: modelName, keras3: flavour.dialect == .keras3)
         let output = try OutputFile(path: path, overwrite: overwrite)
         let bytes: Int
@@ -136,7 +136,7 @@ public enum KerasWriter {
     /// The `.keras` zip: `metadata.json`, `config.json`, then `model.weights.h5` (stored), whose structure
     /// libhdf5 writes into a private scratch file; its bytes outside the reserved datasets are copied in
     /// and the tensors streamed straight into the archive. The member's CRC is combined from the parts'.
-    private static func writeArchive(_ export: KerasExport, to output: OutputFile, progress: NativeWriter.Progress?) throws -> Int {
+    private static func writeArchive(_ export: KerasExport, to output: OutputFile, progress: WriteProgress?) throws -> Int {
         // Never committed: a private temporary file, removed when released or on interrupt.
         let scratch = try OutputFile(path: output.path + ".weights-layout", overwrite: true)
         let skeleton = HDF5Skeleton()

@@ -51,9 +51,9 @@ public enum OnnxWriter {
     @discardableResult
     /// `channelsLastInput` adds a leading Transpose so the graph takes (N, H, W, C) like Keras.
     public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, channelsLastInput: Bool = false,
-                             progress: NativeWriter.Progress? = nil) throws -> (nodes: Int, initializers: Int, bytes: Int) {
+                             progress: WriteProgress? = nil) throws -> (nodes: Int, initializers: Int, bytes: Int) {
         if let other = plan.tensors.first(where: { $0.dtype != .float32 }) {
-            throw VGGError.unsupportedDType(tensor: other.name, dtype: other.dtype.rawValue, reason: "cannot go into an ONNX graph of float32 operators; convert without --dtype")
+            throw VGGError.unsupportedDType(tensor: other.name, dtype: other.dtype.rawValue, reason: "cannot go into an ONNX graph of float32 operators; keep the weights in float32")
         }
         let (nodes, initializers, output) = try graph(plan, channelsLastInput: channelsLastInput)
         var model = ProtobufMessage()

@@ -55,16 +55,17 @@ public enum SafetensorsModel {
                 return reshaped
             }
         }
-        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
+        var (layers, name, notes, assumptions) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
         if timm {
             notes.append("timm VGG: pre_logits.fc1 (a 7x7 convolution over the 7x7 feature map) read as the Dense layer it equals, pre_logits.fc2 (1x1) and head.fc as Dense layers")
         }
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
-            throw TorchFormatError.architecture(path: path, reason: "it was asserted to hold \(expectedArchitecture), but it holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
+            throw TorchFormatError.notAssertedArchitecture(path: path, asserted: expectedArchitecture, found: name)
         }
         if let name { notes.insert("recognised torchvision \(name)", at: 0) }
         var model = SourceModel(format: "safetensors", path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
                                 architectureInferred: true, notes: notes)
+        model.assumptions = assumptions
         model.modelName = name
         return model
     }
@@ -116,7 +117,7 @@ public enum SafetensorsModel {
     /// - Throws: `VGGError` for unwritable outputs and layers PyTorch's modules cannot reproduce.
     /// `layout` is `TorchModuleLayout.of(plan.architecture)` when the caller has it already.
     public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, layout known: TorchModuleLayout? = nil,
-                             progress: NativeWriter.Progress? = nil) throws -> (layout: TorchModuleLayout, tensors: Int, bytes: Int) {
+                             progress: WriteProgress? = nil) throws -> (layout: TorchModuleLayout, tensors: Int, bytes: Int) {
         let layout = try known ?? TorchModuleLayout.of(plan.architecture)
         let planned = Dictionary(plan.tensors.map { ($0.name, $0) }) { first, _ in first }
         let records = try layout.records(plan)

@@ -18,7 +18,7 @@ public enum PthWriter {
     /// - Throws: `VGGError` for unwritable outputs and layers PyTorch's modules cannot reproduce.
     /// `layout` is `TorchModuleLayout.of(plan.architecture)` when the caller has it already.
     public static func write(_ plan: ConversionPlan, to path: String, overwrite: Bool, layout known: TorchModuleLayout? = nil,
-                             progress: NativeWriter.Progress? = nil) throws -> Result {
+                             progress: WriteProgress? = nil) throws -> Result {
         let layout = try known ?? TorchModuleLayout.of(plan.architecture)
         // Storage keys "0", "1", … in state_dict order; a record per storage.
         let records = try layout.records(plan)

@@ -15,11 +15,11 @@ enum StateDict {
         var visits = 0
         func walk(_ value: PickleValue, _ key: String, _ depth: Int) throws {
             guard depth < maxDepth else {
-                throw TorchFormatError.unsupported(path: path, reason: "objects nest deeper than \(maxDepth) levels at '\(SafeText.quote(key))'")
+                throw TorchFormatError.unsupported(path: path, feature: .nesting(key: key, limit: maxDepth))
             }
             visits += 1
             guard visits <= budget else {
-                throw TorchFormatError.unsupported(path: path, reason: "the pickle shares containers so often that listing it would visit more than \(budget) values (more than its own size); refusing to unfold it")
+                throw TorchFormatError.unsupported(path: path, feature: .sharedContainers(visitLimit: budget))
             }
             func child(_ name: String) -> String { key.isEmpty ? name : "\(key).\(name)" }
             switch value {

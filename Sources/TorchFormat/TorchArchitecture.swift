@@ -62,12 +62,12 @@ package enum TorchArchitecture {
             let (key, tensor) = (entry.key, entry)
             let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard parts.count >= 2, parameterNames.contains(parts.last!), parts.dropLast().allSatisfy({ !$0.isEmpty }) else {
-                throw TorchFormatError.architecture(path: path, reason: "key '\(SafeText.quote(key))' is not a module parameter (expected features.N.weight, backbone.N.bias, head.weight, …); `inspect` lists any state_dict")
+                throw TorchFormatError.moduleLayout(path: path, problem: .notAParameter(key: key))
             }
             // `features.3.weight`: module 3 of the Sequential `features`; `head.weight`: the named module `head`.
             let index = Int(parts[parts.count - 2])
             if let index, !(0...maximumModuleIndex).contains(index) {
-                throw TorchFormatError.architecture(path: path, reason: "key '\(SafeText.quote(key))' has a module index out of range")
+                throw TorchFormatError.moduleLayout(path: path, problem: .indexOutOfRange(key: key))
             }
             let container = parts.dropLast(index == nil ? 1 : 2).joined(separator: ".")
             if let i = modules.lastIndex(where: { $0.container == container && $0.index == index }) {
@@ -79,13 +79,15 @@ package enum TorchArchitecture {
         return modules
     }
 
-    /// The layers, a torchvision model name when the structure is one (`vgg16_bn`), and notes.
-    /// `pool` is the global pooling a head that takes the channel count implies (nil: average, noted).
+    /// The layers, a torchvision model name when the structure is one (`vgg16_bn`), notes, and the
+    /// assumptions made. `pool` is the global pooling a head that takes the channel count implies (nil:
+    /// average, assumed).
     package static func layers(_ tensors: [KeyedTensor], path: String, pool globalPoolChoice: LayerType? = nil) throws
-        -> (layers: [SourceLayer], name: String?, notes: [String]) {
+        -> (layers: [SourceLayer], name: String?, notes: [String], assumptions: [Assumption]) {
         let modules = try modules(tensors, path: path)
         var layers: [SourceLayer] = []
         var notes: [String] = []
+        var assumptions: [Assumption] = []
         var flat = false
         var droppedCounters = 0
         let torchvision = Set(modules.map(\.container)) == ["features", "classifier"]
@@ -102,9 +104,7 @@ package enum TorchArchitecture {
         }
         func globalPool(_ source: String) {
             add(globalPoolChoice ?? .globalAveragePooling2d, source)
-            if globalPoolChoice == nil {
-                notes.append("the head takes the \(channels ?? 0) channels of the last convolution, so the map is pooled globally; a state_dict does not say whether by average or maximum: average assumed (torchvision's and timm's heads), pass --pool max for AdaptiveMaxPool2d")
-            }
+            if globalPoolChoice == nil, !assumptions.contains(.globalPoolingByAverage) { assumptions.append(.globalPoolingByAverage) }
         }
         /// Closes the previous weighted layer: its activation and the parameter-free modules after it.
         func fillGap(after previous: Module, gap: Int?, before next: Module) {
@@ -153,10 +153,10 @@ package enum TorchArchitecture {
                 let previous = modules[position - 1]
                 let gap = previous.container == module.container ? module.index.flatMap { i in previous.index.map { i - $0 - 1 } } : nil
                 if let gap, gap < 0 {
-                    throw TorchFormatError.architecture(path: path, reason: "module indices of \(SafeText.quote(module.container)) are not increasing at \(SafeText.quote(module.path))")
+                    throw TorchFormatError.moduleLayout(path: path, problem: .indicesNotIncreasing(container: module.container, at: module.path))
                 }
                 if let gap, gap > maximumGap {
-                    throw TorchFormatError.architecture(path: path, reason: "\(gap) modules without weights between \(SafeText.quote(previous.path)) and \(SafeText.quote(module.path)); a VGG has at most \(maximumGap) (ReLU, MaxPool, Dropout) between weighted layers")
+                    throw TorchFormatError.moduleLayout(path: path, problem: .gapTooLong(modules: gap, after: previous.path, before: module.path, limit: maximumGap))
                 }
                 fillGap(after: previous, gap: gap, before: module)
             }
@@ -203,7 +203,7 @@ package enum TorchArchitecture {
         }
         notes.append("assumed as torchvision builds VGG: convolutions stride 1 with padding k//2, ReLU/MaxPool2d(2, 2)/Dropout/Flatten placed from gaps in module indices, BatchNorm epsilon \(SourceFramework.pytorch.batchNormEpsilon); a state_dict does not record these")
         if droppedCounters > 0 { notes.append("dropped \(droppedCounters) BatchNorm num_batches_tracked counters (training state, not weights)") }
-        return (layers, torchvision ? torchvisionName(layers) : nil, notes)
+        return (layers, torchvision ? torchvisionName(layers) : nil, notes, assumptions)
     }
 
     /// `vgg11` … `vgg19` with `_bn`, when the convolution count and classifier match torchvision's.

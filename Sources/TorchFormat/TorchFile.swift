@@ -66,7 +66,7 @@ public final class TorchFile {
                 throw TorchFormatError.notPyTorch(path: path, reason: "zip archive has no data.pkl record")
             }
             if zip.entries.contains(where: { $0.name.hasSuffix("constants.pkl") }) {
-                throw TorchFormatError.unsupported(path: path, reason: "this is a TorchScript archive (torch.jit.save), not a state_dict; save model.state_dict() with torch.save")
+                throw TorchFormatError.unsupported(path: path, feature: .torchScript)
             }
             recordPrefix = String(pickle.name.dropLast("data.pkl".count))
             if let order = zip.entry(named: recordPrefix + "byteorder") {
@@ -104,7 +104,7 @@ public final class TorchFile {
                 let (_, afterMagic) = try next(0)
                 let (version, afterVersion) = try next(afterMagic)
                 guard case .int(1001) = version else {
-                    throw TorchFormatError.unsupported(path: path, reason: "legacy protocol version \(version.summary) is not 1001")
+                    throw TorchFormatError.unsupported(path: path, feature: .legacyProtocol(version: version.summary))
                 }
                 let (_, afterInfo) = try next(afterVersion)
                 let (main, afterMain) = try next(afterInfo)
@@ -135,7 +135,7 @@ public final class TorchFile {
             }
             storages = storageOffsets
         } else if file.count > 262, file.bytes(offset: 257, length: 5) == Array("ustar".utf8) {
-            throw TorchFormatError.unsupported(path: path, reason: "this is the tar-based PyTorch format of 2017 and earlier, which vggconv does not read; load and re-save it with torch.save")
+            throw TorchFormatError.unsupported(path: path, feature: .tarArchive)
         } else {
             throw TorchFormatError.notPyTorch(path: path, reason: "neither a torch.save zip archive nor a legacy PyTorch stream")
         }
@@ -155,7 +155,7 @@ public final class TorchFile {
             throw TorchFormatError.malformedPickle(path: path, offset: offset, reason: "storage type is a \(parts[1].kind)")
         }
         guard let dtype = TorchGlobals.storageTypes[typeName] else {
-            throw TorchFormatError.unsupported(path: path, reason: "storage type \(typeName) (complex or quantized) is not supported")
+            throw TorchFormatError.unsupported(path: path, feature: .storageType(typeName))
         }
         let keyText: String
         switch key {
@@ -189,7 +189,7 @@ public final class TorchFile {
         data.releasePages()
         // torch.serialization.set_crc32_options(False) writes 0: nothing to check then.
         guard actual == entry.crc32 || entry.crc32 == 0 else {
-            throw VGGError.badZip(path: path, reason: "record '\(entry.name)' fails its CRC-32 (recorded \(CRC32.hex(entry.crc32)), actual \(CRC32.hex(actual))); the file is damaged")
+            throw VGGError.badZip(path: path, problem: .checksum(entry: entry.name, recorded: entry.crc32, actual: actual))
         }
     }
 

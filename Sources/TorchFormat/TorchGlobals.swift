@@ -61,7 +61,7 @@ enum TorchGlobals {
             }
             var dtype = storage.dtype
             if name.hasSuffix("_v3"), args.count >= 7, case .dtype(let explicit) = args[6] { dtype = explicit }
-            guard let dtype else { throw TorchFormatError.unsupported(path: path, reason: "a tensor of storage type \(storage.typeName) has no dtype vggconv reads") }
+            guard let dtype else { throw TorchFormatError.unsupported(path: path, feature: .storageType(storage.typeName)) }
             guard shape.count == stride.count, shape.count <= 16 else { throw bad("tensor size \(shape) and stride \(stride) disagree") }
             let (offset, overflow) = storageOffset.addingReportingOverflow(storage.viewOffset)
             guard !overflow, offset >= 0 else { throw bad("storage offset \(storageOffset) + view offset \(storage.viewOffset) is out of range") }

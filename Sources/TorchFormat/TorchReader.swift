@@ -42,14 +42,15 @@ public enum TorchReader {
                 try file.materialize(entry.tensor, name: entry.fullPath)
             }
         }
-        var (layers, name, notes) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
+        var (layers, name, notes, assumptions) = try TorchArchitecture.layers(keyed, path: path, pool: globalPool)
         if let expectedArchitecture, expectedArchitecture.lowercased() != name {
-            throw TorchFormatError.architecture(path: path, reason: "it was asserted to hold \(expectedArchitecture), but it holds \(name.map { "torchvision's \($0)" } ?? "a VGG-style network that is not a torchvision VGG")")
+            throw TorchFormatError.notAssertedArchitecture(path: path, asserted: expectedArchitecture, found: name)
         }
         if let container { notes.insert("weights taken from the checkpoint's '\(container)' entry", at: 0) }
         if let name { notes.insert("recognised torchvision \(name)", at: 0) }
         var model = SourceModel(format: file.format, path: path, layers: layers, inputShape: nil, dataFormat: .channelsFirst,
                                 architectureInferred: true, notes: notes)
+        model.assumptions = assumptions
         model.modelName = name
         return model
     }

@@ -46,6 +46,8 @@ public struct ReadOptions: Sendable {
 public struct ConversionResult: Sendable {
     public var outputPath: String
     public var header: NativeHeader
+    /// Choices the reader made that the source does not record (their notes are in the header's provenance).
+    public var assumptions: [Assumption] = []
 }
 
 /// Conversions of framework files into the native format.
@@ -87,7 +89,7 @@ public enum Converter {
     /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
     /// `architecture` (`vgg16`, …) supplies the layers of a Keras 3 `.weights.h5` saved without a config.
     public static func kerasToNative(input: String, options: ConversionOptions, architecture: String? = nil,
-                                     progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
+                                     progress: WriteProgress? = nil) throws -> ConversionResult {
         let output = try prepare(input, options: options, accepted: FileKind.keras,
                                  expected: "a Keras .h5, .weights.h5 or .keras file",
                                  otherReader: ([.torchZip, .torchLegacy], "a PyTorch file (use torch2native)"))
@@ -99,7 +101,7 @@ public enum Converter {
     /// `architecture` (`vgg16`, …) asserts what the file must hold.
     /// - Throws: the reader's or writer's error; nothing is left at the output path on failure.
     public static func torchToNative(input: String, options: ConversionOptions, architecture: String? = nil,
-                                     progress: NativeWriter.Progress? = nil) throws -> ConversionResult {
+                                     progress: WriteProgress? = nil) throws -> ConversionResult {
         let output = try prepare(input, options: options, accepted: [.torchZip, .torchLegacy],
                                  expected: "a PyTorch .pth/.pt file",
                                  otherReader: (FileKind.keras, "a Keras file (use keras2native)"))
@@ -114,12 +116,12 @@ public enum Converter {
         case kerasH5 = "h5", keras3Weights = "weights.h5", kerasArchive = "keras"
 
         /// The format `path`'s extension names.
-        /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
+        /// - Throws: `RequestError.unknownOutputExtension` naming the extensions vggconv writes.
         public static func of(_ path: String) throws -> OutputFormat {
             let lower = path.lowercased()
             let written = Converter.modelExtensions.filter { $0.output != nil }
             guard let match = written.first(where: { lower.hasSuffix($0.suffix) }), let format = match.output else {
-                throw CommandError.unsupported(path: path, reason: "the output's extension picks its format: \(written.map(\.suffix).joined(separator: ", "))")
+                throw RequestError.unknownOutputExtension(path: path, known: written.map(\.suffix))
             }
             return format
         }
@@ -137,6 +139,8 @@ public enum Converter {
         public var modulePath: String?
         public var moduleSource: String?
         public var notes: [String]
+        /// Choices the reader made that the source does not record.
+        public var assumptions: [Assumption] = []
         /// Which Keras file was written, for Keras outputs.
         public var kerasFlavour: KerasWriter.Flavour? = nil
 
@@ -156,18 +160,20 @@ public enum Converter {
     /// extension names. `architecture` asserts a torchvision model for PyTorch inputs.
     /// - Throws: the reader's or writer's error; nothing is left at the output paths on failure.
     public static func convert(input: String, output: String, options: ConversionOptions, architecture: String? = nil,
-                               progress: NativeWriter.Progress? = nil) throws -> ExportResult {
+                               progress: WriteProgress? = nil) throws -> ExportResult {
         // A `.pth` and the module file beside it are placed together: both, or neither.
         try OutputCommit.together { try export(input: input, output: output, options: options, architecture: architecture, progress: progress) }
     }
 
     private static func export(input: String, output: String, options: ConversionOptions, architecture: String?,
-                               progress: NativeWriter.Progress?) throws -> ExportResult {
+                               progress: WriteProgress?) throws -> ExportResult {
         let writer = try FormatRegistry.writer(for: output)
         try checkOutput(output, inputs: [input] + (options.configPath.map { [$0] } ?? []), overwrite: options.overwrite)
         let model = try readModel(input, options: options, architecture: architecture, checksPending: true)
         let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
-        return try writer.write(model, plan: plan, to: output, options: options, progress: progress)
+        var result = try writer.write(model, plan: plan, to: output, options: options, progress: progress)
+        result.assumptions = plan.assumptions
+        return result
     }
 
     /// A Keras model name from an output path when the source records none: `out/vgg_bn.keras` → `vgg_bn`.
@@ -191,7 +197,7 @@ public enum Converter {
                                 otherReader: (kinds: Set<FileKind>, phrase: String)) throws -> String {
         let kind = try FileKind.detect(path: input)
         guard accepted.contains(kind) else {
-            throw CommandError.wrongKind(path: input, expected: expected,
+            throw RequestError.wrongKind(path: input, expected: expected,
                                          found: otherReader.kinds.contains(kind) ? otherReader.phrase : kind.phrase)
         }
         let output = options.output ?? defaultOutput(for: input)
@@ -200,11 +206,11 @@ public enum Converter {
     }
 
     private static func write(_ model: SourceModel, to output: String, options: ConversionOptions,
-                              progress: NativeWriter.Progress?) throws -> ConversionResult {
+                              progress: WriteProgress?) throws -> ConversionResult {
         let plan = try ModelAssembler.plan(model, targetDType: options.dtype)
         let header = try NativeWriter.write(plan, to: output, overwrite: options.overwrite,
                                             sourceBytes: try MappedFile(path: model.path).count, progress: progress)
-        return ConversionResult(outputPath: output, header: header)
+        return ConversionResult(outputPath: output, header: header, assumptions: plan.assumptions)
     }
 
     /// Refuses to clobber an existing output (without `--force`) or any of the command's inputs (the same

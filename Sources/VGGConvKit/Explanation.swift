@@ -9,15 +9,9 @@ import VGGCore
 /// instead of transposed, RGB vs BGR, Keras 'caffe' vs torchvision preprocessing) and on the network
 /// (BatchNorm epsilon, the first Dense's Flatten order) — and names those under which it passes.
 public enum Explanation {
-    /// `[103.939, 116.779, 123.68]`: a constant list as Python writes it, for advice.
-    static func list(_ values: [Float]) -> String { "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
-
     /// One candidate cause and how the comparison went under it.
     public struct Candidate: Sendable {
-        /// What would be wrong, in the user's terms.
-        public var cause: String
-        /// The flag or change that fixes it.
-        public var fix: String
+        public var cause: MismatchCause
         public var verification: Verification
         public var passes: Bool { verification.passed }
         /// The worst sample's cosine similarity under this candidate.
@@ -26,8 +20,7 @@ public enum Explanation {
 
     /// A single-cause change to try.
     private struct Trial {
-        var cause: String
-        var fix: String
+        var cause: MismatchCause
         var variant = RunVariant()
         var input: (([Float], [Int], Int) -> [Float])?
         var output: ((NpyArray) -> NpyArray)?
@@ -43,40 +36,25 @@ public enum Explanation {
         let layers = prepared.file.header.architecture.layers
         var trials: [Trial] = []
         if !variant.logits, endsInSoftmax(layers) {
-            trials.append(Trial(cause: "the golden holds logits but the model ends in softmax", fix: "add --logits",
-                                variant: RunVariant(logits: true)))
+            trials.append(Trial(cause: .goldenHoldsLogits, variant: RunVariant(logits: true)))
         }
         if !endsInSoftmax(layers) || variant.logits {
-            trials.append(Trial(cause: "the golden holds probabilities (softmax applied) but the model outputs logits",
-                                fix: "compare with the framework's logits (its output before softmax), or apply softmax to vggconv's output",
-                                output: softmax))
+            trials.append(Trial(cause: .goldenHoldsProbabilities, output: softmax))
         }
-        let shapes = "\(layout == .nchw ? "N,C,H,W" : "N,H,W,C")"
-        trials.append(Trial(cause: "the input's values are in \(layout == .nchw ? "N,H,W,C" : "N,C,H,W") order though its shape reads \(shapes) (reshaped instead of transposed)",
-                            fix: layout == .nchw ? "save x.transpose(0, 3, 1, 2) instead of a reshape, or save it N,H,W,C and pass --input-layout nhwc"
-                                : "save x.transpose(0, 2, 3, 1) instead of a reshape, or save it N,C,H,W and pass --input-layout nchw",
+        trials.append(Trial(cause: .inputReshaped(declaredChannelsLast: layout == .nhwc),
                             input: { values, shape, batch in
                                 Layout.permute(values, batch: batch, c: shape[0], h: shape[1], w: shape[2], toChannelsLast: layout == .nhwc)
                             }))
         if prepared.sampleShape[0] == 3 {
-            trials.append(Trial(cause: "the input's channels are in the other order (RGB vs BGR)",
-                                fix: "reverse the channel axis of the input (Keras's 'caffe' VGG takes BGR, torchvision RGB)",
+            trials.append(Trial(cause: .channelsReversed,
                                 input: { values, shape, batch in reverseChannels(values, shape, batch) }))
-            // (cause, fix, whether RGB and BGR swap, the value in its new channel); constants from Preprocessing.
-            let (caffeMean, torchMean, torchStd) = (Self.list(Preprocessing.caffeMeanBGR), Self.list(Preprocessing.torchMeanRGB),
-                                                    Self.list(Preprocessing.torchStdRGB))
-            let conversions: [(String, String, Bool, (Float, Int) -> Float)] = [
-                ("the input was normalised the torchvision way (RGB, mean/std) but the model expects Keras's 'caffe' preprocessing",
-                 "preprocess with keras.applications.vgg16.preprocess_input (BGR, minus \(caffeMean))", true, torchToCaffe),
-                ("the input was preprocessed the Keras 'caffe' way (BGR, mean subtracted) but the model expects torchvision's normalisation",
-                 "preprocess with torchvision's Normalize(mean=\(torchMean), std=\(torchStd)) on RGB in 0-1", true, caffeToTorch),
-                ("the input is raw 0-255 RGB but the model expects Keras's 'caffe' preprocessing",
-                 "preprocess with keras.applications.vgg16.preprocess_input", true, rawToCaffe),
-                ("the input is raw 0-255 RGB but the model expects torchvision's normalisation",
-                 "divide by 255 and normalise with mean \(torchMean), std \(torchStd)", false, rawToTorch),
+            // (given, expected, whether RGB and BGR swap, the value in its new channel).
+            let conversions: [(Preprocessing, Preprocessing, Bool, (Float, Int) -> Float)] = [
+                (.torch, .keras, true, torchToCaffe), (.keras, .torch, true, caffeToTorch),
+                (.none, .keras, true, rawToCaffe), (.none, .torch, false, rawToTorch),
             ]
-            for (cause, fix, swaps, convert) in conversions {
-                trials.append(Trial(cause: cause, fix: fix, input: { values, shape, batch in
+            for (given, expected, swaps, convert) in conversions {
+                trials.append(Trial(cause: .preprocessing(given: given, expected: expected), input: { values, shape, batch in
                     perChannel(values, shape, batch, swappingRGB: swaps, convert)
                 }))
             }
@@ -84,19 +62,13 @@ public enum Explanation {
         if layers.contains(where: { $0.type == .batchNormalization }) {
             let (keras, torch) = (SourceFramework.keras.batchNormEpsilon, SourceFramework.pytorch.batchNormEpsilon)
             for epsilon in [keras, torch] where layers.contains(where: { $0.type == .batchNormalization && ($0.config.epsilon ?? LayerSchema.Default.batchNormEpsilon) != epsilon }) {
-                trials.append(Trial(cause: "BatchNormalization epsilon should be \(epsilon) (Keras's default is \(keras), PyTorch's \(torch))",
-                                    fix: "convert with the source's epsilon: give the Keras config that records it, or fix the layer's epsilon in the source",
-                                    variant: RunVariant(batchNormEpsilon: epsilon)))
+                trials.append(Trial(cause: .batchNormEpsilon(epsilon), variant: RunVariant(batchNormEpsilon: epsilon)))
             }
         }
         if let flatten = layers.firstIndex(where: { $0.type == .flatten }), layers[flatten...].contains(where: { $0.type == .dense }),
            (flatten == 0 ? prepared.file.header.architecture.inputShape : layers[flatten - 1].outputShape).count == 3 {
-            trials.append(Trial(cause: "the first Dense after Flatten has its input rows in Keras's H,W,C order (the Flatten permutation was not applied)",
-                                fix: "convert the Keras file with vggconv (it reorders fc1's rows), or reorder the rows to C,H,W yourself",
-                                variant: RunVariant(firstDenseColumnsFromHWC: true)))
-            trials.append(Trial(cause: "the first Dense after Flatten had the Flatten permutation applied twice or to a channels-first model",
-                                fix: "convert without reordering fc1's rows (a channels-first Keras model flattens in C,H,W order already)",
-                                variant: RunVariant(firstDenseColumnsFromHWC: false)))
+            trials.append(Trial(cause: .flattenRowsNotPermuted, variant: RunVariant(firstDenseColumnsFromHWC: true)))
+            trials.append(Trial(cause: .flattenRowsPermutedTwice, variant: RunVariant(firstDenseColumnsFromHWC: false)))
         }
         return try trials.map { trial in
             var run = trial.variant
@@ -105,31 +77,13 @@ public enum Explanation {
             var output = try prepared.run(run, input: input)
             if let transform = trial.output { output = transform(output) }
             let verification = try Verification.compare(output: output, golden: golden, goldenPath: goldenPath, atol: atol, rtol: rtol)
-            return Candidate(cause: trial.cause, fix: trial.fix, verification: verification)
+            return Candidate(cause: trial.cause, verification: verification)
         }.sorted { $0.passes && !$1.passes }
     }
 
-    /// The report `verify --explain` prints after the comparison.
-    public static func report(_ candidates: [Candidate]) -> String {
-        let passing = candidates.filter(\.passes)
-        var lines = [passing.isEmpty
-            ? "explain: none of the \(candidates.count) known causes makes it pass; the closest:"
-            : "explain: passes when \(passing.count == 1 ? "one cause is" : "\(passing.count) causes are") assumed:"]
-        let shown = passing.isEmpty ? Array(candidates.sorted { $0.cosine > $1.cosine }.prefix(3)) : passing
-        for candidate in shown {
-            let worst = candidate.verification.samples.map(\.maxRelativeError).max() ?? .nan
-            lines.append(String(format: "  %@  %@ (worst relative error %.2e, cosine %.6f)", candidate.passes ? "PASS" : "fail",
-                                candidate.cause, worst, candidate.cosine))
-            if candidate.passes { lines.append("        fix: \(candidate.fix)") }
-        }
-        let rest = candidates.count - shown.count
-        if rest > 0 { lines.append("  (\(rest) other candidate\(rest == 1 ? "" : "s") tried: \(candidates.filter { c in !shown.contains { $0.cause == c.cause } }.map(\.cause).joined(separator: "; ")))") }
-        return lines.joined(separator: "\n")
-    }
-
-    /// A one-line hint for a failed comparison when the outputs alone show the cause (softmax vs logits),
-    /// with no extra forward pass.
-    public static func hint(output: NpyArray, golden: NpyArray) -> String? {
+    /// The cause of a failed comparison when the outputs alone show it (softmax vs logits), with no
+    /// extra forward pass.
+    public static func evidentCause(output: NpyArray, golden: NpyArray) -> MismatchCause? {
         guard output.shape == golden.shape, output.shape.count == 2,
               let ours = try? Prediction.floats(output, path: ""), let theirs = try? Prediction.floats(golden, path: "") else { return nil }
         let width = output.shape[1]
@@ -140,17 +94,17 @@ public enum Explanation {
             }
         }
         switch (probabilities(ours), probabilities(theirs)) {
-        case (true, false): return "hint: the model ends in softmax and the golden looks like logits: try --logits (or --explain)"
-        case (false, true): return "hint: the golden looks like probabilities and the model outputs logits: compare with the framework's logits (or --explain)"
+        case (true, false): return .goldenHoldsLogits
+        case (false, true): return .goldenHoldsProbabilities
         default: return nil
         }
     }
 
-    /// A hint for a failed comparison of a model that stores 16-bit weights, against goldens the framework
-    /// computed in float32: when every sample keeps its top-5 and the worst error is no more than what
-    /// rounding weights to 16 bits costs (1e-2 of max|golden| for float16, 5e-2 for bfloat16), it names the
-    /// dtype and the tolerance that passes. Reads only the model's tensor list.
-    public static func precisionHint(model: String, verification: Verification) -> String? {
+    /// Why a model that stores 16-bit weights fails against goldens the framework computed in float32:
+    /// when every sample keeps its top-5 and the worst error is no more than what rounding weights to 16
+    /// bits costs (1e-2 of max|golden| for float16, 5e-2 for bfloat16), the dtype, the worst error and the
+    /// tolerance that passes. Reads only the model's tensor list.
+    public static func precisionLoss(model: String, verification: Verification) -> PrecisionLoss? {
         let samples = verification.samples
         guard !verification.passed, !samples.isEmpty,
               samples.allSatisfy({ $0.nonFiniteValues == 0 && $0.top1Agrees != false && $0.top5Agrees != false }),
@@ -159,8 +113,16 @@ public enum Explanation {
         let worst = samples.map(\.maxRelativeError).max() ?? .infinity
         guard worst > 0, worst <= (stored == .bfloat16 ? 5e-2 : 1e-2) else { return nil }
         let rtol = Float(pow(10, (log10(Double(worst)) + 1e-6).rounded(.up)))
-        return String(format: "hint: the model stores %@ weights, and rounding float32 weights to 16 bits costs about this much "
-                      + "(worst %.2e of max|golden|, top-5 identical): against float32 goldens use --rtol %g", stored.rawValue, worst, rtol)
+        return PrecisionLoss(storedDType: stored, worstRelativeError: worst, passingTolerance: rtol)
+    }
+
+    /// A 16-bit model's error against float32 goldens, within what rounding its weights costs.
+    public struct PrecisionLoss: Sendable, Equatable {
+        public var storedDType: DType
+        public var worstRelativeError: Float
+        /// The smallest power of ten at or above the worst error: an `rtol` that passes.
+        public var passingTolerance: Float
+        public var remedy: Remedy { .relativeTolerance(passingTolerance) }
     }
 
     static func endsInSoftmax(_ layers: [NativeLayer]) -> Bool {

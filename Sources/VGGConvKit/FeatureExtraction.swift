@@ -31,13 +31,13 @@ public enum FeatureExtraction {
 
     /// Runs the network up to `layer` on every input and writes the activations to `output` as float32,
     /// (N, C, H, W) or (N, H, W, C) per `layout`, through a temporary file.
-    /// - Throws: `CommandError.unsupported` for an unknown layer; input and model errors.
+    /// - Throws: `RequestError.noSuchLayer` for an unknown layer; input and model errors.
     public static func extract(model: NativeFile, layer: String?, source: Source, output: String, layout: TensorLayoutChoice,
                                overwrite: Bool, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let architecture = model.header.architecture
         let name = layer ?? defaultLayer(architecture)
         guard let target = architecture.layers.first(where: { $0.name == name || $0.sourceName == name }) else {
-            throw CommandError.unsupported(path: "--layer \(name)", reason: "the model has no such layer; its layers: \(architecture.layers.map(\.name).joined(separator: ", "))")
+            throw RequestError.noSuchLayer(layer: name, layers: architecture.layers.map(\.name))
         }
         let variant = RunVariant(stopAfter: target.name)
         let engine: InferenceEngine
@@ -91,11 +91,11 @@ public enum FeatureExtraction {
 public enum FilterPicture {
     /// The first convolution's kernels as RGB tiles when it takes 3 channels; otherwise gray tiles, filter
     /// by filter and input channel by input channel. At most `count` tiles.
-    /// - Throws: `CommandError.unsupported` when `layer` is not a convolution of the model.
+    /// - Throws: `RequestError.notAConvolution` when `layer` is not a convolution of the model.
     public static func render(model: NativeFile, layer: String?, count: Int) throws -> (image: RGBImage, layer: String, tiles: Int) {
         let layers = model.header.architecture.layers
         guard let conv = layers.first(where: { $0.type == .conv2d && (layer == nil || $0.name == layer || $0.sourceName == layer) }) else {
-            throw CommandError.unsupported(path: "--layer \(layer ?? "")", reason: "not a convolution of the model; its convolutions: \(layers.filter { $0.type == .conv2d }.map(\.name).joined(separator: ", "))")
+            throw RequestError.notAConvolution(layer: layer ?? "", convolutions: layers.filter { $0.type == .conv2d }.map(\.name))
         }
         let kernel = try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: conv.name))
         let values = model.floats(of: kernel)

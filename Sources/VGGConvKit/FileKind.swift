@@ -23,8 +23,7 @@ public enum FileKind: Equatable, Sendable {
     public static let keras: Set<FileKind> = [.hdf5, .kerasArchive, .kerasShardIndex, .kerasFolder]
 
     /// Sniffs `path`.
-    /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, `.badZip` for a broken zip, or
-    ///   `CommandError.unsupported` naming the two files to pass for a Keras 3 model folder.
+    /// - Throws: `VGGError.fileNotFound` / `.notAFile` / `.io`, or `.badZip` for a broken zip.
     public static func detect(path: String) throws -> FileKind {
         if KerasFolder(path: path) != nil { return .kerasFolder }
         return try detect(file: try MappedFile(path: path, role: .model))
@@ -73,21 +72,6 @@ public struct KerasFolder: Sendable {
         let origin = configPath ?? config
         return try KerasReader.read(path: weights, configJSON: try KerasArchitecture.readJSON(path: origin), configOrigin: origin,
                                     savedModel: true)
-    }
-}
-
-/// Failures of the command layer: wrong kind of file for a command, and the like.
-public enum CommandError: Error, CustomStringConvertible, Sendable {
-    case wrongKind(path: String, expected: String, found: String)
-    case unsupported(path: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case .wrongKind(let path, let expected, let found):
-            return "\(path): expected \(expected), but this is \(found)"
-        case .unsupported(let path, let reason):
-            return "\(path): \(reason)"
-        }
     }
 }
 

@@ -23,7 +23,7 @@ struct NativeModelFormat: ModelFormat {
     }
     var writtenExtensions: [String] { [".vggw"] }
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-               progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
+               progress: WriteProgress?) throws -> Converter.ExportResult {
         let header = try NativeWriter.write(plan, to: path, overwrite: options.overwrite,
                                             sourceBytes: try MappedFile(path: model.path).count, progress: progress)
         return Converter.ExportResult(outputPath: path, format: .native, tensorCount: header.tensors.count,
@@ -49,7 +49,7 @@ struct KerasModelFormat: ModelFormat {
     }
     var writtenExtensions: [String] { [".weights.h5", ".h5", ".hdf5", ".keras"] }
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-               progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
+               progress: WriteProgress?) throws -> Converter.ExportResult {
         let format = try Converter.OutputFormat.of(path)
         let flavour: KerasWriter.Flavour = format == .kerasArchive ? .kerasArchive : format == .keras3Weights ? .keras3Weights
             : options.kerasWeightsOnly ? .weightsH5 : .modelH5
@@ -89,12 +89,12 @@ struct KerasConfigFormat: ModelFormat {
     func recognizes(_ probe: FileProbe) -> Bool { probe.kind == .json }
     func readModel(_ path: String, _ request: FormatRequest) throws -> SourceModel {
         guard request.purpose == .summary else {
-            throw CommandError.wrongKind(path: path, expected: InputRole.model.phrase, found: FileKind.json.phrase)
+            throw RequestError.wrongKind(path: path, expected: InputRole.model.phrase, found: FileKind.json.phrase)
         }
         return try KerasReader.architecture(json: try KerasArchitecture.readJSON(path: path), origin: path)
     }
     func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory {
-        throw CommandError.unsupported(path: path, reason: "a Keras architecture JSON holds no tensors; inspect the weights file it describes")
+        throw RequestError.holdsNoTensors(path: path, kind: "a Keras architecture JSON")
     }
     var capabilities: FormatCapabilities { FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: []) }
 }
@@ -125,7 +125,7 @@ struct TorchKeyedFormat: ModelFormat {
     }
     var writtenExtensions: [String] { container == .pytorch ? [".pth", ".pt"] : [".safetensors"] }
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-               progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
+               progress: WriteProgress?) throws -> Converter.ExportResult {
         try TorchKeyedExport.write(plan, to: path, format: container == .pytorch ? .pytorch : .safetensors, input: model.path,
                                    options: options, progress: progress)
     }
@@ -140,11 +140,11 @@ struct OnnxModelFormat: ModelFormat {
     var name: String { "ONNX" }
     func recognizes(_ probe: FileProbe) -> Bool { false }
     func readModel(_ path: String, _ request: FormatRequest) throws -> SourceModel {
-        throw CommandError.unsupported(path: path, reason: "vggconv writes ONNX but does not read it yet")
+        throw RequestError.notReadable(path: path, format: name)
     }
     var writtenExtensions: [String] { [".onnx"] }
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-               progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
+               progress: WriteProgress?) throws -> Converter.ExportResult {
         let written = try OnnxWriter.write(plan, to: path, overwrite: options.overwrite, channelsLastInput: options.channelsLastInput,
                                            progress: progress)
         return Converter.ExportResult(outputPath: path, format: .onnx, tensorCount: written.initializers, bytes: written.bytes,
@@ -163,7 +163,7 @@ enum TorchKeyedExport {
 
     /// Writes `.pth` (`format` .pytorch) or `.safetensors` weights, and the module file when needed.
     static func write(_ plan: ConversionPlan, to path: String, format: Converter.OutputFormat, input: String, options: ConversionOptions,
-                      progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
+                      progress: WriteProgress?) throws -> Converter.ExportResult {
         let layout = try TorchModuleLayout.of(plan.architecture)
         let modulePath = layout.moduleSource.map { _ in String(path[..<(path.lastIndex(of: ".") ?? path.endIndex)]) + ".py" }
         if let modulePath { try Converter.checkOutput(modulePath, inputs: [input], overwrite: options.overwrite) }

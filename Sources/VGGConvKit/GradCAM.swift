@@ -32,27 +32,27 @@ public enum GradCAM {
     }
 
     /// Computes the map for image `index` of `inputs`; `classIndex` nil takes the top-scoring class.
-    /// - Throws: `CommandError.unsupported` for a layer whose following layers are not all ones the
-    ///   backward pass covers.
+    /// - Throws: `RequestError` for a layer the model lacks or whose following layers are not all ones
+    ///   the backward pass covers, and for a rank or class beyond the model's classes.
     /// `rank` picks the class ranked that high when `classIndex` is nil (1: the top-scoring class).
     public static func compute(model: NativeFile, inputs: ImageInputs, index: Int = 0, layer: String?, classIndex: Int?,
                                rank: Int = 1) throws -> Result {
         let full = try inputs.engine(model)
         guard let target = layer ?? defaultLayer(full),
               let position = full.layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
-            throw CommandError.unsupported(path: "--layer \(layer ?? "")", reason: "the model has no such layer")
+            throw RequestError.noSuchLayer(layer: layer ?? "", layers: full.layers.map(\.name))
         }
         let tail = RunVariant(logits: true).apply(to: Array(full.layers[(position + 1)...]))
         let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .globalAveragePooling2d,
                                          .globalMaxPooling2d, .dense, .relu, .activation]
         if let other = tail.first(where: { !supported.contains($0.type) || ($0.type == .activation && $0.config.activation != "relu") }) {
-            throw CommandError.unsupported(path: "--layer \(target)", reason: "layer \(other.name) (\(other.type.rawValue)) follows it; Grad-CAM's backward pass covers MaxPool, global pooling, Flatten, Dropout, AdaptiveAvgPool, Dense and ReLU: choose a later layer (default: the end of the last convolution block)")
+            throw RequestError.gradCAMCannotPass(layer: target, blocking: other.name, type: other.type.rawValue)
         }
         let engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
         let resized = inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
         let activations = engine.run(inputs.preprocessing.tensor(resized), batch: 1)
         let shape = engine.outputShape
-        guard shape.count == 3 else { throw CommandError.unsupported(path: "--layer \(target)", reason: "outputs a vector, not a spatial map") }
+        guard shape.count == 3 else { throw RequestError.notASpatialMap(layer: target) }
 
         // Forward through the tail, keeping what the backward pass needs.
         var value = activations, currentShape = shape
@@ -91,15 +91,15 @@ public enum GradCAM {
             tape.append((layer, input, inputShape, value, weights))
         }
         guard currentShape.count == 1 else {
-            throw CommandError.unsupported(path: "model", reason: "outputs a \(currentShape) feature map, not class scores: Grad-CAM needs a classifier")
+            throw RequestError.notAClassifier(outputShape: currentShape)
         }
         let scores = value
         guard (1...scores.count).contains(rank) else {
-            throw CommandError.unsupported(path: "--top \(rank)", reason: "the model has \(scores.count) classes")
+            throw RequestError.rankOutOfRange(rank: rank, classes: scores.count)
         }
         let chosen = classIndex ?? scores.indices.sorted { scores[$0] > scores[$1] }[rank - 1]
         guard scores.indices.contains(chosen) else {
-            throw CommandError.unsupported(path: "--class \(chosen)", reason: "the model has \(scores.count) classes")
+            throw RequestError.classOutOfRange(index: chosen, classes: scores.count)
         }
         // Backward: d score / d activations.
         var gradient = [Float](repeating: 0, count: scores.count)
@@ -144,7 +144,7 @@ public enum GradCAM {
     private static func poolWindow(_ layer: NativeLayer) throws -> LayerSchema.Window {
         let window = try LayerSchema.poolingWindow(layer.config)
         guard window.padding == .valid else {
-            throw CommandError.unsupported(path: layer.name, reason: "Grad-CAM's backward pass takes unpadded ('valid') pools")
+            throw RequestError.gradCAMPaddedPool(layer: layer.name)
         }
         return window
     }

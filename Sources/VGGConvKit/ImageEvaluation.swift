@@ -46,11 +46,11 @@ public enum ImageEvaluation {
     /// The class folders of `directory` in sorted order and their image files (sorted), as
     /// (path, class position) pairs; other files (and images that are not regular files: a FIFO named
     /// x.jpg) are counted in `skipped`.
-    /// - Throws: `CommandError.unsupported` when `directory` has no class folder or no image.
+    /// - Throws: `RequestError.labelledFolder` when `directory` has no class folder or no image.
     public static func folder(_ directory: String) throws -> (classes: [String], files: [(path: String, label: Int)], skipped: Int) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CommandError.unsupported(path: directory, reason: "is not a directory; evaluate reads a folder with one subfolder of images per class")
+            throw RequestError.labelledFolder(path: directory, problem: .notADirectory)
         }
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         let classes = entries.filter { name in
@@ -58,7 +58,7 @@ public enum ImageEvaluation {
             return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &folder) && folder.boolValue
         }
         guard !classes.isEmpty else {
-            throw CommandError.unsupported(path: directory, reason: "has no subfolders; evaluate needs one subfolder of images per class (the folder names are the classes)")
+            throw RequestError.labelledFolder(path: directory, problem: .noClassFolders)
         }
         var files: [(path: String, label: Int)] = []
         var skipped = 0
@@ -74,13 +74,13 @@ public enum ImageEvaluation {
                 }
             }
         }
-        guard !files.isEmpty else { throw CommandError.unsupported(path: directory, reason: "its class folders hold no .jpg, .jpeg or .png file") }
+        guard !files.isEmpty else { throw RequestError.labelledFolder(path: directory, problem: .noImages) }
         return (classes, files, skipped)
     }
 
     /// Evaluates `model` on the labelled folder `directory`. `labels` names the model's outputs (a folder
     /// then maps to the output of the same name); without it the k-th folder is output k.
-    /// - Throws: folder, decoding and model errors; `CommandError.unsupported` when the folders and the
+    /// - Throws: folder, decoding and model errors; `RequestError.labelledFolder` when the folders and the
     ///   model's classes do not correspond.
     public static func evaluate(model: NativeFile, directory: String, labels: ImagePrediction.Labels?, top: Int, flip: Bool,
                                 preprocessing: Preprocessing?, size: [Int]?, progress: ((Int, Int) -> Void)? = nil) throws -> Report {
@@ -96,14 +96,14 @@ public enum ImageEvaluation {
             if let labels, let names = try labels.names(classes: outputs) {
                 outputIndex = try classes.map { name in
                     guard let index = names.firstIndex(of: name) else {
-                        throw CommandError.unsupported(path: "\(directory)/\(name)", reason: "class folder \(SafeText.quote(name)) is not one of the labels; name each folder as its class in the labels file")
+                        throw RequestError.labelledFolder(path: "\(directory)/\(name)", problem: .unknownClass(folder: name))
                     }
                     return index
                 }
                 outputNames = names
             } else {
                 guard classes.count == outputs else {
-                    throw CommandError.unsupported(path: directory, reason: "has \(classes.count) class folders but the model has \(outputs) classes; the k-th folder in sorted order is class k (or give a labels file naming every output, folders named as their classes)")
+                    throw RequestError.labelledFolder(path: directory, problem: .classCount(folders: classes.count, classes: outputs))
                 }
                 outputIndex = Array(0..<outputs)
                 outputNames = classes

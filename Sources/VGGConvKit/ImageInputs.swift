@@ -20,14 +20,14 @@ public struct ImageInputs {
     ///   - model: the native model (its input size and the framework it came from pick the defaults).
     ///   - preprocessing: overrides the model's framework's preprocessing.
     ///   - size: overrides the model's input size.
-    /// - Throws: `CommandError.unsupported` for a missing path or a directory without images.
+    /// - Throws: `RequestError.noSuchInput` for a missing path, `.noImages` for a directory without images.
     public init(_ arguments: [String], model: NativeFile, preprocessing: Preprocessing?, size: [Int]?) throws {
         var paths: [String] = []
         var skipped: [String] = []
         for argument in arguments {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
-                throw CommandError.unsupported(path: argument, reason: "no such file or directory")
+                throw RequestError.noSuchInput(path: argument)
             }
             if isDirectory.boolValue {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []
@@ -38,7 +38,7 @@ public struct ImageInputs {
                     if let kind = Self.notRegular(path) { skipped.append("\(SafeText.oneLine(path)) (\(kind))") } else { paths.append(path) }
                 }
                 guard !images.isEmpty else {
-                    throw CommandError.unsupported(path: argument, reason: "the directory holds no .jpg, .jpeg or .png file")
+                    throw RequestError.noImages(directory: argument)
                 }
             } else {
                 paths.append(argument)

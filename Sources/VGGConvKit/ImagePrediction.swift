@@ -28,13 +28,13 @@ public enum ImagePrediction {
             switch self {
             case .imagenet:
                 guard classes == ImageNetLabels.names.count else {
-                    throw CommandError.unsupported(path: "the ImageNet labels", reason: "the model has \(classes) outputs, not ImageNet's 1000; give a labels file instead (one name per line)")
+                    throw RequestError.notImageNetClasses(classes: classes)
                 }
                 return ImageNetLabels.names
             case .file(let path):
                 let names = try Self.readLabels(path: path)
                 guard names.count == classes else {
-                    throw CommandError.unsupported(path: path, reason: "holds \(names.count) labels but the model has \(classes) outputs")
+                    throw RequestError.labelCount(path: path, labels: names.count, classes: classes)
                 }
                 return names
             case .none:
@@ -59,16 +59,16 @@ public enum ImagePrediction {
         public static func readLabels(file: MappedFile) throws -> [String] {
             let path = file.path
             guard file.count <= maximumBytes else {
-                throw CommandError.unsupported(path: path, reason: "is \(file.count) bytes; a labels file (one class name per line) is at most \(maximumBytes)")
+                throw RequestError.labelsFile(path: path, problem: .tooLarge(bytes: file.count, limit: maximumBytes))
             }
             let bytes = file.contents()
             let newlines = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
             guard newlines <= maximumLines else {
-                throw CommandError.unsupported(path: path, reason: "has \(newlines) lines; a labels file holds one class name per line, at most \(maximumLines)")
+                throw RequestError.labelsFile(path: path, problem: .tooManyLines(lines: newlines, limit: maximumLines))
             }
             guard let text = String(validating: bytes, as: UTF8.self) else {
                 let line = Self.firstLineNotUTF8(bytes)
-                throw CommandError.unsupported(path: path, reason: "line \(line) is not UTF-8 text; save the labels as UTF-8")
+                throw RequestError.labelsFile(path: path, problem: .notUTF8(line: line))
             }
             // "\r\n" is one Character in Swift: both line ends are separators.
             var lines = text
@@ -77,10 +77,10 @@ public enum ImagePrediction {
             return try lines.enumerated().map { index, line in
                 let label = line.trimmingCharacters(in: .whitespaces)
                 guard !label.isEmpty else {
-                    throw CommandError.unsupported(path: path, reason: "line \(index + 1) is blank; give one class name per line, in the order of the model's outputs")
+                    throw RequestError.labelsFile(path: path, problem: .blank(line: index + 1))
                 }
                 guard SafeText.oneLine(label) == label else {
-                    throw CommandError.unsupported(path: path, reason: "line \(index + 1) holds a control character (\(SafeText.quote(label))); give one class name per line")
+                    throw RequestError.labelsFile(path: path, problem: .controlCharacter(line: index + 1, text: label))
                 }
                 return label
             }
@@ -120,7 +120,7 @@ public enum ImagePrediction {
                               _ body: (Int, [Float]) throws -> Void) throws {
         let engine = try inputs.engine(model)
         guard engine.outputShape.count == 1 else {
-            throw CommandError.unsupported(path: "model", reason: "outputs a \(engine.outputShape) map, not class scores; use features for feature maps")
+            throw RequestError.notAClassifier(outputShape: engine.outputShape)
         }
         let outputs = engine.outputShape[0]
         let head = Head(layers: model.header.architecture.layers, outputs: outputs)

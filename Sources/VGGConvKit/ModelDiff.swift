@@ -62,7 +62,7 @@ public enum ModelDiff {
         var notes: [String] = []
         let (softmaxA, softmaxB) = (Explanation.endsInSoftmax(archA.layers), Explanation.endsInSoftmax(archB.layers))
         if softmaxA != softmaxB {
-            notes.append("\(softmaxA ? "A" : "B") ends in softmax and \(softmaxA ? "B" : "A") in logits; compare their outputs with verify --logits")
+            notes.append("\(softmaxA ? "A" : "B") ends in softmax and \(softmaxA ? "B" : "A") in logits; compare their logits (the softmax model's output before softmax)")
             archA.layers = RunVariant(logits: true).apply(to: archA.layers)
             archB.layers = RunVariant(logits: true).apply(to: archB.layers)
         }

@@ -84,7 +84,7 @@ public protocol ModelFormat: Sendable {
     var writtenExtensions: [String] { get }
     /// Writes `plan` (already assembled from `model`) to `path`.
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-               progress: NativeWriter.Progress?) throws -> Converter.ExportResult
+               progress: WriteProgress?) throws -> Converter.ExportResult
     /// What the format records.
     var capabilities: FormatCapabilities { get }
 }
@@ -93,8 +93,8 @@ extension ModelFormat {
     public var writtenExtensions: [String] { [] }
 
     public func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
-                      progress: NativeWriter.Progress?) throws -> Converter.ExportResult {
-        throw CommandError.unsupported(path: path, reason: "vggconv reads \(name) files but does not write them")
+                      progress: WriteProgress?) throws -> Converter.ExportResult {
+        throw RequestError.notWritable(path: path, format: name)
     }
 
     public func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory {
@@ -129,23 +129,23 @@ public enum FormatRegistry {
     }
 
     /// The format of the file at `path`.
-    /// - Throws: `CommandError.wrongKind` when no format recognises it, and the probe's errors.
+    /// - Throws: `RequestError.wrongKind` when no format recognises it, and the probe's errors.
     public static func format(of path: String) throws -> any ModelFormat {
         let probe = try FileProbe(path: path)
         guard let format = formats.first(where: { $0.recognizes(probe) }) else {
-            throw CommandError.wrongKind(path: path, expected: InputRole.model.phrase, found: probe.kind.phrase)
+            throw RequestError.wrongKind(path: path, expected: InputRole.model.phrase, found: probe.kind.phrase)
         }
         return format
     }
 
     /// The format that writes `path`, chosen by its extension.
-    /// - Throws: `CommandError.unsupported` naming the extensions vggconv writes.
+    /// - Throws: `RequestError.unknownOutputExtension` naming the extensions vggconv writes.
     public static func writer(for path: String) throws -> any ModelFormat {
         let lower = path.lowercased()
         let candidates = formats.flatMap { format in format.writtenExtensions.map { (suffix: $0, format: format) } }
             .sorted { $0.suffix.count > $1.suffix.count }
         guard let match = candidates.first(where: { lower.hasSuffix($0.suffix) }) else {
-            throw CommandError.unsupported(path: path, reason: "the output's extension picks its format: \(candidates.map(\.suffix).sorted().joined(separator: ", "))")
+            throw RequestError.unknownOutputExtension(path: path, known: candidates.map(\.suffix).sorted())
         }
         return match.format
     }

@@ -44,7 +44,7 @@ public enum Prediction {
             if shape.count == 4, Array(shape.dropFirst()) == other {
                 throw InferenceError.inputLayout(expected: [-1] + expected, actual: array.shape, looksChannelsLast: layout == .nchw)
             }
-            throw InferenceError.inputShape(expected: [-1] + expected, actual: array.shape, hint: "")
+            throw InferenceError.inputShape(expected: [-1] + expected, actual: array.shape)
         }
         let batch = shape[0]
         return (layout == .nchw ? values : Layout.permute(values, batch: batch, c: c, h: h, w: w, toChannelsLast: false), batch)

@@ -170,6 +170,8 @@ public struct SourceModel: Sendable {
     public var notes: [String]
     /// The model's name (Keras's `Model: "vgg16"`, a recognised torchvision name), when known.
     public var modelName: String?
+    /// Choices the reader made that the file does not record (their notes are in `notes`).
+    public var assumptions: [Assumption] = []
     /// The optimizer state stored beside the weights (Keras 3 summaries count it), when there is one.
     public var optimizer: ModelSummary.OptimizerState?
 

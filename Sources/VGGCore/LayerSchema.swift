@@ -32,7 +32,7 @@ public enum LayerSchema {
     }
 
     /// Why a layer's configuration or shape is not acceptable; callers add the layer's name and position.
-    public struct Problem: Error, CustomStringConvertible, Sendable {
+    public struct Problem: Error, CustomStringConvertible, Sendable, Equatable {
         public let reason: String
         public var description: String { reason }
     }

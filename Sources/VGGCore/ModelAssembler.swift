@@ -22,6 +22,8 @@ public struct ConversionPlan: Sendable {
     public var sourceFormat: String
     public var sourcePath: String
     public var notes: [String]
+    /// Choices the reader made that the file does not record.
+    public var assumptions: [Assumption] = []
     /// True when the source records no input size and `architecture.inputShape` is derived or assumed.
     public var inputShapeAssumed = false
 }
@@ -33,7 +35,7 @@ public enum ModelAssembler {
     /// - Throws: `VGGError.unsupportedLayer`, `.unexpectedShape` or `.architecture` naming the layer.
     public static func plan(_ model: SourceModel, targetDType: DType? = nil) throws -> ConversionPlan {
         let names = CanonicalNames.assign(model.layers.map(\.type))
-        var notes = model.notes
+        var notes = model.notes + model.assumptions.map(\.note)
         let input = try resolveInputShape(model, notes: &notes)
         var state = try ShapeState(canonicalInput: input)
         var layers: [NativeLayer] = []
@@ -71,6 +73,7 @@ public enum ModelAssembler {
                                                                    inferred: model.architectureInferred),
                                   tensors: tensors, sourceFormat: model.format, sourcePath: model.path, notes: notes)
         plan.inputShapeAssumed = model.inputShape?.count != 3
+        plan.assumptions = model.assumptions
         return plan
     }
 

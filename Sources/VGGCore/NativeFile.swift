@@ -16,7 +16,7 @@ public final class NativeFile: @unchecked Sendable {
 
     /// Maps and validates `path`: magic, version, header size, JSON, every tensor's offset, size,
     /// alignment and overlap against the real file length, and (when `verifyChecksums`) every crc32.
-    /// - Throws: `VGGError.notNative`, `.corruptNative` or `.checksumMismatch`.
+    /// - Throws: `NativeFormatError`, or `VGGError.checksumMismatch`.
     public convenience init(path: String, verifyChecksums: Bool = true) throws {
         try self.init(file: try MappedFile(path: path), verifyChecksums: verifyChecksums)
     }
@@ -28,22 +28,22 @@ public final class NativeFile: @unchecked Sendable {
         self.file = file
         let preamble = file.bytes(offset: 0, length: NativeFormat.preambleSize)
         guard NativeFile.hasMagic(preamble) else {
-            throw VGGError.notNative(path: path, reason: "it does not start with the VGGW magic bytes")
+            throw NativeFormatError.notNative(path: path)
         }
         guard preamble.count == NativeFormat.preambleSize else {
-            throw VGGError.corruptNative(path: path, reason: "file is \(file.count) bytes, shorter than the 24-byte preamble")
+            throw NativeFormatError.corrupt(path: path, damage: .shorterThanPreamble(fileSize: file.count, preamble: NativeFormat.preambleSize))
         }
         let version = Int(Self.little(UInt32.self, preamble, at: 8))
         guard version == NativeFormat.version else {
-            throw VGGError.notNative(path: path, reason: "format version \(version) is not supported by this vggconv (reads version \(NativeFormat.version)); upgrade vggconv")
+            throw NativeFormatError.unsupportedVersion(path: path, version: version, supported: NativeFormat.version)
         }
         let declared = Self.little(UInt64.self, preamble, at: 16)
         guard declared <= UInt64(NativeFormat.maxHeaderSize) else {
-            throw VGGError.corruptNative(path: path, reason: "header length \(declared) exceeds the \(NativeFormat.maxHeaderSize)-byte limit")
+            throw NativeFormatError.corrupt(path: path, damage: .headerTooLong(declared: declared, limit: NativeFormat.maxHeaderSize))
         }
         let headerLength = Int(declared)
         guard file.contains(offset: NativeFormat.preambleSize, length: headerLength) else {
-            throw VGGError.corruptNative(path: path, reason: "header of \(headerLength) bytes runs past the end of the \(file.count)-byte file (truncated?)")
+            throw NativeFormatError.corrupt(path: path, damage: .headerPastEnd(length: headerLength, fileSize: file.count))
         }
         dataStart = NativeFormat.preambleSize + headerLength
         let json = file.withBytes(offset: NativeFormat.preambleSize, length: headerLength) { Data($0) }
@@ -52,51 +52,51 @@ public final class NativeFile: @unchecked Sendable {
         do {
             header = try decoder.decode(NativeHeader.self, from: json)
         } catch {
-            throw VGGError.corruptNative(path: path, reason: "header is not valid: \(Self.describe(error))")
+            throw NativeFormatError.corrupt(path: path, damage: .headerInvalid(Self.describe(error)))
         }
         try validate()
         if verifyChecksums { try verifyAllChecksums() }
     }
 
     private func validate() throws {
-        func corrupt(_ why: String) -> VGGError { .corruptNative(path: path, reason: why) }
+        func corrupt(_ damage: NativeFormatError.Damage) -> NativeFormatError { .corrupt(path: path, damage: damage) }
         guard header.format == NativeFormat.name, header.byteOrder == "little",
               header.alignment == NativeFormat.alignment else {
-            throw corrupt("header declares format \(header.format), byte order \(header.byteOrder), alignment \(header.alignment); expected vggw, little, 64")
+            throw corrupt(.wrongLayout(format: header.format, byteOrder: header.byteOrder, alignment: header.alignment))
         }
         var end = dataStart
         var names = Set<String>()
         for tensor in header.tensors {
-            guard names.insert(tensor.name).inserted else { throw corrupt("tensor name '\(SafeText.quote(tensor.name))' appears twice") }
+            guard names.insert(tensor.name).inserted else { throw corrupt(.duplicateTensor(tensor.name)) }
             guard let nbytes = ShapeMath.byteCount(tensor.shape, dtype: tensor.dtype), nbytes == tensor.nbytes else {
-                throw corrupt("tensor '\(SafeText.quote(tensor.name))': nbytes \(tensor.nbytes) does not match shape \(tensor.shape) of \(tensor.dtype.rawValue)")
+                throw corrupt(.sizeMismatch(tensor: tensor.name, nbytes: tensor.nbytes, shape: tensor.shape, dtype: tensor.dtype))
             }
             guard tensor.offset % header.alignment == 0 else {
-                throw corrupt("tensor '\(SafeText.quote(tensor.name))': offset \(tensor.offset) is not \(header.alignment)-byte aligned")
+                throw corrupt(.misaligned(tensor: tensor.name, offset: tensor.offset, alignment: header.alignment))
             }
             // Tensors follow each other with only the zero padding that aligns the next one.
             guard let next = ShapeMath.alignUp(end, to: header.alignment), tensor.offset == next else {
-                throw corrupt("tensor '\(SafeText.quote(tensor.name))': offset \(tensor.offset) is not where the previous data ends (\(end)) rounded up to \(header.alignment) bytes")
+                throw corrupt(.notContiguous(tensor: tensor.name, offset: tensor.offset, previousEnd: end, alignment: header.alignment))
             }
             guard file.contains(offset: end, length: next - end),
                   file.withBytes(offset: end, length: next - end, { $0.allSatisfy { $0 == 0 } }) else {
-                throw corrupt("padding before tensor '\(SafeText.quote(tensor.name))' is not zero bytes")
+                throw corrupt(.nonZeroPadding(tensor: tensor.name))
             }
             guard file.contains(offset: tensor.offset, length: tensor.nbytes) else {
-                throw corrupt("tensor '\(SafeText.quote(tensor.name))': bytes \(tensor.offset)..<\(tensor.offset + tensor.nbytes) run past the end of the \(file.count)-byte file (truncated?)")
+                throw corrupt(.dataPastEnd(tensor: tensor.name, offset: tensor.offset, nbytes: tensor.nbytes, fileSize: file.count))
             }
             guard tensor.crc32.count == 8, UInt32(tensor.crc32, radix: 16) != nil else {
-                throw corrupt("tensor '\(SafeText.quote(tensor.name))': crc32 '\(SafeText.quote(tensor.crc32))' is not 8 hex digits")
+                throw corrupt(.checksumText(tensor: tensor.name, text: tensor.crc32))
             }
             end = tensor.offset + tensor.nbytes
         }
         guard end == file.count || header.tensors.isEmpty else {
-            throw corrupt("\(file.count - end) unexpected bytes after the last tensor")
+            throw corrupt(.trailingBytes(file.count - end))
         }
         do {
             try ModelCheck.validate(header)
         } catch {
-            throw corrupt("architecture check failed: \(error.reason)")
+            throw corrupt(.architecture(error))
         }
     }
 

@@ -52,6 +52,7 @@ extension VGGConv {
                 input: input, output: output, options: options,
                 architecture: arch, progress: progress.update)
             progress.finish()
+            printAssumptions(result.assumptions)
             for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             print("wrote \(result.outputPath): \(result.tensorCount) tensors, \(result.bytes.formatted()) bytes (\(result.format.rawValue))")
             if let hint = result.kerasLoadHint { print("load it with: \(hint)") }

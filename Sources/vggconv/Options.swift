@@ -19,10 +19,11 @@ enum PoolChoice: String, ExpressibleByArgument, CaseIterable {
     static let help: ArgumentHelp = "PyTorch and safetensors inputs whose head takes the channel count: how the map is pooled, avg (AdaptiveAvgPool2d(1), assumed when not given) or max (AdaptiveMaxPool2d(1)); a state_dict does not record it."
 }
 
-/// Prints on stderr the conversion notes that ask the user to check an assumption (`--pool`).
-func printAssumptions(_ notes: [String]) {
-    for note in notes where note.contains("--pool") {
-        FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+/// Prints on stderr the choices the reader made that the file does not record, each with the option
+/// that makes the other choice.
+func printAssumptions(_ assumptions: [Assumption]) {
+    for assumption in assumptions {
+        FileHandle.standardError.write(Data("note: \(assumption.note); \(flags(assumption.remedy)) where \(assumption.otherChoiceWhen)\n".utf8))
     }
 }
 

@@ -79,3 +79,44 @@ extension String {
         return String(s)
     }
 }
+
+/// What `verify` prints after a failed comparison: the `--explain` report, or a one-line hint.
+enum DiagnosisReport {
+    /// The candidates under which the comparison passes (or the closest three), each passing one with its fix.
+    static func explanation(_ candidates: [Explanation.Candidate]) -> String {
+        let passing = candidates.filter(\.passes)
+        var lines = [passing.isEmpty
+            ? "explain: none of the \(candidates.count) known causes makes it pass; the closest:"
+            : "explain: passes when \(passing.count == 1 ? "one cause is" : "\(passing.count) causes are") assumed:"]
+        let shown = passing.isEmpty ? Array(candidates.sorted { $0.cosine > $1.cosine }.prefix(3)) : passing
+        for candidate in shown {
+            let worst = candidate.verification.samples.map(\.maxRelativeError).max() ?? .nan
+            lines.append(String(format: "  %@  %@ (worst relative error %.2e, cosine %.6f)", candidate.passes ? "PASS" : "fail",
+                                candidate.cause.description, worst, candidate.cosine))
+            guard candidate.passes else { continue }
+            lines.append("        fix: " + (candidate.cause.remedy.map { "\(flags($0)), or \(candidate.cause.fix)" } ?? candidate.cause.fix))
+        }
+        let rest = candidates.filter { c in !shown.contains { $0.cause == c.cause } }
+        if !rest.isEmpty {
+            lines.append("  (\(rest.count) other candidate\(rest.count == 1 ? "" : "s") tried: \(rest.map(\.cause.description).joined(separator: "; ")))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A hint for a cause the outputs alone show.
+    static func hint(_ cause: MismatchCause) -> String {
+        switch cause {
+        case .goldenHoldsLogits: return "hint: the model ends in softmax and the golden looks like logits: try --logits (or --explain)"
+        case .goldenHoldsProbabilities:
+            return "hint: the golden looks like probabilities and the model outputs logits: compare with the framework's logits (or --explain)"
+        default: return "hint: \(cause) (--explain tries every known cause)"
+        }
+    }
+
+    /// A hint for a 16-bit model against float32 goldens; its last word is the tolerance that passes.
+    static func hint(_ loss: Explanation.PrecisionLoss) -> String {
+        String(format: "hint: the model stores %@ weights, and rounding float32 weights to 16 bits costs about this much "
+               + "(worst %.2e of max|golden|, top-5 identical): against float32 goldens %@", loss.storedDType.rawValue,
+               loss.worstRelativeError, flags(loss.remedy))
+    }
+}

@@ -109,11 +109,13 @@ extension VGGConv {
                 if !verification.passed {
                     passed = false
                     if explain {
-                        print(Explanation.report(try Explanation.explain(model: inputs.model, reading: inputs.reading, input: inputs.input, golden: goldenPath,
-                                                                         layout: inputs.inputLayout, variant: inputs.variant, atol: atol, rtol: rtol)))
-                    } else if let hint = Explanation.hint(output: output, golden: golden)
-                                ?? Explanation.precisionHint(model: inputs.model, verification: verification) {
-                        print(hint)
+                        print(DiagnosisReport.explanation(try Explanation.explain(model: inputs.model, reading: inputs.reading, input: inputs.input,
+                                                                                  golden: goldenPath, layout: inputs.inputLayout, variant: inputs.variant,
+                                                                                  atol: atol, rtol: rtol)))
+                    } else if let cause = Explanation.evidentCause(output: output, golden: golden) {
+                        print(DiagnosisReport.hint(cause))
+                    } else if let loss = Explanation.precisionLoss(model: inputs.model, verification: verification) {
+                        print(DiagnosisReport.hint(loss))
                     }
                 }
             }

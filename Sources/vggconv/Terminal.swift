@@ -41,12 +41,22 @@ func printableError(_ message: String) -> String {
 
 /// The flags that carry out a library error's remedy, for the one-line message.
 func remedyHint(_ error: Error) -> String? {
-    guard let remedy = (error as? Remediable)?.remedy else { return nil }
+    (error as? Remediable)?.remedy.map(flags)
+}
+
+/// The options of this command line that carry out `remedy`.
+func flags(_ remedy: Remedy) -> String {
     switch remedy {
     case .allowOverwrite: return "pass --force to overwrite it, or -o to choose another name"
     case .giveKerasConfig: return "pass it with --config MODEL.json"
     case .giveKerasConfigOrArchitecture: return "pass it with --config MODEL.json, or --arch vgg16 (vgg11 … vgg19, with _bn) for a keras.applications VGG"
     case .smallerInput(let side): return "pass --size \(side),\(side) or less"
     case .otherInputLayout(let channelsLast): return "pass --input-layout \(channelsLast ? "nhwc" : "nchw")"
+    case .chooseLayer: return "pass --layer with one of the model's layers (summary lists them)"
+    case .chooseClass(let classes): return "pass --class 0 to \(classes - 1), or --top 1 to \(classes)"
+    case .giveLabels: return "pass --labels FILE naming each of the model's outputs, one per line"
+    case .compareLogits: return "pass --logits"
+    case .chooseGlobalMaxPooling: return "pass --pool max"
+    case .relativeTolerance(let rtol): return "use --rtol \(String(format: "%g", rtol))"
     }
 }

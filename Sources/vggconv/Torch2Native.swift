@@ -31,7 +31,7 @@ extension VGGConv {
             options.globalPool = pool?.layerType
             let result = try Converter.torchToNative(input: input, options: options, architecture: arch, progress: progress.update)
             progress.finish()
-            printAssumptions(result.header.provenance.notes)
+            printAssumptions(result.assumptions)
             print(ConversionReport.text(result))
         }
     }

@@ -11,17 +11,6 @@ final class PthExportTests: XCTestCase {
     override func setUp() { scratch = TemporaryDirectory() }
     override func tearDown() { scratch.remove() }
 
-    /// Every input flavour of every sample model.
-    static let inputs: [(file: String, model: String, config: String?)] = [
-        ("vgg_small_tfkeras_model.h5", "vgg_small", nil), ("vgg_small_keras3.keras", "vgg_small", nil),
-        ("vgg_small_keras1_style.h5", "vgg_small", nil), ("vgg_small.pth", "vgg_small", nil),
-        ("torch/vgg_small_legacy.pth", "vgg_small", nil),
-        ("vgg_bn_tfkeras_model.h5", "vgg_bn", nil), ("vgg_bn_keras3.weights.h5", "vgg_bn", "vgg_bn_keras3_config.json"),
-        ("vgg_bn.pth", "vgg_bn", nil),
-        ("vgg_dropout_keras3_model.h5", "vgg_dropout", nil), ("vgg_dropout.pth", "vgg_dropout", nil),
-        ("vgg_notop_tfkeras_weights.h5", "vgg_notop", nil), ("vgg_notop.pth", "vgg_notop", nil),
-    ]
-
     func crcs(_ path: String) throws -> [String: String] {
         let result = try vggconv("inspect", path, "--json")
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -31,7 +20,7 @@ final class PthExportTests: XCTestCase {
     }
 
     func testEveryFlavourExportsBitIdenticalTensorsInTorchsLayout() throws {
-        for input in Self.inputs {
+        for input in Samples.everyFlavour {
             let source = Samples.path(input.file)
             let stem = input.file.replacingOccurrences(of: "/", with: "_")
             let pth = scratch.file("\(stem).pth"), native = scratch.file("\(stem).vggw")
@@ -98,7 +87,7 @@ final class PthExportTests: XCTestCase {
     /// 17, nodes in topological order, every initializer's raw bytes those of the .vggw tensor of the same
     /// name. (onnx.checker and onnxruntime themselves: scripts/check/exports.py.)
     func testOnnxGraphsAreSortedAndCarryTheCanonicalTensors() throws {
-        for input in Self.inputs {
+        for input in Samples.everyFlavour {
             let source = Samples.path(input.file), stem = input.file.replacingOccurrences(of: "/", with: "_")
             let config = input.config.map { ["--config", Samples.path($0)] } ?? []
             let onnx = scratch.file("\(stem).onnx"), native = scratch.file("\(stem).vggw")

@@ -22,7 +22,7 @@ final class VerifyDiagnosisTests: XCTestCase {
         let explained = try vggconv("verify", model, "--input", input, "--golden", golden("vgg_small_torch_logits"), "--explain")
         XCTAssertEqual(explained.status, 1)
         XCTAssertTrue(explained.stdout.contains("PASS  the golden holds logits but the model ends in softmax"), explained.stdout)
-        XCTAssertTrue(explained.stdout.contains("fix: add --logits"), explained.stdout)
+        XCTAssertTrue(explained.stdout.contains("fix: pass --logits, or compare the model's logits"), explained.stdout)
         let fixed = try vggconv("verify", model, "--input", input, "--golden", golden("vgg_small_torch_logits"), "--logits")
         XCTAssertEqual(fixed.status, 0, fixed.stdout)
         // run --logits writes the logits themselves.

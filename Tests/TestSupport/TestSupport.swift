@@ -15,6 +15,17 @@ public enum Samples {
 
     public static func path(_ name: String) -> String { "\(directory)/\(name)" }
 
+    /// Every input flavour of every sample model: (file, model, its Keras config when it needs one).
+    public static let everyFlavour: [(file: String, model: String, config: String?)] = [
+        ("vgg_small_tfkeras_model.h5", "vgg_small", nil), ("vgg_small_keras3.keras", "vgg_small", nil),
+        ("vgg_small_keras1_style.h5", "vgg_small", nil), ("vgg_small.pth", "vgg_small", nil),
+        ("torch/vgg_small_legacy.pth", "vgg_small", nil),
+        ("vgg_bn_tfkeras_model.h5", "vgg_bn", nil), ("vgg_bn_keras3.weights.h5", "vgg_bn", "vgg_bn_keras3_config.json"),
+        ("vgg_bn.pth", "vgg_bn", nil),
+        ("vgg_dropout_keras3_model.h5", "vgg_dropout", nil), ("vgg_dropout.pth", "vgg_dropout", nil),
+        ("vgg_notop_tfkeras_weights.h5", "vgg_notop", nil), ("vgg_notop.pth", "vgg_notop", nil),
+    ]
+
     /// One model's entry in the manifest.
     public struct Model: Decodable, Sendable {
         public let files: [String: String]

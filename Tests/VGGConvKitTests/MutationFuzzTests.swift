@@ -36,8 +36,8 @@ final class MutationFuzzTests: XCTestCase {
     }
 
     static func isOwnError(_ error: Error) -> Bool {
-        error is VGGError || error is TorchFormatError || error is KerasFormatError || error is HDF5Error
-            || error is InferenceError || error is CommandError || error is LayerSchema.Problem
+        error is VGGError || error is NativeFormatError || error is TorchFormatError || error is KerasFormatError || error is HDF5Error
+            || error is InferenceError || error is RequestError || error is LayerSchema.Problem
     }
 
     /// Mutates `sample` (a path under samples/, or an absolute path) `iterations` times. `checksummed`

@@ -47,9 +47,8 @@ enum Harness: String, CaseIterable {
     }
 
     /// Runs one input; returns normally whatever the reader decided. Every reader takes the bytes as a
-    /// `MappedFile` held in memory, as it takes a mapped file; only libhdf5, which opens paths in the
-    /// isolated child, gets a temporary file.
-    func run(_ bytes: [UInt8], scratch: String) {
+    /// `MappedFile` held in memory, as it takes a mapped file (libhdf5 opens them as a file image).
+    func run(_ bytes: [UInt8]) {
         let contents = self == .pickle ? Self.torchZip(pickle: bytes) : bytes
         let file = MappedFile(bytes: contents, name: "fuzz-input.\(fileExtension)")
         switch self {
@@ -71,15 +70,9 @@ enum Harness: String, CaseIterable {
                 _ = ModelSummary.make(plan.architecture, modelName: "fuzz", format: model.format)
             }
         case .hdf5:
-            let path = "\(scratch).h5"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            guard fd >= 0 else { return }
-            let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            defer { unlink(path) }
-            guard written == contents.count else { return }
-            _ = try? TensorInventory.of(path: path)
-            _ = try? KerasReader.read(path: path)
+            // What `inspect` lists of any HDF5 file, and the Keras read `summary` and the converters make.
+            _ = try? HDF5Inventory.datasets(file: file)
+            _ = try? KerasReader.read(file: file)
         case .safetensors:
             if let container = try? SafetensorsFile(file: file) {
                 _ = SafetensorsModel.inventory(file: container)

@@ -18,12 +18,11 @@ let harness: Harness = {
 if vggconv_child_coverage_setup() != 0 { IsolatedChildObservers.beforeExit = vggconv_child_coverage_save }
 IsolatedChildObservers.afterEnd = vggconv_child_ended
 IsolatedChildObservers.childKeepsStandardError = true
-let scratch = (ProcessInfo.processInfo.environment["VGGCONV_FUZZ_SCRATCH"] ?? "/dev/shm") + "/vggconv-fuzz-\(getpid())"
 
 var argc = CommandLine.argc
 var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
 exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-    harness.run(bytes, scratch: scratch)
+    harness.run(bytes)
     return 0
 })

@@ -43,7 +43,7 @@ final class KerasExportTests: XCTestCase {
     }
 
     func testEveryFlavourExportsToEveryKerasFileWithBitIdenticalTensors() throws {
-        for input in PthExportTests.inputs {
+        for input in Samples.everyFlavour {
             let source = Samples.path(input.file), stem = input.file.replacingOccurrences(of: "/", with: "_")
             let sourceConfig = input.config.map { ["--config", Samples.path($0)] } ?? []
             let expected = try crcs(source, config: input.config.map { Samples.path($0) })
