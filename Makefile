@@ -54,6 +54,8 @@ samples:
 	$(VENV)/bin/python samples/generate_images.py
 	$(VENV)/bin/python samples/generate_transfer.py
 	$(VENV)/bin/python samples/generate_png_variants.py
+	$(VENV)/bin/python samples/generate_onnx.py
+	$(VENV)/bin/python samples/hostile/generate.py
 
 ## Full-size VGG16 conversion benchmark against h5py+numpy→safetensors (not part of `make test`).
 bench-convert: build
@@ -90,6 +92,12 @@ check-transfer: build
 	@$(VENV)/bin/pip install -q -r samples/requirements.txt
 	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/transfer_exports.py .build/release/vggconv $(EXPORT_WORK)/transfer 2>&1 | grep -E '^(PASS|FAIL|n/a|[0-9]+ passed)'
 	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/transfer_fullsize.py .build/release/vggconv $(EXPORT_WORK)/transfer-fullsize 2>&1 | grep -E '^(PASS|FAIL|[0-9]+ passed| )'
+
+## ONNX files from torch.onnx and tf2onnx (samples/onnx, and full-size VGG16) converted to .pth, .h5 and .keras,
+## loaded by PyTorch, tf-keras and Keras 3 and compared with onnxruntime on the ONNX file.
+check-onnx: full-size-models
+	@[ -f $(EXPORT_WORK)/vgg16_torch.onnx ] || $(VENV)/bin/python scripts/generate/vgg16_onnx.py $(EXPORT_WORK) >/dev/null 2>&1
+	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/onnx_imports.py .build/release/vggconv $(EXPORT_WORK)/onnx $(EXPORT_WORK) 2>&1 | grep -E '^(PASS|FAIL|[0-9]+ passed)'
 
 ## libFuzzer harnesses for every reader (scripts/fuzz/run.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).
 fuzz: deps

@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "KerasFormat", dependencies: ["VGGCore", "CHDF5"]),
         // PyTorch torch.save files: zip and legacy containers, a restricted unpickler.
         .target(name: "TorchFormat", dependencies: ["VGGCore"]),
-        // ONNX: the writer (a hand-encoded protobuf streamed around the tensors); reading is issue 32.
+        // ONNX: the reader (protobuf parsed in place, the graph recognised by pattern) and the writer.
         .target(name: "OnnxFormat", dependencies: ["VGGCore"]),
         // safetensors: the container (header checks) and models in it (PyTorch keys, timm's, vggconv's metadata).
         .target(name: "SafetensorsFormat", dependencies: ["VGGCore", "TorchFormat"]),
@@ -56,6 +56,7 @@ let package = Package(
         // Keras reading, and the files the Keras writers leave (read back with libhdf5 and the other readers).
         .testTarget(name: "KerasFormatTests", dependencies: ["KerasFormat", "TorchFormat", "SafetensorsFormat", "VGGConvKit", "VGGCore", "FileIO", "CHDF5", "TestSupport"]),
         .testTarget(name: "TorchFormatTests", dependencies: ["TorchFormat", "VGGConvKit", "TestSupport"]),
+        .testTarget(name: "OnnxFormatTests", dependencies: ["OnnxFormat", "VGGConvKit", "VGGCore", "FileIO", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "VGGConvKit", "TestSupport", "CKernels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "VGGCore", "TestSupport"]),
         .testTarget(name: "VGGConvKitTests", dependencies: ["VGGConvKit", "VGGCore", "FileIO", "KerasFormat", "TorchFormat", "Inference", "Imaging", "TestSupport"]),

@@ -150,18 +150,19 @@ public final class MappedFile: @unchecked Sendable {
 
 /// What a path given to vggconv should name, for messages about one that does not.
 public enum InputRole: Sendable {
-    case file, model, image, labels, config, array, shard
+    case file, model, image, labels, config, array, shard, externalData
 
     /// "a model file (…)", "an image (…)", … completing "pass the path of …".
     public var phrase: String {
         switch self {
         case .file: return "a regular file"
-        case .model: return "a model file (.h5, .keras, .weights.h5, .weights.json, .pth, .pt, .safetensors or .vggw) or a Keras model folder"
+        case .model: return "a model file (.h5, .keras, .weights.h5, .weights.json, .pth, .pt, .safetensors, .onnx or .vggw) or a Keras model folder"
         case .image: return "an image file (.jpg, .jpeg or .png)"
         case .labels: return "a labels file (one class name per line)"
         case .config: return "a Keras model config (the JSON of model.to_json() or a .keras archive's config.json)"
         case .array: return "a NumPy array file (.npy or .npz)"
         case .shard: return "a shard that the sharded weights index names"
+        case .externalData: return "the external data file that the ONNX model names, in the model's folder"
         }
     }
 }

@@ -1,4 +1,5 @@
 import KerasFormat
+import OnnxFormat
 import Foundation
 import SafetensorsFormat
 import FileIO
@@ -17,6 +18,8 @@ public enum FileKind: Equatable, Sendable {
     /// A folder Keras 3's `model.save(path, zipped=False)` wrote (`config.json`, `model.weights.h5`).
     case kerasFolder
     case safetensors
+    /// A serialized ONNX `ModelProto` (told from its first fields: ONNX has no magic number).
+    case onnx
     case unknown
 
     /// Every kind the Keras reader takes.
@@ -48,6 +51,7 @@ public enum FileKind: Equatable, Sendable {
         if let first = prefix.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{") {
             return file.count <= KerasArchitecture.maximumJSONBytes && ShardIndex.isIndex(file.contents()) ? .kerasShardIndex : .json
         }
+        if OnnxReader.looksLikeModel(prefix: prefix) { return .onnx }
         return .unknown
     }
 }
@@ -87,7 +91,8 @@ extension FileKind {
         case .kerasShardIndex: return "a Keras 3 sharded-weights index"
         case .kerasFolder: return "a Keras 3 model folder (saved with zipped=False)"
         case .safetensors: return "a safetensors file"
-        case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch, safetensors or .vggw)"
+        case .onnx: return "an ONNX model"
+        case .unknown: return "not a format vggconv reads (not HDF5, zip, PyTorch, safetensors, ONNX or .vggw)"
         }
     }
 }

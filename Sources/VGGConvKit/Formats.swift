@@ -60,7 +60,7 @@ struct KerasModelFormat: ModelFormat {
                                       kerasFlavour: flavour)
     }
     var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64])
+        FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64], sourceNameTitle: nil)
     }
 }
 
@@ -79,7 +79,7 @@ struct KerasFolderFormat: ModelFormat {
         return folder
     }
     var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64])
+        FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64], sourceNameTitle: nil)
     }
 }
 
@@ -96,7 +96,7 @@ struct KerasConfigFormat: ModelFormat {
     func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory {
         throw RequestError.holdsNoTensors(path: path, kind: "a Keras architecture JSON")
     }
-    var capabilities: FormatCapabilities { FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: []) }
+    var capabilities: FormatCapabilities { FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [], sourceNameTitle: nil) }
 }
 
 /// The PyTorch-keyed containers: `torch.save` files (zip and legacy, state_dicts and checkpoints) and
@@ -135,13 +135,12 @@ struct TorchKeyedFormat: ModelFormat {
     }
 }
 
-/// ONNX: written (opset 17); reading is issue 32.
+/// ONNX: read from every exporter's dialect (torch.onnx, tf2onnx, the model zoo), written at opset 17.
 struct OnnxModelFormat: ModelFormat {
     var name: String { "ONNX" }
-    func recognizes(_ probe: FileProbe) -> Bool { false }
-    func readModel(_ path: String, _ request: FormatRequest) throws -> SourceModel {
-        throw RequestError.notReadable(path: path, format: name)
-    }
+    func recognizes(_ probe: FileProbe) -> Bool { probe.kind == .onnx }
+    func readModel(_ path: String, _ request: FormatRequest) throws -> SourceModel { try OnnxReader.read(path: path) }
+    func inventory(_ path: String, _ request: FormatRequest) throws -> TensorInventory { try TensorInventory.onnx(path: path) }
     var writtenExtensions: [String] { [".onnx"] }
     func write(_ model: SourceModel, plan: ConversionPlan, to path: String, options: ConversionOptions,
                progress: WriteProgress?) throws -> Converter.ExportResult {
@@ -151,7 +150,7 @@ struct OnnxModelFormat: ModelFormat {
                                       torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: [])
     }
     var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: true, recordsNesting: false, dtypes: [.float16, .float32])
+        FormatCapabilities(recordsArchitecture: true, recordsNesting: false, dtypes: [.float16, .float32], sourceNameTitle: "ONNX node")
     }
 }
 

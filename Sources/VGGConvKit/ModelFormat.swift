@@ -33,11 +33,15 @@ public struct FormatCapabilities: Sendable {
     public var recordsNesting: Bool
     /// Tensor dtypes it stores.
     public var dtypes: Set<DType>
+    /// What the file calls a layer ("PyTorch module", "ONNX node"): a summary shows canonical names with
+    /// these beside them. Nil when the file's names are Keras layer names, which the rows show as they are.
+    public var sourceNameTitle: String?
 
-    public init(recordsArchitecture: Bool, recordsNesting: Bool, dtypes: Set<DType>) {
+    public init(recordsArchitecture: Bool, recordsNesting: Bool, dtypes: Set<DType>, sourceNameTitle: String? = "PyTorch module") {
         self.recordsArchitecture = recordsArchitecture
         self.recordsNesting = recordsNesting
         self.dtypes = dtypes
+        self.sourceNameTitle = sourceNameTitle
     }
 }
 

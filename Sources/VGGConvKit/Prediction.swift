@@ -1,11 +1,25 @@
 import Foundation
 import Inference
+import OnnxFormat
 import FileIO
 import VGGCore
 
 /// Axis order of `.npy` inputs (and of 4-D outputs): PyTorch's NCHW or Keras's NHWC.
 public enum TensorLayoutChoice: String, CaseIterable, Sendable {
     case nchw, nhwc
+
+    /// The layout `model`'s inputs default to: N,H,W,C when its file records that input (an ONNX graph
+    /// that transposes an N,H,W,C input, as tf2onnx writes from Keras, and `.vggw` files converted from
+    /// one); N,C,H,W otherwise. Reads an ONNX graph or a `.vggw` header, never a Keras or PyTorch file.
+    public static func defaultInput(for model: String) -> TensorLayoutChoice {
+        let source: String?
+        switch try? FileKind.detect(path: model) {
+        case .onnx?: source = (try? OnnxReader.read(path: model))?.format
+        case .native?: source = (try? NativeFile(path: model, verifyChecksums: false))?.header.provenance.sourceFormat
+        default: source = nil
+        }
+        return source == SourceFramework.channelsLastOnnxFormat ? .nhwc : .nchw
+    }
 }
 
 /// How a network is run (`--logits` and the variants `verify --explain` tries).

@@ -30,11 +30,13 @@ public enum Summarizer {
             model.inputShape = model.dataFormat == .channelsLast ? inputShape : ChannelOrder.channelsFirst(inputShape)
         }
         let plan = try ModelAssembler.plan(model)
-        // PyTorch-keyed files list canonical names (their keys beside them), in PyTorch's channel order.
+        // Files without Keras layer names (PyTorch keys, ONNX nodes) list canonical names with theirs beside them.
         let torch = SourceFramework(sourceFormat: model.format) == .pytorch
+        let sourceNames = format.capabilities.sourceNameTitle
         var summary = ModelSummary.make(plan.architecture, modelName: model.modelName ?? stem, format: model.format,
                                         dtypes: Dictionary(plan.tensors.map { ($0.name, $0.dtype) }) { a, _ in a },
-                                        channelsFirst: !torch && model.dataFormat == .channelsFirst, canonicalRowNames: torch)
+                                        channelsFirst: !torch && model.dataFormat == .channelsFirst, canonicalRowNames: sourceNames != nil)
+        summary.sourceColumnTitle = sourceNames ?? summary.sourceColumnTitle
         summary.optimizer = model.optimizer
         return summary
     }

@@ -2,6 +2,7 @@ import KerasFormat
 import TorchFormat
 import Imaging
 import SafetensorsFormat
+import OnnxFormat
 import FileIO
 import VGGCore
 
@@ -25,7 +26,8 @@ public struct TensorInventory: Codable, Sendable {
     public var file: String
     public var format: String
     public var tensors: [TensorEntry]
-    /// Non-tensor entries of a PyTorch checkpoint (`epoch`, `arch`, …) with their values.
+    /// Entries that are not tensors: a PyTorch checkpoint's (`epoch`, `arch`, …), an ONNX file's producer,
+    /// opset and op census.
     public var nonTensors: [NonTensorEntry] = []
 
     /// A checkpoint entry that is not a tensor.
@@ -70,6 +72,21 @@ public struct TensorInventory: Codable, Sendable {
         }
         return TensorInventory(file: path, format: format, tensors: entries,
                                nonTensors: others.map { NonTensorEntry(name: $0.0, value: $0.1) })
+    }
+
+    /// Every initializer and constant with its offset, canonical names where the graph is a VGG, and the
+    /// producer, opset and op census as non-tensor entries.
+    static func onnx(path: String) throws -> TensorInventory {
+        let (tensors, facts) = try OnnxReader.inventory(path: path)
+        var canonical: [String: (String, TensorLayout)] = [:]
+        if let model = try? OnnxReader.read(path: path), let plan = try? ModelAssembler.plan(model) {
+            for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
+        }
+        let entries = tensors.map { tensor in
+            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.shape.isEmpty ? .scalar : .unknown)
+            return entry(tensor, name: name, layout: layout)
+        }
+        return TensorInventory(file: path, format: "onnx", tensors: entries, nonTensors: facts.map { NonTensorEntry(name: $0.0, value: $0.1) })
     }
 
     /// Every tensor by its key; VGG-style files get canonical names too.

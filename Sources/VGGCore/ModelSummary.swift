@@ -74,6 +74,8 @@ public struct ModelSummary: Codable, Sendable {
     public var activationBytes: Int
     /// True for PyTorch sources: rows show canonical names and the module path beside them.
     public var showsSourceColumn: Bool
+    /// The title of that column: what the source file calls a layer.
+    public var sourceColumnTitle = "PyTorch module"
     /// The optimizer state the file holds (Keras 3 prints it under the totals and counts it in them).
     public var optimizer: OptimizerState?
 

@@ -13,6 +13,10 @@ public enum SourceFramework: String, Sendable, CaseIterable {
         self = sourceFormat.hasPrefix("keras") ? .keras : .pytorch
     }
 
+    /// The source-format tag of an ONNX graph whose input is N,H,W,C (tf2onnx from a Keras model): a Keras
+    /// model in ONNX, whose inputs default to that layout.
+    public static let channelsLastOnnxFormat = "keras-onnx"
+
     /// BatchNormalization's epsilon when a file does not record it (Keras's layer default; PyTorch's
     /// `nn.BatchNorm2d(eps=1e-5)`, which a state_dict never stores).
     public var batchNormEpsilon: Double {

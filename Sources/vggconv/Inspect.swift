@@ -5,7 +5,7 @@ import VGGConvKit
 extension VGGConv {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the tensors of a .h5, .keras, .pth or .vggw file.",
+            abstract: "List the tensors of any file vggconv reads (.h5, .keras, .pth, .safetensors, .onnx, .vggw, …).",
             discussion: "For each tensor: name, source name, dtype, shape, layout, absolute byte offset, byte count and CRC-32.")
 
         @Argument(help: "The file to inspect.", completion: .file())

@@ -20,8 +20,10 @@ enum InventoryReport {
              t.offset.map(String.init) ?? "-", t.nbytes.formatted(), t.crc32, t.sourceName == t.name ? "" : t.sourceName]
         }
         let total = inventory.tensors.reduce(0) { $0 + $1.nbytes }
+        // What is not a tensor (a checkpoint's epoch, an ONNX file's producer and op census) follows the table.
+        let others = inventory.nonTensors.map { "\n\(SafeText.oneLine($0.name)): \(SafeText.oneLine($0.value))" }.joined()
         return "\(SafeText.oneLine(inventory.file)) (\(inventory.format)): \(inventory.tensors.count) tensors, \(total.formatted()) bytes\n"
-            + TextTable.render(header: header, rows: rows, rightAligned: [4, 5])
+            + TextTable.render(header: header, rows: rows, rightAligned: [4, 5]) + others
     }
 }
 

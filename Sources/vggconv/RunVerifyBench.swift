@@ -29,8 +29,11 @@ struct InputOptions: ParsableArguments {
             completion: .file(extensions: ["npy"]))
     var input: String
 
-    @Option(help: "The axis order of the input (and of 4-D outputs).")
-    var inputLayout: TensorLayoutChoice = .nchw
+    @Option(help: "The axis order of the input (and of 4-D outputs); default nchw, or nhwc for a model whose file records an N,H,W,C input (an ONNX graph from Keras).")
+    var inputLayout: TensorLayoutChoice?
+
+    /// `--input-layout`, or the model's own default.
+    var layout: TensorLayoutChoice { inputLayout ?? TensorLayoutChoice.defaultInput(for: model) }
 
     @Flag(help: "Stop before a final softmax (a Softmax layer or the last layer's softmax activation): compare logits with any framework.")
     var logits = false
@@ -54,7 +57,7 @@ extension VGGConv {
 
         func run() throws {
             try Converter.checkOutput(output, inputs: [inputs.model, inputs.input], overwrite: force)
-            let result = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.inputLayout,
+            let result = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
                                             variant: inputs.variant)
             try result.write(to: output, overwrite: force)
             print("wrote \(output): float32 \(result.shape)")
@@ -94,14 +97,14 @@ extension VGGConv {
         func run() throws {
             var passed = true
             if let layers {
-                let rows = try LayerComparison.compare(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.inputLayout,
+                let rows = try LayerComparison.compare(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
                                                        variant: inputs.variant, golden: layers, atol: atol, rtol: rtol)
                 let (text, ok) = LayerComparison.report(rows, atol: atol, rtol: rtol)
                 print(text)
                 passed = ok
             }
             if let goldenPath = golden {
-                let output = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.inputLayout,
+                let output = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
                                                 variant: inputs.variant)
                 let golden = try VGGConvKit.readNpy(goldenPath)
                 let verification = try Verification.compare(output: output, golden: golden, goldenPath: goldenPath, atol: atol, rtol: rtol)
@@ -110,7 +113,7 @@ extension VGGConv {
                     passed = false
                     if explain {
                         print(DiagnosisReport.explanation(try Explanation.explain(model: inputs.model, reading: inputs.reading, input: inputs.input,
-                                                                                  golden: goldenPath, layout: inputs.inputLayout, variant: inputs.variant,
+                                                                                  golden: goldenPath, layout: inputs.layout, variant: inputs.variant,
                                                                                   atol: atol, rtol: rtol)))
                     } else if let cause = Explanation.evidentCause(output: output, golden: golden) {
                         print(DiagnosisReport.hint(cause))

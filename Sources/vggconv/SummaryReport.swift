@@ -85,7 +85,7 @@ enum SummaryReport {
              shapeText(row.outputShape), row.params.formatted()]
         }
         if s.showsSourceColumn {
-            header.append("PyTorch module")
+            header.append(s.sourceColumnTitle)
             for i in rows.indices { rows[i].append(printed[i].row.sourceName) }
         }
         // Keras 3 renders an 88-column table whose cells are 36, 27 and 15 characters wide and wraps
@@ -154,7 +154,7 @@ enum SummaryReport {
             // Param # is no longer the last column: widen it so that 9-digit counts still fit.
             positions[2] = 68
             positions.append(68 + max(16, (s.rows.map(\.sourceName.count).max() ?? 0) + 2))
-            header.append("PyTorch module")
+            header.append(s.sourceColumnTitle)
         }
         let width = positions.last!
         var out = ["Model: \"\(s.modelName)\"", String(repeating: "_", count: width)]

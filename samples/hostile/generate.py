@@ -426,6 +426,135 @@ def png_dimension_bomb(path):
         f.write(bytes(data))
 
 
+# ONNX (issue 32): protobuf written field by field (developers.google.com/protocol-buffers/docs/encoding),
+# around a one-convolution graph built here with the field numbers of onnx/onnx.proto3.
+ONNX_COMMANDS = [["summary", "{file}"], ["convert", "{file}", "-o", "{out}"], ["inspect", "{file}"]]
+ONNX_GRAPH_COMMANDS = ONNX_COMMANDS[:2]  # inspect lists the tensors of any well-formed file
+
+
+def pb_varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def pb(field, payload):
+    """A length-delimited field (bytes, string or message); ints go through pb_int."""
+    payload = payload.encode() if isinstance(payload, str) else payload
+    return pb_varint(field << 3 | 2) + pb_varint(len(payload)) + payload
+
+
+def pb_int(field, value):
+    return pb_varint(field << 3) + pb_varint(value & 0xFFFFFFFFFFFFFFFF)
+
+
+def onnx_tensor(name, dims, raw=None, external=None):
+    fields = b"".join(pb_int(1, d) for d in dims) + pb_int(2, 1) + pb(8, name)
+    if raw is not None:
+        fields += pb(9, raw)
+    for key, value in (external or {}).items():
+        fields += pb(13, pb(1, key) + pb(2, value))
+    if external:
+        fields += pb_int(14, 1)
+    return fields
+
+
+def onnx_value_info(name, dims):
+    shape = b"".join(pb(1, pb_int(1, d)) for d in dims)
+    return pb(1, name) + pb(2, pb(1, pb_int(1, 1) + pb(2, shape)))
+
+
+def onnx_node(op, inputs, outputs, name, attributes=b""):
+    return b"".join(pb(1, i) for i in inputs) + b"".join(pb(2, o) for o in outputs) + pb(3, name) + pb(4, op) + attributes
+
+
+def onnx_model(graph):
+    return pb_int(1, 8) + pb(2, "hostile") + pb(7, graph) + pb(8, pb_int(2, 17))
+
+
+def conv_graph(weight, nodes=None):
+    """x (1,3,8,8) -> Conv(w: 4x3x3x3) -> y, with `weight` the initializer's TensorProto fields."""
+    nodes = nodes if nodes is not None else pb(1, onnx_node("Conv", ["x", "w"], ["y"], "conv"))
+    return nodes + pb(2, "g") + pb(5, weight) + pb(11, onnx_value_info("x", [1, 3, 8, 8])) + pb(12, onnx_value_info("y", [1, 4, 8, 8]))
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+@case("onnx_truncated.onnx", ONNX_COMMANDS, "malformed ONNX protobuf")
+def onnx_truncated(path):
+    """A torch.onnx export cut in the middle of its weights: a length that runs past the end."""
+    with open(os.path.join(SAMPLES, "onnx", "vgg_small_torch_opset13.onnx"), "rb") as f:
+        data = f.read()
+    write(path, data[:len(data) // 2])
+
+
+@case("onnx_huge_length.onnx", ONNX_COMMANDS, "malformed ONNX protobuf")
+def onnx_huge_length(path):
+    """A graph field declaring 2^63 - 1 bytes."""
+    write(path, pb_int(1, 8) + pb(2, "hostile") + pb_varint(7 << 3 | 2) + pb_varint(2**63 - 1) + b"\0" * 16)
+
+
+@case("onnx_dims_bomb.onnx", ONNX_COMMANDS, "are not a valid shape")
+def onnx_dims_bomb(path):
+    """A weight whose dims multiply to 2^124 elements, with 4 bytes of data."""
+    write(path, onnx_model(conv_graph(onnx_tensor("w", [2**62, 2**62, 1, 1], raw=b"\0" * 4))))
+
+
+@case("onnx_short_initializer.onnx", ONNX_COMMANDS, "holds 10 bytes where its dims and type need 432")
+def onnx_short_initializer(path):
+    write(path, onnx_model(conv_graph(onnx_tensor("w", [4, 3, 3, 3], raw=b"\0" * 10))))
+
+
+@case("onnx_deep_nesting.onnx", ONNX_GRAPH_COMMANDS, "the graph has no input")
+def onnx_deep_nesting(path):
+    """A node attribute holding a subgraph nested 100,000 levels deep (and no graph input)."""
+    nested = b""
+    for _ in range(100_000):
+        nested = pb(6, nested)
+    attribute = pb(5, pb(1, "body") + nested + pb_int(20, 5))
+    write(path, onnx_model(pb(1, onnx_node("Relu", ["x"], ["y"], "deep", attribute)) + pb(12, onnx_value_info("y", [1]))))
+
+
+@case("onnx_external_absolute.onnx", ONNX_COMMANDS, "must lie in the model's own folder")
+def onnx_external_absolute(path):
+    write(path, onnx_model(conv_graph(onnx_tensor("w", [4, 3, 3, 3], external={"location": "/etc/passwd", "length": "432"}))))
+
+
+@case("onnx_external_parent.onnx", ONNX_COMMANDS, "must lie in the model's own folder")
+def onnx_external_parent(path):
+    write(path, onnx_model(conv_graph(onnx_tensor("w", [4, 3, 3, 3], external={"location": "../onnx/x.bin"}))))
+
+
+@case("onnx_external_symlink.onnx", ONNX_COMMANDS, "symbolic link out of the model's folder")
+def onnx_external_symlink(path):
+    """The location is a plain name, but that name is a symbolic link to /etc/passwd."""
+    link = os.path.join(os.path.dirname(path), "onnx_external_symlink.bin")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink("/etc/passwd", link)
+    write(path, onnx_model(conv_graph(onnx_tensor("w", [4, 3, 3, 3], external={"location": "onnx_external_symlink.bin"}))))
+
+
+@case("onnx_cycle.onnx", ONNX_GRAPH_COMMANDS, "a cycle")
+def onnx_cycle(path):
+    """Relu a: x -> y, Relu b: y -> x: the activation comes back to where it started."""
+    nodes = pb(1, onnx_node("Relu", ["x"], ["y"], "a")) + pb(1, onnx_node("Relu", ["y"], ["x"], "b"))
+    write(path, onnx_model(nodes + pb(11, onnx_value_info("x", [1, 3, 8, 8])) + pb(12, onnx_value_info("z", [1]))))
+
+
+@case("onnx_branch.onnx", ONNX_GRAPH_COMMANDS, "a branch, not part of a VGG-style network")
+def onnx_branch(path):
+    """A residual connection: y = Relu(x), z = Add(y, x)."""
+    nodes = pb(1, onnx_node("Relu", ["x"], ["y"], "relu")) + pb(1, onnx_node("Add", ["y", "x"], ["z"], "residual"))
+    write(path, onnx_model(nodes + pb(11, onnx_value_info("x", [1, 3, 8, 8])) + pb(12, onnx_value_info("z", [1, 3, 8, 8]))))
+
+
 # Inputs the libFuzzer harnesses found (`make fuzz`), kept as regression files in samples/hostile/found/:
 # (file, commands, message, how it was found).
 FOUND = [

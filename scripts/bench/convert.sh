@@ -6,6 +6,8 @@
 #   torch.onnx.export of the same torchvision model (EXPORTS=0 skips them)
 #   convert .pth -> Keras .h5 / .weights.h5 / .keras vs torch.load + keras.applications.VGG16 + set_weights
 #   + save (KERAS=0 skips them); SECTIONS=exports or SECTIONS=keras runs only those
+#   convert .onnx (torch.onnx.export of the same VGG16) -> .vggw vs onnx.load + numpy -> safetensors
+#   (ONNX=0 skips it; SECTIONS=onnx runs only it)
 # Each run of the three alternates after a warm-up (vggconv, cp, then the Python path, after a pause); outputs go to /dev/shm (tmpfs) so disk writeback does
 # not swamp the difference; `cp` of the same input is the floor (one read, one write). Prints wall
 # seconds and peak RSS (/usr/bin/time) per run, then medians and ratios.
@@ -60,4 +62,9 @@ if [ "${KERAS:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|keras)$ ]]; then
   compare "convert .pth -> .h5 (full model) vs tf-keras VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert keras-export h5
   compare "convert .pth -> .weights.h5 vs Keras 3 VGG16 + set_weights + save_weights" "$WORK/vgg16_torchvision.pth" convert keras-export weights.h5
   compare "convert .pth -> .keras vs Keras 3 VGG16 + set_weights + save" "$WORK/vgg16_torchvision.pth" convert keras-export keras
+fi
+if [ "${ONNX:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|onnx)$ ]]; then
+  need_python_package onnx onnx==1.23.2
+  [ -f "$WORK/vgg16_torch.onnx" ] || "$VENV/bin/python" scripts/generate/vgg16_onnx.py "$WORK" --no-tf2onnx >/dev/null 2>&1
+  compare "convert .onnx -> .vggw vs onnx.load + numpy -> safetensors" "$WORK/vgg16_torch.onnx" convert onnx-numpy vggw
 fi

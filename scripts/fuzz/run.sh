@@ -4,7 +4,7 @@
 #   FUZZ_SECONDS=60   seconds per harness (default), or
 #   FUZZ_RUNS=1000000 executions per harness (overrides FUZZ_SECONDS)
 #   FUZZ_LIMIT_<harness>="-max_total_time=600"   a libFuzzer limit for one harness (overrides both)
-#   FUZZ_TARGETS="pickle zip vggw npy json hdf5 safetensors image labels"   which harnesses
+#   FUZZ_TARGETS="pickle zip vggw npy json hdf5 safetensors image labels onnx"   which harnesses
 #   FUZZ_JOBS=2       harnesses run side by side
 # Corpora grow in .fuzz/corpus/<harness>; crashes, leaks and timeouts land in .fuzz/crashes/<harness>
 # (reproduce one: VGGCONV_FUZZ_TARGET=<harness> .build-fuzz/release/VGGConvFuzz FILE) and turn the
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
-TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5 safetensors image labels"}
+TARGETS=${FUZZ_TARGETS:-"pickle zip vggw npy json hdf5 safetensors image labels onnx"}
 JOBS=${FUZZ_JOBS:-2}
 BIN=.build-fuzz/release/VGGConvFuzz
 
@@ -64,6 +64,9 @@ EOF
     labels) printf 'cat\ndog\n' > "$dir/two.txt"; printf 'tabby cat\r\ngolden retriever\r\n' > "$dir/crlf.txt"
             printf 'caf\xc3\xa9\nna\xc3\xafve\nend' > "$dir/utf8.txt"
             python3 -c "import sys; sys.stdout.write(''.join(f'class {i}\n' for i in range(1000)))" > "$dir/thousand.txt" ;;
+    onnx) cp samples/onnx/vgg_bn_torch_opset7.onnx samples/onnx/vgg_small_torch_view_opset17.onnx \
+             samples/onnx/vgg_bn_tf2onnx_opset13.onnx samples/onnx/tl_features_tf2onnx_opset13.onnx \
+             samples/onnx/vgg_notop_torch_opset13.onnx samples/hostile/onnx_*.onnx "$dir"/ ;;
     hdf5) cp samples/vgg_notop_tfkeras_model.h5 samples/vgg_notop_keras3.weights.h5 samples/vgg_notop_keras1_style.h5 \
              samples/bn_variants_tfkeras_weights.h5 samples/vgg_notop_keras3.keras \
              samples/vgg_notop_tfkeras_model_h5py_chunked.h5 samples/vgg_notop_tfkeras_model_h5py_latest.h5 "$dir"/ ;;

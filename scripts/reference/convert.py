@@ -10,6 +10,8 @@ usage: convert.py ROUTE INPUT OUTPUT
                     torch.onnx.export of torchvision's VGG16
   keras-export      OUTPUT.(h5|weights.h5|keras) from INPUT.pth: keras.applications.VGG16 (tf-keras for .h5,
                     Keras 3 otherwise), set_weights with the layout changes done in numpy, save
+  onnx-numpy        onnx.load + numpy_helper.to_array of every initializer, written with safetensors (what
+                    reading an .onnx's weights takes in Python; a torch.onnx graph is already in PyTorch's layout)
 """
 import os
 import sys
@@ -96,7 +98,16 @@ def keras_export(source, output):
         model.save(output)
 
 
-ROUTES = {"keras-h5py": keras_h5py, "torch-load": torch_load, "torch-export": torch_export, "keras-export": keras_export}
+def onnx_numpy(source, output):
+    import onnx
+    from onnx import numpy_helper
+    from safetensors.numpy import save_file
+
+    graph = onnx.load(source).graph
+    save_file({t.name: numpy_helper.to_array(t) for t in graph.initializer}, output)
+
+
+ROUTES = {"onnx-numpy": onnx_numpy, "keras-h5py": keras_h5py, "torch-load": torch_load, "torch-export": torch_export, "keras-export": keras_export}
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] not in ROUTES:

@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Inference
 import KerasFormat
+import OnnxFormat
 import SafetensorsFormat
 import TorchFormat
 import VGGConvKit
@@ -31,6 +32,8 @@ enum Harness: String, CaseIterable {
     case image
     /// `--labels` files: line splitting, UTF-8 and control-character checks.
     case labels
+    /// ONNX models: the protobuf reader, tensors in place, the graph walk, the summary of what it makes.
+    case onnx
 
     /// The file extension each format is presented with.
     var fileExtension: String {
@@ -43,6 +46,7 @@ enum Harness: String, CaseIterable {
         case .safetensors: return "safetensors"
         case .image: return "img"
         case .labels: return "txt"
+        case .onnx: return "onnx"
         }
     }
 
@@ -87,6 +91,12 @@ enum Harness: String, CaseIterable {
             }
         case .labels:
             _ = try? ImagePrediction.Labels.readLabels(file: file)
+        case .onnx:
+            // What `inspect` lists, and the model `summary` and the converters make (no external data in memory).
+            _ = try? OnnxReader.inventory(file: file, folder: nil)
+            if let model = try? OnnxReader.read(file: file, folder: nil), let plan = try? ModelAssembler.plan(model) {
+                _ = ModelSummary.make(plan.architecture, modelName: "fuzz", format: model.format)
+            }
         }
     }
 

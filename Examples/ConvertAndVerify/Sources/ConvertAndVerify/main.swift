@@ -19,6 +19,8 @@ do {
     print("wrote \(result.outputPath): \(result.tensorCount) tensors", result.modulePath.map { "and \($0)" } ?? "")
     exit(check.passed ? 0 : 1)
 } catch {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    // Errors carry their cause; those something can fix say what (a Remedy), for the app to offer.
+    let remedy = (error as? Remediable)?.remedy.map { " (remedy: \($0))" } ?? ""
+    FileHandle.standardError.write(Data("error: \(error)\(remedy)\n".utf8))
     exit(2)
 }
