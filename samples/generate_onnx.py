@@ -103,6 +103,18 @@ def main():
                 export(ViewNet(model), x, file, opset, dynamic_axes={"input": {0: "N"}, "output": {0: "N"}},
                        do_constant_folding=False)
                 record(file, name, f"{name}_input_nchw.npy", "nchw", reference)
+    # Equal initializers shared: torch.onnx stores one and names each other use through an Identity node
+    # (torchvision initialises every bias to zero, so full-size exports are full of these).
+    model = twin("vgg_small")
+    with torch.no_grad():
+        for module in model:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                module.bias.zero_()
+    x = np.load(os.path.join(GOLDEN, "vgg_small_input_nchw.npy"))
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    export(model, x, "vgg_small_torch_shared_biases_opset13.onnx", 13)
+    record("vgg_small_torch_shared_biases_opset13.onnx", "vgg_small", "vgg_small_input_nchw.npy", "nchw", reference)
     # External data: the weights in a file beside the graph.
     graph = onnx.load(os.path.join(OUT, "vgg_small_torch_opset13.onnx"))
     onnx.save_model(graph, os.path.join(OUT, "vgg_small_external.onnx"), save_as_external_data=True,
@@ -132,13 +144,18 @@ def write_tf2onnx(record):
                for name in ("vgg_small", "vgg_bn", "vgg_dropout")]
     sources.append(("transfer/tl_features_tfkeras_model.h5", "tl_features", "../transfer/keras_input_nhwc.npy",
                     "../transfer/tl_features_keras_output.npy"))
+    # BatchNormalization after a Dense layer: tf2onnx writes it as a per-channel Mul + Add.
+    rng = np.random.default_rng(11)
+    np.save(os.path.join(OUT, "bn_variants_input_nhwc.npy"), rng.normal(0, 1, (2, 8, 8, 3)).astype("float32"))
+    sources.append(("bn_variants_tfkeras_model.h5", "bn_variants", "../onnx/bn_variants_input_nhwc.npy", None))
     for source, name, input_file, output_file in sources:
         model = tf_keras.models.load_model(os.path.join(HERE, source), compile=False)
         x = np.load(os.path.join(GOLDEN, input_file))
         spec = (tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.float32, name="input"),)
         file = f"{name}_tf2onnx_opset13.onnx"
         tf2onnx.convert.from_keras(model, input_signature=spec, opset=13, output_path=os.path.join(OUT, file))
-        record(file, name, input_file, "nhwc", np.load(os.path.join(GOLDEN, output_file)))
+        reference = np.load(os.path.join(GOLDEN, output_file)) if output_file else model.predict(x, verbose=0)
+        record(file, name, input_file, "nhwc", reference)
 
 
 if __name__ == "__main__":

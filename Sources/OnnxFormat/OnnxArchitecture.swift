@@ -51,6 +51,14 @@ struct OnnxArchitecture {
             }
             for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(node.index) }
         }
+        // torch.onnx shares equal initializers (torchvision's zero biases) and names each use through an
+        // Identity node: a constant under the Identity's output name. Chains resolve in graph order.
+        for node in graph.nodes where node.opType == "Identity" {
+            if let input = node.inputs.first, var value = constants[input], let output = node.outputs.first, !output.isEmpty {
+                value.name = output
+                constants[output] = value
+            }
+        }
         let dataInputs = graph.inputs.filter { constants[$0.name] == nil }
         guard let input = dataInputs.first else { throw OnnxFormatError.graph(path: path, problem: .noInput) }
         guard dataInputs.count == 1 else { throw OnnxFormatError.graph(path: path, problem: .severalInputs(dataInputs.map(\.name))) }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write full-size VGG16 ONNX files with the real exporters, from the weights of DIR/vgg16_torchvision.pth
 (scripts/generate/vgg16_torch.py): torch.onnx.export at opset 13 (DIR/vgg16_torch.onnx), the same graph
-with external data (DIR/vgg16_external.onnx + .data), and tf2onnx from tf-keras's VGG16 with those weights
-(DIR/vgg16_tf2onnx.onnx, NHWC input). usage: vgg16_onnx.py DIR"""
+with external data (DIR/vgg16_external.onnx + .data), and with --tf2onnx, tf2onnx from tf-keras's VGG16 with
+those weights (DIR/vgg16_tf2onnx.onnx, NHWC input; tf2onnx 1.17 peaks above 20 GB on VGG16, so it is opt-in:
+the small tf2onnx samples in samples/onnx cover its dialect). usage: vgg16_onnx.py DIR [--tf2onnx]"""
 import os
 import sys
 
@@ -22,7 +23,7 @@ graph = onnx.load(os.path.join(folder, "vgg16_torch.onnx"))
 onnx.save_model(graph, os.path.join(folder, "vgg16_external.onnx"), save_as_external_data=True,
                 all_tensors_to_one_file=True, location="vgg16_external.onnx.data", size_threshold=1024)
 
-if "--no-tf2onnx" not in sys.argv:
+if "--tf2onnx" in sys.argv:
     import numpy as np
     import tensorflow as tf
     import tf_keras
