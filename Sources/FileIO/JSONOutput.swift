@@ -10,6 +10,13 @@ public enum JSONOutput {
         return try encoder.encode(value)
     }
 
+    /// The decoder for what `encode` wrote (snake_case keys).
+    public static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
     /// Pretty JSON as text.
     public static func text<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try encode(value, pretty: true), as: UTF8.self)

@@ -34,6 +34,15 @@ public struct NpyArray: Sendable {
     /// Decodes the bytes of a `.npy` file (such as a member of a `.npz` archive); `origin` names it in errors.
     /// - Throws: `VGGError.badNpy` naming what is wrong.
     public static func decode(_ bytes: UnsafeRawBufferPointer, origin path: String) throws -> NpyArray {
+        let layout = try layout(bytes, origin: path)
+        return NpyArray(dtype: layout.dtype, shape: layout.shape,
+                        bytes: Array(bytes[layout.dataOffset..<(layout.dataOffset + layout.byteCount)]))
+    }
+
+    /// Where an `.npy`'s data lies and what it is, checked as `decode` checks it (the data must be exactly
+    /// what the shape needs), without copying it: for streaming large arrays from a mapped file.
+    public static func layout(_ bytes: UnsafeRawBufferPointer, origin path: String) throws
+        -> (dtype: DType, shape: [Int], dataOffset: Int, byteCount: Int) {
         func bad(_ why: String) -> VGGError { .badNpy(path: path, reason: why) }
         func slice(_ offset: Int, _ length: Int) -> [UInt8] { Array(bytes[offset..<min(bytes.count, offset + length)]) }
         let prefix = slice(0, 12)
@@ -72,7 +81,7 @@ public struct NpyArray: Sendable {
         guard bytes.count - dataStart == nbytes else {
             throw bad("holds \(bytes.count - dataStart) data bytes but shape \(shape) of \(dtype.rawValue) needs \(nbytes)")
         }
-        return NpyArray(dtype: dtype, shape: shape, bytes: slice(dataStart, nbytes))
+        return (dtype, shape, dataStart, nbytes)
     }
 
     /// Reads every array of a `.npz` archive (`np.savez`, stored or deflated), keyed by name without `.npy`.

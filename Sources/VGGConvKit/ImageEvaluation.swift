@@ -84,8 +84,30 @@ public enum ImageEvaluation {
     ///   model's classes do not correspond.
     public static func evaluate(model: NativeFile, directory: String, labels: ImagePrediction.Labels?, top: Int, flip: Bool,
                                 preprocessing: Preprocessing?, size: [Int]?, progress: ((Int, Int) -> Void)? = nil) throws -> Report {
-        let (classes, files, skipped) = try folder(directory)
-        let inputs = try ImageInputs(files.map(\.path), model: model, preprocessing: preprocessing, size: size)
+        try tally(model: model, directory: directory, labels: labels, top: top, flip: flip, preprocessing: preprocessing, size: size,
+                  progress: progress).tally.report
+    }
+
+    /// The counts behind a report, which add up across shards (`Tally.add`); with `shard`, over that
+    /// shard's slice of the folder's images only, and the part that says which.
+    public static func tally(model: NativeFile, directory: String, labels: ImagePrediction.Labels?, top: Int, flip: Bool,
+                             preprocessing: Preprocessing?, size: [Int]?, shard: Shard? = nil,
+                             progress: ((Int, Int) -> Void)? = nil) throws -> (tally: Tally, part: ShardPart?) {
+        let (classes, allFiles, skipped) = try folder(directory)
+        var inputs = try ImageInputs(allFiles.map(\.path), model: model, preprocessing: preprocessing, size: size)
+        var files = allFiles
+        var part: ShardPart?
+        if let shard {
+            let labelsSetting: String
+            switch labels {
+            case .file(let path)?: labelsSetting = "file:" + path
+            case .imagenet?: labelsSetting = "imagenet"
+            case .none?, nil: labelsSetting = "none"
+            }
+            (inputs, part) = inputs.sharded(shard, kind: .evaluate, model: model,
+                                            settings: ["top": "\(top)", "flip": "\(flip)", "labels": labelsSetting, "classes": classes.joined(separator: "/")])
+            files = Array(allFiles[shard.range(of: allFiles.count)])
+        }
         var outputIndex: [Int] = []
         var confusion: [[Int]] = []
         var topHits = 0, done = 0
@@ -123,16 +145,55 @@ public enum ImageEvaluation {
             done += 1
             if done % ImageInputs.batch == 0 || done == files.count { progress?(done, files.count) }
         }
-        let perClass = classes.indices.map { c -> ClassResult in
-            let n = confusion[c].reduce(0, +)
-            return ClassResult(name: classes[c], index: outputIndex[c], n: n, correct: confusion[c][c],
-                               accuracy: n == 0 ? nil : Double(confusion[c][c]) / Double(n))
+        let tally = Tally(classes: classes, outputIndex: outputIndex, outputs: outputNames.count, k: top, confusion: confusion,
+                          topHits: topHits, misses: misses, otherColumn: otherColumn, skipped: skipped)
+        return (tally, part)
+    }
+
+    /// The counts an evaluation makes. Shards' tallies add up (`add`) to one process's, and the report
+    /// is computed from the counts alone, so a merged report equals one process's exactly.
+    public struct Tally: Codable, Sendable {
+        public var classes: [String]
+        /// The model output each class is.
+        public var outputIndex: [Int]
+        public var outputs: Int
+        public var k: Int
+        public var confusion: [[Int]]
+        /// Images whose class is among the top k.
+        public var topHits: Int
+        public var misses: [Miss]
+        public var otherColumn: Bool
+        public var skipped: Int
+
+        /// Adds a later shard's counts (the same classes and outputs: `ShardPart.ordered` checks the settings).
+        public mutating func add(_ other: Tally) {
+            if confusion.isEmpty {  // an empty shard (more shards than images) has seen no class yet
+                let (hits, missed) = (topHits, misses)
+                self = other
+                (topHits, misses) = (hits + other.topHits, missed + other.misses)
+                return
+            }
+            for row in confusion.indices where row < other.confusion.count {
+                for column in confusion[row].indices where column < other.confusion[row].count {
+                    confusion[row][column] += other.confusion[row][column]
+                }
+            }
+            topHits += other.topHits
+            misses += other.misses
         }
-        let correct = classes.indices.reduce(0) { $0 + confusion[$1][$1] }
-        let outputs = outputNames.count
-        return Report(n: files.count, top1: Double(correct) / Double(files.count),
-                      topK: outputs > top ? Double(topHits) / Double(files.count) : nil, k: top, classes: classes,
-                      perClass: perClass, confusion: confusion, otherColumn: otherColumn, misclassified: misses, skipped: skipped)
+
+        public var report: Report {
+            let n = confusion.reduce(0) { $0 + $1.reduce(0, +) }
+            let perClass = classes.indices.map { c -> ClassResult in
+                let count = confusion[c].reduce(0, +)
+                return ClassResult(name: classes[c], index: outputIndex[c], n: count, correct: confusion[c][c],
+                                   accuracy: count == 0 ? nil : Double(confusion[c][c]) / Double(count))
+            }
+            let correct = classes.indices.reduce(0) { $0 + confusion[$1][$1] }
+            return Report(n: n, top1: Double(correct) / Double(n), topK: outputs > k ? Double(topHits) / Double(n) : nil, k: k,
+                          classes: classes, perClass: perClass, confusion: confusion, otherColumn: otherColumn, misclassified: misses,
+                          skipped: skipped)
+        }
     }
 
     /// The report as text: accuracy, per-class accuracy, the confusion matrix, the misclassified files.

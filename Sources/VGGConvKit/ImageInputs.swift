@@ -7,7 +7,7 @@ import VGGCore
 /// Photos as network inputs: which files, which preprocessing, which size, in batches.
 public struct ImageInputs {
     /// The image files, directories expanded (their .jpg/.jpeg/.png files, sorted by name, not recursive).
-    public let paths: [String]
+    public private(set) var paths: [String]
     /// Entries of the directories given that were passed over because they are not regular files
     /// ("photos/x.png (a FIFO)"), for a note on stderr.
     public let skipped: [String]
@@ -49,6 +49,15 @@ public struct ImageInputs {
         self.preprocessing = preprocessing ?? Preprocessing.matching(sourceFormat: model.header.provenance.sourceFormat)
         let input = model.header.architecture.inputShape
         self.size = size.map { ($0[0], $0[1]) } ?? (input[1], input[2])
+    }
+
+    /// These inputs cut to `shard`'s slice, and the part that says so (`settings` from the model).
+    public func sharded(_ shard: Shard, kind: ShardPart.Kind, model: NativeFile, settings: [String: String] = [:]) -> (ImageInputs, ShardPart) {
+        var slice = self
+        slice.paths = Array(paths[shard.range(of: paths.count)])
+        let part = ShardPart(kind: kind, shard: shard, total: paths.count, files: slice.paths,
+                             settings: ShardPart.settings(model: model, inputs: self).merging(settings) { $1 })
+        return (slice, part)
     }
 
     /// The preprocessed (C, H, W) tensor of image `index`; `flipped` mirrors it first (test-time augmentation).

@@ -35,6 +35,28 @@ public enum RequestError: Error, CustomStringConvertible, Sendable, Equatable {
     case noImages(directory: String)
     /// `evaluate`'s labelled folder: one subfolder of images per class.
     case labelledFolder(path: String, problem: LabelledFolderProblem)
+    /// A `--shard` that is not `K/N` with 0 ≤ K < N.
+    case shard(text: String, problem: ShardProblem)
+    /// Parts that `merge` cannot put together.
+    case merge(path: String, problem: MergeProblem)
+
+    public enum ShardProblem: Sendable, Equatable {
+        case syntax
+        case outOfRange
+        /// `env:NAME/N` names a variable the environment does not have.
+        case missingVariable(String)
+    }
+
+    public enum MergeProblem: Sendable, Equatable {
+        case noParts
+        case notAPart
+        /// A part whose kind, shard count, input count, settings or array shape differ from the first part's.
+        case mismatch(field: String, first: String)
+        /// A part that does not hold its shard's slice of the inputs.
+        case wrongSlice(shard: Int)
+        case duplicate(shard: Int, other: String)
+        case missing(shards: [Int])
+    }
 
     /// What is wrong with a labels file (one class name per line, UTF-8).
     public enum LabelsProblem: Sendable, Equatable {
@@ -95,6 +117,21 @@ public enum RequestError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(directory): the directory holds no .jpg, .jpeg or .png file"
         case .labelledFolder(let path, let problem):
             return "\(path): " + Self.phrase(problem)
+        case .shard(let text, let problem):
+            switch problem {
+            case .syntax: return "shard '\(SafeText.quote(text))': give K/N (K from 0 to N-1) or env:NAME/N"
+            case .outOfRange: return "shard '\(SafeText.quote(text))': K must be 0 to N-1 and N 1 to \(Shard.maximumCount)"
+            case .missingVariable(let name): return "shard '\(SafeText.quote(text))': the environment has no variable \(SafeText.quote(name))"
+            }
+        case .merge(let path, let problem):
+            switch problem {
+            case .noParts: return "merge: no parts given"
+            case .notAPart: return "\(path): not a part of a sharded run (an output of predict/evaluate --json --shard, or features --shard with its .part.json)"
+            case .mismatch(let field, let first): return "\(path): its \(field) differs from that of \(first); parts of one run only"
+            case .wrongSlice(let shard): return "\(path): does not hold the inputs of shard \(shard)"
+            case .duplicate(let shard, let other): return "\(path): shard \(shard) is given twice (also \(other))"
+            case .missing(let shards): return "\(path): shards \(shards.map(String.init).joined(separator: ", ")) of this run are missing"
+            }
         }
     }
 

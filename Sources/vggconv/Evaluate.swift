@@ -42,16 +42,23 @@ extension VGGConv {
 
         func validate() throws {
             guard (1...1000).contains(top) else { throw ValidationError("--top must be 1 to 1000") }
+            guard options.shard == nil || (json && png == nil) else { throw ValidationError("--shard writes a part for merge: add --json (and draw --png after merging)") }
         }
 
         func run() throws {
             if let png { try Converter.checkOutput(png, inputs: [options.model, directory], overwrite: force) }
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let progress = ProgressBar(label: "evaluating")
-            let report = try ImageEvaluation.evaluate(
+            let (tally, part) = try ImageEvaluation.tally(
                 model: model, directory: directory, labels: labels.map { $0 == "imagenet" ? .imagenet : .file($0) }, top: top,
-                flip: tta == .flip, preprocessing: options.preprocess, size: options.size, progress: progress.update)
+                flip: tta == .flip, preprocessing: options.preprocess, size: options.size, shard: try options.parsedShard(),
+                progress: progress.update)
             progress.finish()
+            if let part {
+                print(try JSONOutput.text(EvaluationPart(part: part, tally: tally)))
+                return
+            }
+            let report = tally.report
             if let png { try PNGWriter.write(ImageEvaluation.confusionPicture(report), to: png, overwrite: force) }
             print(json ? try JSONOutput.text(report) : ImageEvaluation.text(report))
         }

@@ -23,6 +23,12 @@ struct ImageOptions: ParsableArguments {
         return parts
     })
     var size: [Int]?
+
+    @Option(help: "Process only shard K of N (K from 0) of the inputs, in the order one process takes them, and write a part for `vggconv merge`; env:NAME/N reads K from a job array's variable (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID).")
+    var shard: String?
+
+    /// `--shard`, parsed.
+    func parsedShard() throws -> Shard? { try shard.map { try Shard.parse($0) } }
 }
 
 extension VGGConv {
@@ -53,17 +59,27 @@ extension VGGConv {
         func validate() throws {
             guard (1...1000).contains(top) else { throw ValidationError("--top must be 1 to 1000") }
             guard !images.isEmpty else { throw ValidationError("give at least one image or directory") }
+            guard options.shard == nil || json else { throw ValidationError("--shard writes a part for merge: add --json") }
         }
 
         func run() throws {
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
-            let inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
+            var inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
+            var part: ShardPart?
+            if let shard = try options.parsedShard() {
+                (inputs, part) = inputs.sharded(shard, kind: .predict, model: model,
+                                                settings: ["top": "\(top)", "flip": "\(tta == .flip)", "labels": labels ?? "default"])
+            }
             let progress = ProgressBar(label: "predicting")
             let results = try ImagePrediction.predict(model: model, inputs: inputs, top: top,
                                                       labels: labels.map { $0 == "imagenet" ? .imagenet : .file($0) }, flip: tta == .flip,
                                                       progress: progress.update)
             progress.finish()
-            print(json ? try JSONOutput.text(results) : ImagePrediction.text(results))
+            if let part {
+                print(try JSONOutput.text(PredictionPart(part: part, results: results)))
+            } else {
+                print(json ? try JSONOutput.text(results) : ImagePrediction.text(results))
+            }
         }
     }
 }
@@ -99,22 +115,38 @@ extension VGGConv {
 
         func validate() throws {
             guard images.isEmpty != (input == nil) else { throw ValidationError("give images (or directories) or --input X.npy, not both") }
+            guard options.shard == nil || input == nil else { throw ValidationError("--shard slices images, not an --input array") }
         }
 
         func run() throws {
-            try Converter.checkOutputs([output] + (png.map { [$0] } ?? []), inputs: [options.model] + images + (input.map { [$0] } ?? []),
-                                       overwrite: force)
+            let partPath = output + ".part.json"
+            try Converter.checkOutputs([output] + (png.map { [$0] } ?? []) + (options.shard == nil ? [] : [partPath]),
+                                       inputs: [options.model] + images + (input.map { [$0] } ?? []), overwrite: force)
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let kerasModel = SourceFramework(sourceFormat: model.header.provenance.sourceFormat) == .keras
             let order = layout ?? (kerasModel ? .nhwc : .nchw)
-            let source: FeatureExtraction.Source = try input.map { .array(path: $0, layout: order) }
-                ?? .images(try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size))
+            var part: ShardPart?
+            let source: FeatureExtraction.Source
+            if let input {
+                source = .array(path: input, layout: order)
+            } else {
+                var inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
+                if let shard = try options.parsedShard() {
+                    (inputs, part) = inputs.sharded(shard, kind: .features, model: model, settings: ["layer": layer ?? "default", "layout": order.rawValue])
+                }
+                source = .images(inputs)
+            }
             let progress = ProgressBar(label: "features")
-            // The array and its picture are placed together: both, or neither.
+            // The array, its picture and its part are placed together: all, or none.
             let result = try OutputCommit.together {
                 let result = try FeatureExtraction.extract(model: model, layer: layer, source: source, output: output, layout: order,
                                                            overwrite: force, progress: progress.update)
                 progress.finish()
+                if let part {
+                    let file = try OutputFile(path: partPath, overwrite: force)
+                    try Array(try JSONOutput.text(part).utf8).withUnsafeBytes { try file.write($0, at: 0) }
+                    try file.commit()
+                }
                 if let png {
                     guard let grid = FeatureExtraction.grid(result) else {
                         throw ValidationError("--png draws spatial feature maps; layer \(result.layer) outputs a vector")
@@ -187,6 +219,10 @@ extension VGGConv {
 
         @Flag(help: "Overwrite the outputs if they exist.")
         var force = false
+
+        func validate() throws {
+            guard options.shard == nil else { throw ValidationError("gradcam reads one image: --shard does not apply") }
+        }
 
         func run() throws {
             try Converter.checkOutputs([png] + (npy.map { [$0] } ?? []), inputs: [options.model, image], overwrite: force)

@@ -12,7 +12,7 @@ struct VGGConv: ParsableCommand {
         abstract: "Convert, inspect, run and verify VGG-family models across Keras (.h5, .keras, .weights.h5), PyTorch (.pth), safetensors, ONNX (export) and the native .vggw.",
         discussion: "Exit status: 0 on success, 1 on a failed verification, 2 on bad input or usage.",
         version: VGGConvKit.version,
-        subcommands: [Keras2Native.self, Torch2Native.self, Convert.self, Summary.self, Inspect.self, Diff.self, Run.self, Verify.self, Bench.self, Predict.self, Evaluate.self, Features.self, Filters.self, Gradcam.self])
+        subcommands: [Keras2Native.self, Torch2Native.self, Convert.self, Summary.self, Inspect.self, Diff.self, Run.self, Verify.self, Bench.self, Predict.self, Evaluate.self, Features.self, Filters.self, Gradcam.self, Merge.self])
 
     /// Runs the command; every failure prints one clear line on stderr and exits with status 2.
     static func main() {
