@@ -7,7 +7,7 @@ SAMPLE      ?= samples/vgg_small_tfkeras_model.h5
 SHELL       := /bin/bash
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps pydeps build run test samples bench-convert full-size-models check-exports check-diagnosis check-images check-transfer fuzz clean
+.PHONY: deps pydeps build run test test-ray samples bench-convert full-size-models check-exports check-diagnosis check-images check-transfer fuzz clean
 
 ## Install the system libraries (libhdf5, zlib) when they are missing.
 deps:
@@ -37,10 +37,19 @@ test: deps pydeps
 	@# The library as another package uses it (Examples/ConvertAndVerify): built and run on a sample.
 	@mkdir -p .build/example-out
 	$(SWIFT) run --package-path Examples/ConvertAndVerify --scratch-path .build/example ConvertAndVerify samples .build/example-out
+	@# The Ray driver on a local cluster (integrations/ray): sharded runs byte-identical to one process.
+	$(MAKE) --no-print-directory test-ray
 	@# One plain closing line: "N passed, N failed".
 	@grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 | \
 	  sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' | \
 	  awk '{ print ($$1 - $$2) " passed, " $$2 " failed" }'
+
+## The Ray driver's tests, in their own venv with the pinned Ray (integrations/ray/requirements.txt).
+RAY_VENV ?= .venv-ray
+test-ray:
+	@[ -x $(RAY_VENV)/bin/python ] || $(PYTHON) -m venv $(RAY_VENV) || { $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(RAY_VENV); }
+	@$(RAY_VENV)/bin/python -c "import ray" 2>/dev/null || $(RAY_VENV)/bin/pip install -q -r integrations/ray/requirements.txt
+	set -o pipefail; VGGCONV=.build/debug/vggconv $(RAY_VENV)/bin/python -W ignore::ResourceWarning -m unittest integrations/ray/test_local_cluster.py 2>&1 | grep -v -e tracemalloc -e '_warn(' -e 'return self.data'
 
 ## Regenerate samples/ with the real frameworks (installs them into $(VENV); ~8 GB, ~10 minutes).
 samples:
