@@ -105,7 +105,7 @@ check-transfer: build
 ## ONNX files from torch.onnx and tf2onnx (samples/onnx, and full-size VGG16) converted to .pth, .h5 and .keras,
 ## loaded by PyTorch, tf-keras and Keras 3 and compared with onnxruntime on the ONNX file.
 check-onnx: full-size-models
-	@[ -f $(EXPORT_WORK)/vgg16_torch.onnx ] || $(VENV)/bin/python scripts/generate/vgg16_onnx.py $(EXPORT_WORK) >/dev/null 2>&1
+	@[ -f $(EXPORT_WORK)/vgg16_torch.onnx ] || $(VENV)/bin/python scripts/generate/vgg16_onnx_variants.py $(EXPORT_WORK) >/dev/null 2>&1
 	set -o pipefail; TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python scripts/check/onnx_imports.py .build/release/vggconv $(EXPORT_WORK)/onnx $(EXPORT_WORK) 2>&1 | grep -E '^(PASS|FAIL|[0-9]+ passed)'
 
 ## libFuzzer harnesses for every reader (scripts/fuzz/run.sh; FUZZ_SECONDS per harness, or FUZZ_RUNS executions).

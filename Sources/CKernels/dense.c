@@ -32,6 +32,12 @@ __attribute__((target("avx2,fma,f16c"))) static inline void widen8_avx2(const ui
     const __m256 f = _mm256_cvtph_ps(h);
     memcpy(out, &f, sizeof f);
 }
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))) static inline void widen8_avx512(const uint16_t *p, v8 *out) {
+    __m128i h;
+    memcpy(&h, p, sizeof h);
+    const __m256 f = _mm256_cvtph_ps(h);
+    memcpy(out, &f, sizeof f);
+}
 #endif
 static inline void widen8_generic(const uint16_t *p, v8 *out) {
     for (int i = 0; i < 8; i++) (*out)[i] = CKernels_half_to_float(p[i]);

@@ -1,9 +1,16 @@
 import Foundation
 
 /// The machine's usable cores, read once (`activeProcessorCount` reads the cgroup's CPU quota from
-/// /sys on every call, which the per-block checksums and transposes used to pay).
+/// /sys on every call, which the per-block checksums and transposes used to pay). `VGGCONV_THREADS=N`
+/// (the CLI's `--threads N`) uses fewer or more, set before the first use.
 public enum Cores {
-    public static let count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public static let count: Int = {
+        if let text = ProcessInfo.processInfo.environment[threadsVariable], let n = Int(text), (1...maximumThreads).contains(n) { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+    /// The environment variable that sets `count`.
+    public static let threadsVariable = "VGGCONV_THREADS"
+    public static let maximumThreads = 1024
     /// Threads that transpose blocks while a sink's thread writes them: every core but the writer's.
     /// The writes (page allocation and copy into the page cache) are the conversion's critical path; on
     /// 2 cores a second transposing thread only took time from them (A/B, 9 alternating runs: `.pth` →

@@ -1,11 +1,16 @@
 import Foundation
 import FileIO
 import VGGCore
+import CKernels
 
 /// Runs a native (`.vggw`) model on the CPU in float32: activations in NCHW, the architecture from the
 /// file's header, weights used in place from its memory map. BatchNormalization is folded into the
 /// convolution or dense layer before it, and an activation layer into the layer it follows.
 public final class InferenceEngine: @unchecked Sendable {
+    /// The kernel variants this CPU runs: "avx512", "avx2" or "generic", chosen once from CPUID
+    /// (`VGGCONV_SIMD=avx2` or `generic` picks a lower one).
+    public static var kernels: String { String(cString: CKernels_simd_name()) }
+
     /// The input one sample takes, (C, H, W).
     public let inputShape: [Int]
     /// The output of one sample: (N) or (C, H, W).

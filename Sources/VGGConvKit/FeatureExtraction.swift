@@ -42,7 +42,7 @@ public enum FeatureExtraction {
         let variant = RunVariant(stopAfter: target.name)
         let engine: InferenceEngine
         let count: Int
-        let sample: (Int) throws -> [Float]
+        let sample: @Sendable (Int) throws -> [Float]
         switch source {
         case .images(let inputs):
             engine = try inputs.engine(model, variant: variant)
@@ -52,8 +52,8 @@ public enum FeatureExtraction {
             let prepared = try PreparedInput(model: model, input: path, layout: inputLayout)
             engine = try InferenceEngine(file: model, inputShape: prepared.sampleShape, variant: variant)
             count = prepared.batch
-            let size = ShapeMath.elementCount(prepared.sampleShape) ?? 0
-            sample = { Array(prepared.values[($0 * size)..<(($0 + 1) * size)]) }
+            let (size, values) = (ShapeMath.elementCount(prepared.sampleShape) ?? 0, prepared.values)
+            sample = { Array(values[($0 * size)..<(($0 + 1) * size)]) }
         }
         let shape = engine.outputShape
         let stored = layout == .nhwc ? ChannelOrder.channelsLast(shape) : shape
@@ -62,10 +62,10 @@ public enum FeatureExtraction {
         let file = try OutputFile(path: output, overwrite: overwrite)
         try header.withUnsafeBytes { try file.write($0, at: 0) }
         var first: [Float] = []
-        for start in stride(from: 0, to: count, by: ImageInputs.batch) {
-            let batch = min(ImageInputs.batch, count - start)
-            let input = try (start..<(start + batch)).flatMap { try sample($0) }
-            var values = engine.run(input, batch: batch)
+        // Inputs are decoded and preprocessed a batch ahead, in parallel, while the engine runs.
+        try BatchPipeline.run(count: count, batch: ImageInputs.batch, prepare: sample) { indices, samples in
+            let (start, batch) = (indices.lowerBound, indices.count)
+            var values = engine.run(samples.flatMap { $0 }, batch: batch)
             if start == 0 { first = Array(values.prefix(sampleBytes / 4)) }
             if layout == .nhwc, shape.count == 3 {
                 values = Layout.permute(values, batch: batch, c: shape[0], h: shape[1], w: shape[2], toChannelsLast: true)

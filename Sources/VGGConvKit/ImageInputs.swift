@@ -5,7 +5,7 @@ import FileIO
 import VGGCore
 
 /// Photos as network inputs: which files, which preprocessing, which size, in batches.
-public struct ImageInputs {
+public struct ImageInputs: Sendable {
     /// The image files, directories expanded (their .jpg/.jpeg/.png files, sorted by name, not recursive).
     public private(set) var paths: [String]
     /// Entries of the directories given that were passed over because they are not regular files

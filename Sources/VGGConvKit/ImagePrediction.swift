@@ -126,12 +126,13 @@ public enum ImagePrediction {
         let head = Head(layers: model.header.architecture.layers, outputs: outputs)
         let classes = head.classes(outputs: outputs)
         try prepare(classes)
-        for start in stride(from: 0, to: inputs.paths.count, by: ImageInputs.batch) {
-            let indices = Array(start..<min(start + ImageInputs.batch, inputs.paths.count))
-            var scores = try run(engine, indices.flatMap { try inputs.tensor($0) }, count: indices.count, outputs: outputs, head: head)
+        // Each image (and its mirror image) is decoded and preprocessed ahead, while the engine runs.
+        try BatchPipeline.run(count: inputs.paths.count, batch: ImageInputs.batch, prepare: { index in
+            (try inputs.tensor(index), flip ? try inputs.tensor(index, flipped: true) : [])
+        }) { indices, tensors in
+            var scores = try run(engine, tensors.flatMap(\.0), count: indices.count, outputs: outputs, head: head)
             if flip {
-                let mirrored = try run(engine, indices.flatMap { try inputs.tensor($0, flipped: true) }, count: indices.count,
-                                       outputs: outputs, head: head)
+                let mirrored = try run(engine, tensors.flatMap(\.1), count: indices.count, outputs: outputs, head: head)
                 scores = zip(scores, mirrored).map { ($0 + $1) / 2 }
             }
             for (offset, index) in indices.enumerated() {

@@ -221,6 +221,8 @@ public enum Benchmark {
         /// Each step's label and its median time over the timed passes (filled with `perLayer`).
         public var steps: [(label: String, median: Double)] = []
         public var median: Double { Benchmark.median(milliseconds) }
+        /// The kernel variants that ran: "avx512", "avx2" or "generic" (`VGGCONV_SIMD` picks a lower one).
+        public var kernels = InferenceEngine.kernels
     }
 
     static func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }

@@ -46,6 +46,7 @@ extension VGGConv {
         }
 
         func run() throws {
+            options.threads.apply()
             if let png { try Converter.checkOutput(png, inputs: [options.model, directory], overwrite: force) }
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let progress = ProgressBar(label: "evaluating")

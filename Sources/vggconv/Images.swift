@@ -27,6 +27,8 @@ struct ImageOptions: ParsableArguments {
     @Option(help: "Process only shard K of N (K from 0) of the inputs, in the order one process takes them, and write a part for `vggconv merge`; env:NAME/N reads K from a job array's variable (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID).")
     var shard: String?
 
+    @OptionGroup var threads: ThreadsOption
+
     /// `--shard`, parsed.
     func parsedShard() throws -> Shard? { try shard.map { try Shard.parse($0) } }
 }
@@ -63,6 +65,7 @@ extension VGGConv {
         }
 
         func run() throws {
+            options.threads.apply()
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             var inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
             var part: ShardPart?
@@ -119,6 +122,7 @@ extension VGGConv {
         }
 
         func run() throws {
+            options.threads.apply()
             let partPath = output + ".part.json"
             try Converter.checkOutputs([output] + (png.map { [$0] } ?? []) + (options.shard == nil ? [] : [partPath]),
                                        inputs: [options.model] + images + (input.map { [$0] } ?? []), overwrite: force)
@@ -225,6 +229,7 @@ extension VGGConv {
         }
 
         func run() throws {
+            options.threads.apply()
             try Converter.checkOutputs([png] + (npy.map { [$0] } ?? []), inputs: [options.model, image], overwrite: force)
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             let inputs = try imageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)

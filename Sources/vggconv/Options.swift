@@ -38,3 +38,20 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Overwrite the output file if it exists.")
     var force = false
 }
+
+/// `--threads N`: the threads the engine, the transforms and the conversions use (default: every core).
+struct ThreadsOption: ParsableArguments {
+    @Option(help: "Threads to use (default: all cores; also VGGCONV_THREADS).")
+    var threads: Int?
+
+    func validate() throws {
+        guard threads.map({ (1...Cores.maximumThreads).contains($0) }) ?? true else {
+            throw ValidationError("--threads must be 1 to \(Cores.maximumThreads)")
+        }
+    }
+
+    /// Sets the thread count before anything reads it.
+    func apply() {
+        if let threads { setenv(Cores.threadsVariable, "\(threads)", 1) }
+    }
+}

@@ -145,6 +145,8 @@ extension VGGConv {
         @Flag(help: .hidden)
         var im2col = false
 
+        @OptionGroup var threads: ThreadsOption
+
         static let maximumBatch = 256
         static let maximumIterations = 100_000
 
@@ -155,12 +157,14 @@ extension VGGConv {
         }
 
         func run() throws {
+            threads.apply()
             let result = try Benchmark.run(model: model, reading: modelArgument.reading, batch: batch, iterations: iterations, fastKernels: !im2col, perLayer: layers)
             for step in result.steps {
                 print(String(format: "%9.3f ms  %5.1f%%  ", step.median, 100 * step.median / result.median) + step.label)
             }
-            print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image)",
-                         batch, iterations, result.median, result.milliseconds.min()!, result.milliseconds.max()!, result.median / Double(batch)))
+            print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image), %@ kernels",
+                         batch, iterations, result.median, result.milliseconds.min()!, result.milliseconds.max()!, result.median / Double(batch),
+                         result.kernels))
         }
     }
 }

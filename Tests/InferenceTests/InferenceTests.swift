@@ -205,14 +205,23 @@ final class InferenceTests: XCTestCase {
         }
     }
 
-    /// The portable build of the Winograd stages (chosen on CPUs without AVX2, or with VGGCONV_SIMD=generic)
-    /// reproduces the frameworks' outputs too.
-    func testPortableKernelsReproduceGoldens() throws {
+    /// Every kernel variant this CPU has (AVX-512, chosen by default where the CPU has it; AVX2 + FMA; the
+    /// portable build, chosen on CPUs without AVX2) reproduces the frameworks' outputs; the AVX-512 and
+    /// AVX2 multiplies sum in the same order, so their outputs are bit-identical.
+    func testEveryKernelVariantReproducesGoldens() throws {
         let model = try native("vgg_bn.pth")
-        let result = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "verify", model,
-                                                     "--input", golden("vgg_bn_input_nchw"), "--golden", golden("vgg_bn_torch_logits")])
-        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
-        XCTAssertTrue(result.stdout.contains("PASS"), result.stdout)
+        var outputs: [String: Data] = [:]
+        for choice in ["best", "avx2", "generic"] {
+            let result = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=\(choice)", vggconvExecutable, "verify", model,
+                                                         "--input", golden("vgg_bn_input_nchw"), "--golden", golden("vgg_bn_torch_logits")])
+            XCTAssertEqual(result.status, 0, "\(choice): " + result.stdout + result.stderr)
+            XCTAssertTrue(result.stdout.contains("PASS"), result.stdout)
+            let path = scratch.file("\(choice).npy")
+            XCTAssertEqual(try runProcess("/usr/bin/env", ["VGGCONV_SIMD=\(choice)", vggconvExecutable, "run", model,
+                                                          "--input", golden("vgg_bn_input_nchw"), "-o", path]).status, 0)
+            outputs[choice] = try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        XCTAssertEqual(outputs["best"], outputs["avx2"], "the widest kernels differ from the AVX2 ones")
         // The portable half-precision dense kernel (the goldens are float32: rounding the weights costs ~1e-3).
         let half = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "verify", try native("torch/vgg_small_fp16.pth"),
                                                    "--input", golden("vgg_small_input_nchw"), "--golden", golden("vgg_small_torch_logits"),

@@ -65,6 +65,6 @@ if [ "${KERAS:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|keras)$ ]]; then
 fi
 if [ "${ONNX:-1}" = 1 ] && [[ "$SECTIONS" =~ ^(all|onnx)$ ]]; then
   need_python_package onnx onnx==1.23.2
-  [ -f "$WORK/vgg16_torch.onnx" ] || "$VENV/bin/python" scripts/generate/vgg16_onnx.py "$WORK" >/dev/null 2>&1
+  [ -f "$WORK/vgg16_torch.onnx" ] || "$VENV/bin/python" scripts/generate/vgg16_onnx_variants.py "$WORK" >/dev/null 2>&1
   compare "convert .onnx -> .vggw vs onnx.load + numpy -> safetensors" "$WORK/vgg16_torch.onnx" convert onnx-numpy vggw
 fi

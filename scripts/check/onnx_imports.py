@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Converts ONNX files written by the real exporters (samples/onnx, and the full-size VGG16 files of
-scripts/generate/vgg16_onnx.py when DIR holds them) with vggconv to .pth, .h5 and .keras, loads each with
+scripts/generate/vgg16_onnx_variants.py when DIR holds them) with vggconv to .pth, .h5 and .keras, loads each with
 the framework's ordinary safe loader (torch.load(weights_only=True) into the emitted module or torchvision,
 tf_keras.models.load_model, keras.saving.load_model) and compares its outputs with onnxruntime's on the
 ONNX file itself: each must agree within 1e-4 x max|output|. Run in the samples venv:

@@ -82,8 +82,16 @@ void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
                                 size_t k0, size_t k1, const float *bias, int relu, float *output);
 
-/// 1 when the AVX2 + FMA variants of the kernels run: the CPU has both and VGGCONV_SIMD is not "generic".
+/// 1 when the AVX2 + FMA variants (or the AVX-512 ones, which need them) run: the CPU has both and
+/// VGGCONV_SIMD is not "generic".
 int CKernels_uses_avx2(void);
+
+/// The kernel variants that run: 2 AVX-512 (F/BW/VL/DQ), 1 AVX2 + FMA + F16C, 0 the portable build. Chosen
+/// once from CPUID; VGGCONV_SIMD=avx2 or generic picks a lower level, never one the CPU lacks.
+int CKernels_simd_level(void);
+
+/// "avx512", "avx2" or "generic": CKernels_simd_level as a name.
+const char *CKernels_simd_name(void);
 
 // Direct 3x3, stride-1, 'same' convolution for few input channels (VGG's first layer), bias and ReLU fused.
 
