@@ -42,7 +42,10 @@ extension VGGConv {
         @Flag(help: "Overwrite the output file(s) if they exist.")
         var force = false
 
+        @OptionGroup var threads: ThreadsOption
+
         func run() throws {
+            threads.apply()
             let progress = ProgressBar(label: "converting")
             var options = ConversionOptions(output: output, dtype: dtype?.dtype, overwrite: force, configPath: config)
             options.channelsLastInput = inputLayout == .nhwc

@@ -39,6 +39,8 @@ struct InputOptions: ParsableArguments {
     var logits = false
 
     var variant: RunVariant { RunVariant(logits: logits) }
+
+    @OptionGroup var threads: ThreadsOption
 }
 
 extension VGGConv {
@@ -56,6 +58,7 @@ extension VGGConv {
         var force = false
 
         func run() throws {
+            inputs.threads.apply()
             try Converter.checkOutput(output, inputs: [inputs.model, inputs.input], overwrite: force)
             let result = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
                                             variant: inputs.variant)
@@ -95,6 +98,7 @@ extension VGGConv {
         }
 
         func run() throws {
+            inputs.threads.apply()
             var passed = true
             if let layers {
                 let rows = try LayerComparison.compare(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
