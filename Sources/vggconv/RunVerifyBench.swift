@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VGGConvKit
+import FileIO
 
 extension TensorLayoutChoice: ExpressibleByArgument {}
 
@@ -151,6 +152,16 @@ extension VGGConv {
 
         @OptionGroup var threads: ThreadsOption
 
+        @Flag(help: "Print JSON (times in ms, the kernels and threads used, each layer's median with --layers).")
+        var json = false
+
+        /// What `--json` prints.
+        struct Report: Encodable {
+            struct Step: Encodable { let label: String; let medianMs: Double }
+            let batch: Int, iterations: Int, medianMs: Double, minMs: Double, maxMs: Double, msPerImage: Double
+            let kernels: String, threads: Int, steps: [Step]
+        }
+
         static let maximumBatch = 256
         static let maximumIterations = 100_000
 
@@ -163,6 +174,12 @@ extension VGGConv {
         func run() throws {
             threads.apply()
             let result = try Benchmark.run(model: model, reading: modelArgument.reading, batch: batch, iterations: iterations, fastKernels: !im2col, perLayer: layers)
+            if json {
+                return print(try JSONOutput.text(Report(
+                    batch: batch, iterations: iterations, medianMs: result.median, minMs: result.milliseconds.min()!,
+                    maxMs: result.milliseconds.max()!, msPerImage: result.median / Double(batch), kernels: result.kernels,
+                    threads: Cores.count, steps: result.steps.map { Report.Step(label: $0.label, medianMs: $0.median) })))
+            }
             for step in result.steps {
                 print(String(format: "%9.3f ms  %5.1f%%  ", step.median, 100 * step.median / result.median) + step.label)
             }

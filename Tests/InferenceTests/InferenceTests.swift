@@ -222,6 +222,15 @@ final class InferenceTests: XCTestCase {
             outputs[choice] = try Data(contentsOf: URL(fileURLWithPath: path))
         }
         XCTAssertEqual(outputs["best"], outputs["avx2"], "the widest kernels differ from the AVX2 ones")
+        // bench says which kernels ran, and how many threads.
+        for (choice, expected) in [("generic", "generic"), ("avx2", nil)] {
+            let bench = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=\(choice)", vggconvExecutable, "bench", model, "--iterations", "1",
+                                                        "--threads", "1", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any]
+            let kernels = report?["kernels"] as? String
+            XCTAssertTrue(expected.map { kernels == $0 } ?? ["avx2", "generic"].contains(kernels ?? ""), "\(choice): \(bench.stdout)")
+            XCTAssertEqual(report?["threads"] as? Int, 1)
+        }
         // The portable half-precision dense kernel (the goldens are float32: rounding the weights costs ~1e-3).
         let half = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "verify", try native("torch/vgg_small_fp16.pth"),
                                                    "--input", golden("vgg_small_input_nchw"), "--golden", golden("vgg_small_torch_logits"),
