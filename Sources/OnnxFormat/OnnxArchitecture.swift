@@ -110,8 +110,8 @@ struct OnnxArchitecture {
         case "Conv": try conv(node)
         case "Gemm": try gemm(node)
         case "MatMul": try matMul(node)
-        case "Add": try add(node)
-        case "Mul": try mul(node)
+        case "Add": try addend(node)
+        case "Mul": try factor(node)
         case "BatchNormalization": try batchNormalization(node)
         case "Relu": activation(node, "relu", type: .relu)
         case "Sigmoid": activation(node, "sigmoid", type: .activation)
@@ -127,7 +127,7 @@ struct OnnxArchitecture {
             }
             notes.append("node '\(SafeText.quote(node.label))' (a 1x1 AveragePool, torchvision's AdaptiveAvgPool2d at its identity size) read as the identity")
         case "GlobalAveragePool", "GlobalMaxPool":
-            add(node.opType == "GlobalAveragePool" ? .globalAveragePooling2d : .globalMaxPooling2d, node, LayerConfig(keepDims: true))
+            append(node.opType == "GlobalAveragePool" ? .globalAveragePooling2d : .globalMaxPooling2d, node, LayerConfig(keepDims: true))
             fusable = true
         case "Squeeze":
             guard let last = layers.last, last.type.isGlobalPooling, fusable else { throw unsupported(node, "squeezes an activation other than a global pool's") }
@@ -145,7 +145,7 @@ struct OnnxArchitecture {
         case "Dropout":
             var rate = node.float("ratio").map(Double.init) ?? 0.5
             if node.inputs.count > 1, let ratio = constants[node.inputs[1]], let value = try tensors.floats(ratio).first { rate = Double(value) }
-            add(.dropout, node, LayerConfig(rate: rate))
+            append(.dropout, node, LayerConfig(rate: rate))
         case "Identity": break
         case "Cast":
             guard node.int("to") == 1 else { throw unsupported(node, "casts the activation to ONNX type \(node.int("to") ?? 0), not float") }
@@ -154,7 +154,7 @@ struct OnnxArchitecture {
         }
     }
 
-    private mutating func add(_ type: LayerType, _ node: OnnxNode, _ config: LayerConfig, _ parameters: [SourceParameter] = []) {
+    private mutating func append(_ type: LayerType, _ node: OnnxNode, _ config: LayerConfig, _ parameters: [SourceParameter] = []) {
         layers.append(SourceLayer(name: node.label, type: type, config: config, parameters: parameters))
         fusable = false
         affineFromMul = false
@@ -201,7 +201,7 @@ struct OnnxArchitecture {
             let bias = try constant(node, 2, "bias")
             parameters.append(try parameter(.bias, bias, layout: .vector, shape: [bias.dims.reduce(1, *)]))
         }
-        add(.conv2d, node, LayerConfig(filters: out, kernelSize: [kh, kw], strides: strides, padding: padding, activation: "linear",
+        append(.conv2d, node, LayerConfig(filters: out, kernelSize: [kh, kw], strides: strides, padding: padding, activation: "linear",
                                        useBias: parameters.count == 2), parameters)
         fusable = true
         channels = out
@@ -234,7 +234,7 @@ struct OnnxArchitecture {
         guard ["NOTSET", "VALID", ""].contains(autoPad), (node.ints("pads") ?? [0, 0, 0, 0]).allSatisfy({ $0 == 0 }) else {
             throw unsupported(node, "pads its windows; a VGG's pools are unpadded")
         }
-        add(.maxPooling2d, node, LayerConfig(strides: strides, padding: .valid, poolSize: kernel))
+        append(.maxPooling2d, node, LayerConfig(strides: strides, padding: .valid, poolSize: kernel))
     }
 
     private mutating func batchNormalization(_ node: OnnxNode) throws {
@@ -245,7 +245,7 @@ struct OnnxArchitecture {
             let value = try constant(node, index + 1, role.kerasName)
             return try parameter(role, value, layout: .vector, shape: [value.dims.reduce(1, *)])
         }
-        add(.batchNormalization, node, LayerConfig(epsilon: Double(node.float("epsilon") ?? 1e-5), center: true, scale: true), parameters)
+        append(.batchNormalization, node, LayerConfig(epsilon: Double(node.float("epsilon") ?? 1e-5), center: true, scale: true), parameters)
     }
 
     private mutating func activation(_ node: OnnxNode, _ name: String, type: LayerType) {
@@ -254,7 +254,7 @@ struct OnnxArchitecture {
             fusable = false
             return
         }
-        add(type, node, type == .softmax ? LayerConfig() : LayerConfig(activation: name))
+        append(type, node, type == .softmax ? LayerConfig() : LayerConfig(activation: name))
     }
 
     private mutating func flatten(_ node: OnnxNode) {
@@ -264,7 +264,7 @@ struct OnnxArchitecture {
             return
         }
         if transposedForFlatten { flattenFromChannelsLast = true }
-        add(.flatten, node, LayerConfig())
+        append(.flatten, node, LayerConfig())
     }
 
     private mutating func transpose(_ node: OnnxNode) throws {
@@ -301,7 +301,7 @@ struct OnnxArchitecture {
             parameters.append(try scaled(try parameter(.bias, bias, layout: .vector, shape: [units]), by: beta))
         }
         if alpha != 1 || beta != 1 { notes.append("node '\(SafeText.quote(node.label))': Gemm's alpha \(alpha) and beta \(beta) folded into its weight and bias") }
-        add(.dense, node, LayerConfig(activation: "linear", useBias: parameters.count == 2, units: units), parameters)
+        append(.dense, node, LayerConfig(activation: "linear", useBias: parameters.count == 2, units: units), parameters)
         fusable = true
         channels = units
     }
@@ -309,13 +309,13 @@ struct OnnxArchitecture {
     private mutating func matMul(_ node: OnnxNode) throws {
         let weight = try constant(node, 1, "weight")
         guard weight.dims.count == 2 else { throw unsupported(node, "multiplies by a \(weight.dims.count)-D constant; a dense layer's kernel is 2-D") }
-        add(.dense, node, LayerConfig(activation: "linear", useBias: false, units: weight.dims[1]), [try parameter(.kernel, weight, layout: .inOut)])
+        append(.dense, node, LayerConfig(activation: "linear", useBias: false, units: weight.dims[1]), [try parameter(.kernel, weight, layout: .inOut)])
         fusable = true
         channels = weight.dims[1]
     }
 
     /// A bias: onto the convolution or dense layer just before (no bias yet), or a folded BatchNormalization's beta.
-    private mutating func add(_ node: OnnxNode) throws {
+    private mutating func addend(_ node: OnnxNode) throws {
         let bias = try constant(node, 1, "bias (a constant addend)")
         guard let length = vectorLength(bias), length == channels else {
             throw unsupported(node, "adds a constant of shape \(bias.dims), not one value per channel (\(channels ?? 0))")
@@ -336,7 +336,7 @@ struct OnnxArchitecture {
 
     /// A per-channel scale (tf2onnx's folded BatchNormalization): a BatchNormalization with mean 0,
     /// variance 1 and epsilon 0, whose shift the Add that follows gives.
-    private mutating func mul(_ node: OnnxNode) throws {
+    private mutating func factor(_ node: OnnxNode) throws {
         let scale = try constant(node, 1, "scale (a constant factor)")
         guard let length = vectorLength(scale), length == channels, let channels else {
             throw unsupported(node, "multiplies by a constant of shape \(scale.dims), not one value per channel (\(self.channels ?? 0))")
@@ -347,7 +347,7 @@ struct OnnxArchitecture {
                                                                      shape: [channels], layout: .vector, data: TensorData(bytes: bytes), fileOffset: nil))
         }
         let gamma = try parameter(.gamma, scale, layout: .vector, shape: [length])
-        add(.batchNormalization, node, LayerConfig(epsilon: 0, center: true, scale: true),
+        append(.batchNormalization, node, LayerConfig(epsilon: 0, center: true, scale: true),
             [gamma, filled(0, .beta), filled(0, .movingMean), filled(1, .movingVariance)])
         affineFromMul = true
         notes.append("node '\(SafeText.quote(node.label))': a per-channel Mul (+ Add) read as the BatchNormalization tf2onnx folded into it")

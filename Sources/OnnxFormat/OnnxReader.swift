@@ -24,7 +24,7 @@ public enum OnnxReader {
     /// Reads the model at `path`; external data is looked up beside it.
     /// - Throws: `OnnxFormatError` naming the node or tensor, `VGGError` for I/O.
     public static func read(path: String) throws -> SourceModel {
-        try read(file: try MappedFile(path: path, role: .model), folder: (path as NSString).deletingLastPathComponent.nonEmpty ?? ".")
+        try read(file: try MappedFile(path: path, role: .model), folder: folder(of: path))
     }
 
     /// `read(path:)` of a file already mapped or of bytes in memory; `folder` holds its external data
@@ -49,7 +49,7 @@ public enum OnnxReader {
     /// Every initializer (and `Constant` node value) with its place in the file, and the facts `inspect`
     /// shows: producer, opsets, IR version and the count of each op.
     public static func inventory(path: String) throws -> (tensors: [SourceTensor], facts: [(String, String)]) {
-        try inventory(file: try MappedFile(path: path, role: .model), folder: (path as NSString).deletingLastPathComponent.nonEmpty ?? ".")
+        try inventory(file: try MappedFile(path: path, role: .model), folder: folder(of: path))
     }
 
     /// `inventory(path:)` of a file already mapped or of bytes in memory.
@@ -69,6 +69,12 @@ public enum OnnxReader {
                          ("ir_version", "\(proto.irVersion)"), ("opset", "\(proto.opset)"), ("ops", ops)])
     }
 
+    /// The folder external data of the model at `path` may come from: the model's own.
+    private static func folder(of path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "." : folder
+    }
+
     private static func parse(_ file: MappedFile, folder: String?) throws -> (OnnxModelProto, OnnxTensors) {
         let proto = try file.withBytes(offset: 0, length: file.count) { buffer in
             try OnnxModelProto(ProtobufReader(buffer: buffer, range: 0..<buffer.count, path: file.path))
@@ -83,8 +89,4 @@ public enum OnnxReader {
         let producer = "\(proto.producer) \(proto.producerVersion)".trimmingCharacters(in: .whitespaces)
         return "ONNX graph from \(producer.isEmpty ? "an unnamed producer" : SafeText.quote(producer)), IR version \(proto.irVersion), opset \(proto.opset)"
     }
-}
-
-private extension String {
-    var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -35,6 +35,12 @@ struct NativeModelFormat: ModelFormat {
     }
 }
 
+extension FormatCapabilities {
+    /// Every Keras weights file: its layers, their nesting and Keras layer names; floating-point weights.
+    static let keras = FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64],
+                                          sourceNameTitle: nil)
+}
+
 /// Keras HDF5 (`.h5`, `.weights.h5`), `.keras` archives and sharded Keras 3 weights.
 struct KerasModelFormat: ModelFormat {
     var name: String { "Keras" }
@@ -59,9 +65,7 @@ struct KerasModelFormat: ModelFormat {
                                       torchvisionName: nil, modulePath: nil, moduleSource: nil, notes: written.export.notes,
                                       kerasFlavour: flavour)
     }
-    var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64], sourceNameTitle: nil)
-    }
+    var capabilities: FormatCapabilities { .keras }
 }
 
 /// A folder Keras 3's `model.save(path, zipped=False)` wrote.
@@ -78,9 +82,7 @@ struct KerasFolderFormat: ModelFormat {
         guard let folder = KerasFolder(path: path) else { throw VGGError.fileNotFound(path: path, expected: InputRole.model.phrase) }
         return folder
     }
-    var capabilities: FormatCapabilities {
-        FormatCapabilities(recordsArchitecture: true, recordsNesting: true, dtypes: [.float16, .float32, .float64], sourceNameTitle: nil)
-    }
+    var capabilities: FormatCapabilities { .keras }
 }
 
 /// A Keras architecture JSON (`model.to_json()`): layers without weights, which `summary` reads.

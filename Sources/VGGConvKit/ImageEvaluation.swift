@@ -98,14 +98,9 @@ public enum ImageEvaluation {
         var files = allFiles
         var part: ShardPart?
         if let shard {
-            let labelsSetting: String
-            switch labels {
-            case .file(let path)?: labelsSetting = "file:" + path
-            case .imagenet?: labelsSetting = "imagenet"
-            case .none?, nil: labelsSetting = "none"
-            }
             (inputs, part) = inputs.sharded(shard, kind: .evaluate, model: model,
-                                            settings: ["top": "\(top)", "flip": "\(flip)", "labels": labelsSetting, "classes": classes.joined(separator: "/")])
+                                            settings: ["top": "\(top)", "flip": "\(flip)", "labels": ImagePrediction.Labels.setting(labels),
+                                                       "classes": classes.joined(separator: "/")])
             files = Array(allFiles[shard.range(of: allFiles.count)])
         }
         var outputIndex: [Int] = []

@@ -42,6 +42,16 @@ public enum ImagePrediction {
             }
         }
 
+        /// How a shard's part records the choice (parts of one run must agree on it).
+        public static func setting(_ labels: Labels?) -> String {
+            switch labels {
+            case .file(let path)?: return "file:" + path
+            case .imagenet?: return "imagenet"
+            case .none?: return "none"
+            case nil: return "default"
+            }
+        }
+
         /// Labels files larger than this are refused before reading (ImageNet's 1000 names take 21 KB).
         public static let maximumBytes = 16 << 20
         /// Lines a labels file may have (a model has at most `LayerSchema.Limit.units` outputs, and a

@@ -130,31 +130,32 @@ public enum ShardMerge {
 
     static func readPart(_ path: String) throws -> ShardPart {
         struct Envelope: Decodable { let part: ShardPart }
+        return try decode(Envelope.self, at: path).part
+    }
+
+    /// The JSON at `path` as a `T` (at most 1 GiB), or `.notAPart`.
+    static func decode<T: Decodable>(_ type: T.Type, at path: String) throws -> T {
         let file = try MappedFile(path: path, role: .file)
-        guard file.count <= 1 << 30, let envelope = try? JSONOutput.decoder.decode(Envelope.self, from: file.contents()) else {
+        guard file.count <= 1 << 30, let value = try? JSONOutput.decoder.decode(type, from: file.contents()) else {
             throw RequestError.merge(path: path, problem: .notAPart)
         }
-        return envelope.part
+        return value
     }
 
     /// `predict --json` parts → the results in input order, as one process prints them.
     public static func predictions(_ paths: [String]) throws -> [ImagePrediction.Result] {
-        let parts = try paths.map { path -> (path: String, part: ShardPart, value: [ImagePrediction.Result]) in
-            guard let part = try? JSONOutput.decoder.decode(PredictionPart.self, from: try MappedFile(path: path, role: .file).contents()) else {
-                throw RequestError.merge(path: path, problem: .notAPart)
-            }
-            return (path, part.part, part.results)
+        let parts = try paths.map { path in
+            let part = try decode(PredictionPart.self, at: path)
+            return (path: path, part: part.part, value: part.results)
         }
         return try ShardPart.ordered(parts).flatMap(\.value)
     }
 
     /// `evaluate --json` parts → the report one process makes (the counts summed, the rates recomputed).
     public static func evaluation(_ paths: [String]) throws -> ImageEvaluation.Report {
-        let parts = try paths.map { path -> (path: String, part: ShardPart, value: ImageEvaluation.Tally) in
-            guard let part = try? JSONOutput.decoder.decode(EvaluationPart.self, from: try MappedFile(path: path, role: .file).contents()) else {
-                throw RequestError.merge(path: path, problem: .notAPart)
-            }
-            return (path, part.part, part.tally)
+        let parts = try paths.map { path in
+            let part = try decode(EvaluationPart.self, at: path)
+            return (path: path, part: part.part, value: part.tally)
         }
         let ordered = try ShardPart.ordered(parts)
         var total = ordered[0].value
@@ -166,11 +167,7 @@ public enum ShardMerge {
     /// part at a time and written through a temporary file. Returns the merged shape.
     public static func features(_ paths: [String], output: String, overwrite: Bool) throws -> [Int] {
         let parts = try paths.map { path -> (path: String, part: ShardPart, value: MappedFile) in
-            let sidecar = try MappedFile(path: path + ".part.json", role: .file)
-            guard sidecar.count <= 1 << 30, let part = try? JSONOutput.decoder.decode(ShardPart.self, from: sidecar.contents()) else {
-                throw RequestError.merge(path: path + ".part.json", problem: .notAPart)
-            }
-            return (path, part, try MappedFile(path: path, role: .array))
+            (path, try decode(ShardPart.self, at: path + ".part.json"), try MappedFile(path: path, role: .array))
         }
         let ordered = try ShardPart.ordered(parts)
         try Converter.checkOutput(output, inputs: paths, overwrite: overwrite)

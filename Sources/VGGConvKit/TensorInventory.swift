@@ -62,15 +62,7 @@ public struct TensorInventory: Codable, Sendable {
     /// Every tensor with its key path as torch nests it; VGG-style files get canonical names too.
     static func torch(path: String) throws -> TensorInventory {
         let (format, tensors, others) = try TorchReader.inventory(path: path)
-        var canonical: [String: (String, TensorLayout)] = [:]
-        if let model = try? TorchReader.read(path: path), let plan = try? ModelAssembler.plan(model) {
-            for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
-        }
-        let entries = tensors.map { tensor in
-            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.layout)
-            return entry(tensor, name: name, layout: layout)
-        }
-        return TensorInventory(file: path, format: format, tensors: entries,
+        return TensorInventory(file: path, format: format, tensors: entries(tensors, model: try? TorchReader.read(path: path), fallback: \.layout),
                                nonTensors: others.map { NonTensorEntry(name: $0.0, value: $0.1) })
     }
 
@@ -78,28 +70,27 @@ public struct TensorInventory: Codable, Sendable {
     /// producer, opset and op census as non-tensor entries.
     static func onnx(path: String) throws -> TensorInventory {
         let (tensors, facts) = try OnnxReader.inventory(path: path)
-        var canonical: [String: (String, TensorLayout)] = [:]
-        if let model = try? OnnxReader.read(path: path), let plan = try? ModelAssembler.plan(model) {
-            for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
-        }
-        let entries = tensors.map { tensor in
-            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.shape.isEmpty ? .scalar : .unknown)
-            return entry(tensor, name: name, layout: layout)
-        }
-        return TensorInventory(file: path, format: "onnx", tensors: entries, nonTensors: facts.map { NonTensorEntry(name: $0.0, value: $0.1) })
+        return TensorInventory(file: path, format: "onnx", tensors: entries(tensors, model: try? OnnxReader.read(path: path)),
+                               nonTensors: facts.map { NonTensorEntry(name: $0.0, value: $0.1) })
     }
 
     /// Every tensor by its key; VGG-style files get canonical names too.
     static func safetensors(path: String) throws -> TensorInventory {
-        var canonical: [String: (String, TensorLayout)] = [:]
-        if let model = try? SafetensorsModel.read(path: path), let plan = try? ModelAssembler.plan(model) {
-            for tensor in plan.tensors { canonical[tensor.sourceName] = (tensor.name, tensor.layout) }
-        }
-        let entries = try SafetensorsModel.inventory(path: path).map { tensor in
-            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, tensor.shape.isEmpty ? .scalar : .unknown)
+        TensorInventory(file: path, format: "safetensors",
+                        tensors: entries(try SafetensorsModel.inventory(path: path), model: try? SafetensorsModel.read(path: path)))
+    }
+
+    /// `tensors` as the file lists them, each named canonically (in its canonical layout) where `model`
+    /// assembles and uses it; the others keep their name and the `fallback` layout (default: scalar or
+    /// unknown).
+    static func entries(_ tensors: [SourceTensor], model: SourceModel?,
+                        fallback: (SourceTensor) -> TensorLayout = { $0.shape.isEmpty ? .scalar : .unknown }) -> [TensorEntry] {
+        let plan = model.flatMap { try? ModelAssembler.plan($0) }
+        let canonical = Dictionary((plan?.tensors ?? []).map { ($0.sourceName, ($0.name, $0.layout)) }) { first, _ in first }
+        return tensors.map { tensor in
+            let (name, layout) = canonical[tensor.sourceName] ?? (tensor.sourceName, fallback(tensor))
             return entry(tensor, name: name, layout: layout)
         }
-        return TensorInventory(file: path, format: "safetensors", tensors: entries)
     }
 
     static func entry(_ tensor: SourceTensor, name: String, layout: TensorLayout) -> TensorEntry {

@@ -68,14 +68,14 @@ extension VGGConv {
             options.threads.apply()
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
             var inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
+            let labelChoice: ImagePrediction.Labels? = labels.map { $0 == "imagenet" ? .imagenet : .file($0) }
             var part: ShardPart?
             if let shard = try options.parsedShard() {
                 (inputs, part) = inputs.sharded(shard, kind: .predict, model: model,
-                                                settings: ["top": "\(top)", "flip": "\(tta == .flip)", "labels": labels ?? "default"])
+                                                settings: ["top": "\(top)", "flip": "\(tta == .flip)", "labels": ImagePrediction.Labels.setting(labelChoice)])
             }
             let progress = ProgressBar(label: "predicting")
-            let results = try ImagePrediction.predict(model: model, inputs: inputs, top: top,
-                                                      labels: labels.map { $0 == "imagenet" ? .imagenet : .file($0) }, flip: tta == .flip,
+            let results = try ImagePrediction.predict(model: model, inputs: inputs, top: top, labels: labelChoice, flip: tta == .flip,
                                                       progress: progress.update)
             progress.finish()
             if let part {

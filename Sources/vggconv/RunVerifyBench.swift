@@ -100,16 +100,18 @@ extension VGGConv {
 
         func run() throws {
             inputs.threads.apply()
+            // Resolved once: for an ONNX model it reads the graph.
+            let layout = inputs.layout
             var passed = true
             if let layers {
-                let rows = try LayerComparison.compare(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
+                let rows = try LayerComparison.compare(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: layout,
                                                        variant: inputs.variant, golden: layers, atol: atol, rtol: rtol)
                 let (text, ok) = LayerComparison.report(rows, atol: atol, rtol: rtol)
                 print(text)
                 passed = ok
             }
             if let goldenPath = golden {
-                let output = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: inputs.layout,
+                let output = try Prediction.run(model: inputs.model, reading: inputs.reading, input: inputs.input, layout: layout,
                                                 variant: inputs.variant)
                 let golden = try VGGConvKit.readNpy(goldenPath)
                 let verification = try Verification.compare(output: output, golden: golden, goldenPath: goldenPath, atol: atol, rtol: rtol)
@@ -118,7 +120,7 @@ extension VGGConv {
                     passed = false
                     if explain {
                         print(DiagnosisReport.explanation(try Explanation.explain(model: inputs.model, reading: inputs.reading, input: inputs.input,
-                                                                                  golden: goldenPath, layout: inputs.layout, variant: inputs.variant,
+                                                                                  golden: goldenPath, layout: layout, variant: inputs.variant,
                                                                                   atol: atol, rtol: rtol)))
                     } else if let cause = Explanation.evidentCause(output: output, golden: golden) {
                         print(DiagnosisReport.hint(cause))
