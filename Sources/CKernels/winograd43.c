@@ -54,6 +54,6 @@ void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size
 }
 
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
-                                size_t k0, size_t k1, const float *bias, int relu, float *output) {
-    DISPATCH(output, M, K, H, W, first, count, k0, k1, bias, relu, output);
+                                size_t k0, size_t k1, const float *bias, int relu, int pool, float *output) {
+    DISPATCH(output, M, K, H, W, first, count, k0, k1, bias, relu, pool, output);
 }

@@ -171,9 +171,36 @@ static WG_TARGET void WG(multiply)(const float *U, const float *V, size_t K, siz
     }
 }
 
+// Each lane's pooled 2 x 2 (the maxima of o's 2 x 2 quads) into its image's (H/2) x (W/2) plane k: a tile's
+// 4 x 4 outputs start at even rows and columns, so its quads are whole pooling windows; a window cut by the
+// edge of an odd-sized map is dropped, as a 'valid' 2 x 2 / stride 2 max pool drops it.
+static inline WG_TARGET void WG(store_pooled)(v8 o[4][4], float *const image[LANES], const size_t ty[LANES],
+                                              const size_t tx[LANES], size_t lanes, size_t k, size_t H, size_t W) {
+    const size_t Hp = H / 2, Wp = W / 2;
+    for (int a = 0; a < 2; a++) {
+        const v8 left = __builtin_elementwise_max(__builtin_elementwise_max(o[2 * a][0], o[2 * a][1]),
+                                                  __builtin_elementwise_max(o[2 * a + 1][0], o[2 * a + 1][1]));
+        const v8 right = __builtin_elementwise_max(__builtin_elementwise_max(o[2 * a][2], o[2 * a][3]),
+                                                   __builtin_elementwise_max(o[2 * a + 1][2], o[2 * a + 1][3]));
+        float w[LANES * 2];  // lane q's pair at w[2q]
+        const v8 w0 = __builtin_shufflevector(left, right, 0, 8, 1, 9, 2, 10, 3, 11);
+        const v8 w1 = __builtin_shufflevector(left, right, 4, 12, 5, 13, 6, 14, 7, 15);
+        memcpy(w, &w0, sizeof w0);
+        memcpy(w + 8, &w1, sizeof w1);
+        for (size_t q = 0; q < lanes; q++) {
+            const size_t y = ty[q] / 2 + a, x = tx[q] / 2;
+            if (y >= Hp || x >= Wp) continue;
+            float *dst = image[q] + (k * Hp + y) * Wp + x;
+            dst[0] = w[2 * q];
+            if (x + 1 < Wp) dst[1] = w[2 * q + 1];
+        }
+    }
+}
+
 static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count, size_t k0,
-                                 size_t k1, const float *bias, int relu, float *output) {
+                                 size_t k1, const float *bias, int relu, int pool, float *output) {
     const size_t tiles_w = (W + 3) / 4, per_image = (H + 3) / 4 * tiles_w;
+    const size_t out_plane = pool ? (H / 2) * (W / 2) : H * W;
     const size_t width8 = ROUND_UP(count, LANES), plane = ROUND_UP(K, PANEL_ROWS) * width8;
     for (size_t g = 0; g < count; g += LANES) {
         size_t ty[LANES], tx[LANES];
@@ -181,7 +208,7 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
         const size_t lanes = count - g < LANES ? count - g : LANES;
         for (size_t q = 0; q < lanes; q++) {
             const size_t t = first + g + q, local = t % per_image;
-            image[q] = output + t / per_image * K * H * W;
+            image[q] = output + t / per_image * K * out_plane;
             ty[q] = local / tiles_w * 4;
             tx[q] = local % tiles_w * 4;
         }
@@ -202,6 +229,10 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
                     o[i][j] += b;
                     if (relu) o[i][j] = __builtin_elementwise_max(o[i][j], zero);
                 }
+            }
+            if (pool) {
+                WG(store_pooled)(o, image, ty, tx, lanes, k, H, W);
+                continue;
             }
             for (int i = 0; i < 4; i++) {
                 // Transpose so that each lane's 4 outputs of row i are contiguous: w[q/2] holds lanes q, q+1.

@@ -41,8 +41,15 @@ public final class InferenceEngine: @unchecked Sendable {
         /// Stop after this layer (canonical or source name): its output is the network's.
         public var stopAfter: String?
 
-        public init(logits: Bool = false, batchNormEpsilon: Double? = nil, firstDenseColumnsFromHWC: Bool? = nil, stopAfter: String? = nil) {
+        /// A 2 × 2 / stride 2 max pool after a Winograd convolution runs in that convolution's output
+        /// transform (the same values; the convolution's own map is never written). `false` keeps each
+        /// layer's output, for comparing layer by layer.
+        public var poolsInConvolution = true
+
+        public init(logits: Bool = false, batchNormEpsilon: Double? = nil, firstDenseColumnsFromHWC: Bool? = nil, stopAfter: String? = nil,
+                    poolsInConvolution: Bool = true) {
             self.stopAfter = stopAfter
+            self.poolsInConvolution = poolsInConvolution
             self.logits = logits
             self.batchNormEpsilon = batchNormEpsilon
             self.firstDenseColumnsFromHWC = firstDenseColumnsFromHWC
@@ -66,7 +73,8 @@ public final class InferenceEngine: @unchecked Sendable {
 
     private enum Step {
         case convolution(Convolution, input: [Int], output: [Int])
-        case winograd(WinogradConvolution, input: [Int], output: [Int])
+        /// `pooled`: the 2 × 2 / stride 2 max pool that follows runs in the output transform; `output` is its.
+        case winograd(WinogradConvolution, input: [Int], output: [Int], pooled: Bool)
         case direct(DirectConvolution, input: [Int], output: [Int])
         case maxPool(MaxPool, input: [Int], output: [Int])
         case averagePool(input: [Int], output: [Int])
@@ -80,7 +88,7 @@ public final class InferenceEngine: @unchecked Sendable {
         var algorithm: String {
             switch self {
             case .convolution: "im2col + GEMM"
-            case .winograd: "Winograd F(4x4,3x3)"
+            case .winograd(_, _, _, let pooled): pooled ? "Winograd F(4x4,3x3) + max pool" : "Winograd F(4x4,3x3)"
             case .direct: "direct 3x3"
             case .maxPool: "max pool"
             case .averagePool: "average pool"
@@ -95,7 +103,7 @@ public final class InferenceEngine: @unchecked Sendable {
         /// The input's height × width for steps that work on feature maps.
         var inputPixels: Int? {
             switch self {
-            case .convolution(_, let i, _), .winograd(_, let i, _), .direct(_, let i, _), .maxPool(_, let i, _), .averagePool(let i, _),
+            case .convolution(_, let i, _), .winograd(_, let i, _, _), .direct(_, let i, _), .maxPool(_, let i, _), .averagePool(let i, _),
                  .globalMaxPool(let i):
                 i[1] * i[2]
             default: nil
@@ -105,7 +113,7 @@ public final class InferenceEngine: @unchecked Sendable {
         /// Floats per sample of the output, or nil where it is the input's size.
         var outputCount: Int? {
             switch self {
-            case .convolution(_, _, let o), .winograd(_, _, let o), .direct(_, _, let o), .maxPool(_, _, let o), .averagePool(_, let o):
+            case .convolution(_, _, let o), .winograd(_, _, let o, _), .direct(_, _, let o), .maxPool(_, _, let o), .averagePool(_, let o):
                 o.reduce(1, *)
             case .dense(let dense): dense.units
             default: nil
@@ -217,7 +225,10 @@ public final class InferenceEngine: @unchecked Sendable {
                                                    activation: activationKind)
                     file.file.release(offset: kernel.offset, length: kernel.nbytes)  // only the transformed copy is used
                     scratch = max(scratch, fast.scratchCount())
-                    steps.append(.winograd(fast, input: shape, output: outShape))
+                    let pooled = variant.poolsInConvolution && WinogradConvolution.poolable(activationKind)
+                        && index + consumed < layers.count && Self.isHalvingMaxPool(layers[index + consumed], input: outShape)
+                    if pooled { consumed += 1 }
+                    steps.append(.winograd(fast, input: shape, output: pooled ? layers[index + consumed - 1].outputShape : outShape, pooled: pooled))
                     break
                 }
                 let pads = Self.padding(layer.config.padding ?? .valid, input: (shape[1], shape[2]), output: (output[1], output[2]),
@@ -311,6 +322,16 @@ public final class InferenceEngine: @unchecked Sendable {
             throw InferenceError.activationMemory(input: architecture.inputShape, bytes: needed, budget: budget,
                                                   fittingSide: side >= 8 ? side / 8 * 8 : nil)
         }
+    }
+
+    /// Whether `layer` is a 2 × 2 / stride 2 max pool without padding (Keras 'valid', or 'same' on an even
+    /// map) of an `input`-shaped (C, H, W) map, which the Winograd output transform can apply.
+    static func isHalvingMaxPool(_ layer: NativeLayer, input: [Int]) -> Bool {
+        guard layer.type == .maxPooling2d, input.count == 3, let window = try? LayerSchema.poolingWindow(layer.config),
+              window.height == 2, window.width == 2, window.strideY == 2, window.strideX == 2 else { return false }
+        return layer.outputShape == [input[0], input[1] / 2, input[2] / 2]
+            && padding(layer.config.padding ?? .valid, input: (input[1], input[2]), output: (input[1] / 2, input[2] / 2),
+                       kernel: (2, 2), stride: (2, 2)) == (0, 0)
     }
 
     /// A dense kernel (units × C·P) with its input columns reordered between H,W,C and C,H,W order.
@@ -461,8 +482,8 @@ public final class InferenceEngine: @unchecked Sendable {
             switch step {
             case .convolution(let conv, let i, let o):
                 eachSample(i, o) { conv.run(input: $0, height: i[1], width: i[2], outHeight: o[1], outWidth: o[2], output: $1, scratch: scratch) }
-            case .winograd(let conv, let i, let o):
-                conv.run(input: current, images: batch, height: i[1], width: i[2], output: next, scratch: scratch)
+            case .winograd(let conv, let i, let o, let pooled):
+                conv.run(input: current, images: batch, height: i[1], width: i[2], pooled: pooled, output: next, scratch: scratch)
                 swap(&current, &next)
                 size = o.reduce(1, *)
             case .direct(let conv, let i, let o):

@@ -53,9 +53,12 @@ struct WinogradConvolution: @unchecked Sendable {
     private static func roundUp8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
 
     /// Convolves `images` C × H × W inputs stored one after another into as many K × H × W outputs, their
-    /// tiles in common blocks. `scratch` holds `scratchCount()` floats.
-    func run(input: UnsafePointer<Float>, images: Int = 1, height: Int, width: Int, output: UnsafeMutablePointer<Float>,
-             scratch: UnsafeMutablePointer<Float>) {
+    /// tiles in common blocks; `pooled`: into K × H/2 × W/2 outputs, each the 2 × 2 / stride 2 'valid' max
+    /// pool of the convolution's (no full-size map is written). `scratch` holds `scratchCount()` floats.
+    /// Pooling needs `activation` to be ReLU or linear (applied in the output transform).
+    func run(input: UnsafePointer<Float>, images: Int = 1, height: Int, width: Int, pooled: Bool = false,
+             output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        precondition(!pooled || Self.poolable(activation), "only an activation applied in the output transform can precede the pool")
         let tiles = images * ((height + 3) / 4) * ((width + 3) / 4)
         let block = tilesPerBlock(tiles: tiles)
         let (C, K) = (inputChannels, outputChannels)
@@ -74,13 +77,17 @@ struct WinogradConvolution: @unchecked Sendable {
                 CKernels_winograd43_multiply(shared.u, shared.v, K, C, count, panels.lowerBound, panels.upperBound, shared.m)
                 bias.withUnsafeBufferPointer { b in
                     CKernels_winograd43_output(shared.m, K, height, width, start, count, panels.lowerBound * Self.panelRows,
-                                               min(K, panels.upperBound * Self.panelRows), b.baseAddress, relu, shared.output)
+                                               min(K, panels.upperBound * Self.panelRows), b.baseAddress, relu, pooled ? 1 : 0,
+                                               shared.output)
                 }
             }
             first += count
         }
-        if activation != .relu && activation != .linear { activation.apply(output, count: images * K * height * width) }
+        if !Self.poolable(activation) { activation.apply(output, count: images * K * height * width) }
     }
+
+    /// Whether the output transform applies `activation` itself (so a max pool can follow it there).
+    static func poolable(_ activation: Elementwise) -> Bool { activation == .relu || activation == .linear }
 
     private struct SharedState: @unchecked Sendable {
         let input: UnsafePointer<Float>

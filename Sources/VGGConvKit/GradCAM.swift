@@ -25,10 +25,12 @@ public enum GradCAM {
         public var input: RGBImage
     }
 
-    /// The default layer: where the last convolution's block ends (its ReLU, after BatchNorm if any).
+    /// The default layer: where the last convolution's block ends (its ReLU, after BatchNorm if any), before
+    /// any pooling.
     static func defaultLayer(_ engine: InferenceEngine) -> String? {
         guard let step = engine.stepCoverage.lastIndex(where: { range in range.contains { engine.layers[$0].type == .conv2d } }) else { return nil }
-        return engine.layers[engine.stepCoverage[step].upperBound - 1].name
+        let block = engine.stepCoverage[step]
+        return engine.layers[block].last { $0.type != .maxPooling2d }?.name
     }
 
     /// Computes the map for image `index` of `inputs`; `classIndex` nil takes the top-scoring class.

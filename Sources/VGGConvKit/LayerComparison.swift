@@ -27,7 +27,9 @@ public enum LayerComparison {
     public static func compare(model: String, reading: ReadOptions = ReadOptions(), input: String, layout: TensorLayoutChoice, variant: RunVariant,
                                golden goldenPath: String, atol: Float, rtol: Float) throws -> [Row] {
         let prepared = try PreparedInput(model: try ModelOpener.native(model, reading: reading), input: input, layout: layout)
-        let engine = try InferenceEngine(file: prepared.file, inputShape: prepared.sampleShape, variant: variant)
+        var everyLayer = variant
+        everyLayer.poolsInConvolution = false  // each pool's input is a layer output too
+        let engine = try InferenceEngine(file: prepared.file, inputShape: prepared.sampleShape, variant: everyLayer)
         let sampleSize = ShapeMath.elementCount(prepared.sampleShape) ?? 0
         let activations = (0..<prepared.batch).map { n in
             engine.activations(Array(prepared.values[(n * sampleSize)..<((n + 1) * sampleSize)]))

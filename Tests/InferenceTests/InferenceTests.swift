@@ -185,6 +185,27 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// A max pool after a Winograd convolution runs in its output transform: the same values, bit for bit,
+    /// as the pool run on its own, on even and odd maps (an odd map's last row and column are dropped),
+    /// at one and several samples; the layer-by-layer path keeps the pool as its own step.
+    func testPoolInConvolutionEqualsSeparatePool() throws {
+        let file = try NativeFile(path: try native("vgg_notop.pth"))
+        var generator = SystemRandomNumberGenerator()
+        for (height, width, batch) in [(32, 32, 1), (29, 23, 2), (30, 34, 3), (13, 11, 1)] {
+            let shape = [3, height, width]
+            let fused = try InferenceEngine(file: file, inputShape: shape)
+            let separate = try InferenceEngine(file: file, inputShape: shape, variant: .init(poolsInConvolution: false))
+            XCTAssertTrue(fused.stepLabels.contains { $0.hasSuffix("+ max pool)") }, "\(fused.stepLabels)")
+            XCTAssertFalse(separate.stepLabels.contains { $0.contains("+ max pool") }, "\(separate.stepLabels)")
+            XCTAssertLessThan(fused.stepLabels.count, separate.stepLabels.count)
+            let input = (0..<(batch * 3 * height * width)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let (a, b) = (fused.run(input, batch: batch), separate.run(input, batch: batch))
+            XCTAssertEqual(fused.outputShape, separate.outputShape)
+            XCTAssertGreaterThan(b.map(abs).max() ?? 0, 0)
+            XCTAssertTrue(a == b, "\(height)x\(width): max |difference| \(zip(a, b).map { abs($0 - $1) }.max() ?? 0)")
+        }
+    }
+
     /// Small maps run for a chunk of samples together, their Winograd tiles in shared blocks: 63 samples of
     /// 28 × 28 (49 tiles each, so groups of 8 tiles, and the boundary between the 8-channel layer's two
     /// blocks at tile 1,544, fall inside an image) give each sample's output bit for bit as when it runs alone.

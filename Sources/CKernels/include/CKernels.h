@@ -78,9 +78,9 @@ void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size
                                   float *M);
 
 /// Output transform of output channels [k0, k1) into the N x K x H x W output, adding bias and applying
-/// ReLU when relu != 0.
+/// ReLU when relu != 0; when pool != 0, max-pooled 2 x 2 / stride 2 ('valid') into N x K x H/2 x W/2 instead.
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
-                                size_t k0, size_t k1, const float *bias, int relu, float *output);
+                                size_t k0, size_t k1, const float *bias, int relu, int pool, float *output);
 
 /// 1 when the AVX2 + FMA variants (or the AVX-512 ones, which need them) run: the CPU has both and
 /// VGGCONV_SIMD is not "generic".
