@@ -5,6 +5,21 @@
 //   U[xi][p][c][PANEL_ROWS]  packed at load: panels of output channels, zero rows past K
 //   V[xi][panel][c][pw]      tiles in panels of PANEL_COLUMNS (the last one may be 8 wide), pw = its width
 //   M[xi][k][width8]        the products, row-major per coordinate
+//
+// The transforms work on WIDE tiles at a time, one per vector lane: 16 (a 512-bit vector) in the AVX-512
+// variant, else 8. Each lane's arithmetic is the same in every variant, so the outputs are too.
+
+#ifdef WG_AVX512
+#define WIDE 16
+typedef v16 WG(vw);
+#define LOW8(x) __builtin_shufflevector((x), (x), 0, 1, 2, 3, 4, 5, 6, 7)
+#define HIGH8(x) __builtin_shufflevector((x), (x), 8, 9, 10, 11, 12, 13, 14, 15)
+#define CONCAT8(a, b) __builtin_shufflevector((a), (b), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#else
+#define WIDE 8
+typedef v8 WG(vw);
+#endif
+#define VW WG(vw)
 
 static inline WG_TARGET v4 WG(load4)(const float *p) { v4 r; memcpy(&r, p, sizeof r); return r; }
 
@@ -15,9 +30,9 @@ static inline WG_TARGET v4 WG(load2x2)(const float *p, const float *q) {
     return __builtin_shufflevector(a, b, 0, 1, 2, 3);
 }
 
-static inline WG_TARGET void WG(bt6)(const v8 x[6], v8 y[6]) {
-    const v8 a = x[4] - 2.0f * x[2], b = S2 * x[1] - 0.5f * S2 * x[3];
-    const v8 c = x[4] - 0.5f * x[2], d = 0.5f * S2 * x[1] - S2 * x[3];
+static inline WG_TARGET void WG(bt6)(const VW x[6], VW y[6]) {
+    const VW a = x[4] - 2.0f * x[2], b = S2 * x[1] - 0.5f * S2 * x[3];
+    const VW c = x[4] - 0.5f * x[2], d = 0.5f * S2 * x[1] - S2 * x[3];
     y[0] = x[0] - 2.5f * x[2] + x[4];
     y[1] = a - b;
     y[2] = a + b;
@@ -26,8 +41,8 @@ static inline WG_TARGET void WG(bt6)(const v8 x[6], v8 y[6]) {
     y[5] = x[1] - 2.5f * x[3] + x[5];
 }
 
-static inline WG_TARGET void WG(at6)(const v8 m[6], v8 y[4]) {
-    const v8 p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
+static inline WG_TARGET void WG(at6)(const VW m[6], VW y[4]) {
+    const VW p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
     y[0] = m[0] + p12 + p34;
     y[1] = 0.5f * S2 * m12 + S2 * m34;
     y[2] = 0.5f * p12 + 2.0f * p34;
@@ -53,15 +68,80 @@ static inline WG_TARGET void WG(gather_row)(const float *const p[LANES], v8 d[6]
     d[5] = __builtin_shufflevector(f0, f1, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
+// Row i of WIDE tiles: gather_row for each 8 lanes.
+static inline WG_TARGET void WG(gather_wide)(const float *const p[WIDE], VW d[6]) {
+#ifdef WG_AVX512
+    v8 low[6], high[6];
+    WG(gather_row)(p, low);
+    WG(gather_row)(p + 8, high);
+    for (int j = 0; j < 6; j++) d[j] = CONCAT8(low[j], high[j]);
+#else
+    WG(gather_row)(p, d);
+#endif
+}
+
+// The 4 values of each of 8 lanes made contiguous: w[4q + j] = x[j][q].
+static inline WG_TARGET void WG(interleave4)(const v8 x[4], float *w) {
+    const v8 t0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 2, 10, 3, 11);
+    const v8 t1 = __builtin_shufflevector(x[0], x[1], 4, 12, 5, 13, 6, 14, 7, 15);
+    const v8 t2 = __builtin_shufflevector(x[2], x[3], 0, 8, 1, 9, 2, 10, 3, 11);
+    const v8 t3 = __builtin_shufflevector(x[2], x[3], 4, 12, 5, 13, 6, 14, 7, 15);
+    const v8 w0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 2, 3, 10, 11);
+    const v8 w1 = __builtin_shufflevector(t0, t2, 4, 5, 12, 13, 6, 7, 14, 15);
+    const v8 w2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 2, 3, 10, 11);
+    const v8 w3 = __builtin_shufflevector(t1, t3, 4, 5, 12, 13, 6, 7, 14, 15);
+    memcpy(w, &w0, sizeof w0);
+    memcpy(w + 8, &w1, sizeof w1);
+    memcpy(w + 16, &w2, sizeof w2);
+    memcpy(w + 24, &w3, sizeof w3);
+}
+
+// The same for 2 values per lane: w[2q + j] = x[j][q].
+static inline WG_TARGET void WG(interleave2)(const v8 x[2], float *w) {
+    const v8 w0 = __builtin_shufflevector(x[0], x[1], 0, 8, 1, 9, 2, 10, 3, 11);
+    const v8 w1 = __builtin_shufflevector(x[0], x[1], 4, 12, 5, 13, 6, 14, 7, 15);
+    memcpy(w, &w0, sizeof w0);
+    memcpy(w + 8, &w1, sizeof w1);
+}
+
+// interleave4 and interleave2 over all WIDE lanes.
+static inline WG_TARGET void WG(lanes4)(const VW o[4], float w[WIDE * 4]) {
+#ifdef WG_AVX512
+    const v8 low[4] = {LOW8(o[0]), LOW8(o[1]), LOW8(o[2]), LOW8(o[3])};
+    const v8 high[4] = {HIGH8(o[0]), HIGH8(o[1]), HIGH8(o[2]), HIGH8(o[3])};
+    WG(interleave4)(low, w);
+    WG(interleave4)(high, w + 32);
+#else
+    WG(interleave4)(o, w);
+#endif
+}
+
+static inline WG_TARGET void WG(lanes2)(const VW x[2], float w[WIDE * 2]) {
+#ifdef WG_AVX512
+    const v8 low[2] = {LOW8(x[0]), LOW8(x[1])}, high[2] = {HIGH8(x[0]), HIGH8(x[1])};
+    WG(interleave2)(low, w);
+    WG(interleave2)(high, w + 16);
+#else
+    WG(interleave2)(x, w);
+#endif
+}
+
+// *r = WIDE floats from p where `available` (8 or more) are readable; lanes past them are zero.
+static inline WG_TARGET void WG(load_wide)(VW *r, const float *p, size_t available) {
+    const VW zero = {0};
+    *r = zero;
+    memcpy(r, p, available >= WIDE ? sizeof *r : 8 * sizeof(float));
+}
+
 static WG_TARGET void WG(input)(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                 size_t c0, size_t c1, float *V) {
     static const float zeros[8] = {0};
     const size_t tiles_w = (W + 3) / 4, per_image = (H + 3) / 4 * tiles_w, width8 = ROUND_UP(count, LANES);
-    for (size_t g = 0; g < width8; g += LANES) {
-        long ys[LANES], xs[LANES];
-        int interior[LANES], valid[LANES];
-        const float *image[LANES];  // each lane's image: a block may span several
-        for (size_t q = 0; q < LANES; q++) {
+    for (size_t g = 0; g < width8; g += WIDE) {
+        long ys[WIDE], xs[WIDE];
+        int interior[WIDE], valid[WIDE];
+        const float *image[WIDE];  // each lane's image: a block may span several
+        for (size_t q = 0; q < WIDE; q++) {
             const size_t t = first + g + q, local = t % per_image;
             valid[q] = g + q < count;
             image[q] = input + (valid[q] ? t / per_image : 0) * C * H * W;
@@ -72,10 +152,11 @@ static WG_TARGET void WG(input)(const float *input, size_t C, size_t H, size_t W
         const size_t panel = g / PANEL_COLUMNS;
         const size_t pw = width8 - panel * PANEL_COLUMNS < PANEL_COLUMNS ? width8 - panel * PANEL_COLUMNS : PANEL_COLUMNS;
         float *v = V + panel * PANEL_COLUMNS * C + g % PANEL_COLUMNS;
+        const size_t stored = width8 - g < WIDE ? width8 - g : WIDE;  // 8 in a last, 8-wide panel
         for (size_t c = c0; c < c1; c++) {
             const size_t plane = c * H * W;
-            float edge[LANES][36];  // zero-padded copies of boundary tiles
-            for (size_t q = 0; q < LANES; q++) {
+            float edge[WIDE][36];  // zero-padded copies of boundary tiles
+            for (size_t q = 0; q < WIDE; q++) {
                 if (interior[q] || !valid[q]) continue;
                 const float *x = image[q] + plane;
                 for (long i = 0; i < 6; i++)
@@ -84,22 +165,26 @@ static WG_TARGET void WG(input)(const float *input, size_t C, size_t H, size_t W
                         edge[q][i * 6 + j] = yy >= 0 && yy < (long)H && xx >= 0 && xx < (long)W ? x[yy * (long)W + xx] : 0.0f;
                     }
             }
-            v8 d[6][6], r[6][6];
+            VW d[6][6], r[6][6];
             for (int i = 0; i < 6; i++) {
-                const float *p[LANES];
-                for (size_t q = 0; q < LANES; q++)
+                const float *p[WIDE];
+                for (size_t q = 0; q < WIDE; q++)
                     p[q] = interior[q] ? image[q] + plane + (ys[q] + i) * (long)W + xs[q] : valid[q] ? edge[q] + i * 6 : zeros;
-                WG(gather_row)(p, d[i]);
+                WG(gather_wide)(p, d[i]);
             }
             for (int j = 0; j < 6; j++) {
-                v8 col[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, out[6];
+                VW col[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]}, out[6];
                 WG(bt6)(col, out);
                 for (int i = 0; i < 6; i++) r[i][j] = out[i];
             }
             for (int i = 0; i < 6; i++) {
-                v8 out[6];
+                VW out[6];
                 WG(bt6)(r[i], out);
-                for (int j = 0; j < 6; j++) memcpy(v + (size_t)(i * 6 + j) * C * width8 + c * pw, &out[j], sizeof(v8));
+                for (int j = 0; j < 6; j++) {
+                    float *dst = v + (size_t)(i * 6 + j) * C * width8 + c * pw;
+                    if (stored == WIDE) memcpy(dst, &out[j], sizeof out[j]);
+                    else memcpy(dst, &out[j], 8 * sizeof(float));
+                }
             }
         }
     }
@@ -174,19 +259,17 @@ static WG_TARGET void WG(multiply)(const float *U, const float *V, size_t K, siz
 // Each lane's pooled 2 x 2 (the maxima of o's 2 x 2 quads) into its image's (H/2) x (W/2) plane k: a tile's
 // 4 x 4 outputs start at even rows and columns, so its quads are whole pooling windows; a window cut by the
 // edge of an odd-sized map is dropped, as a 'valid' 2 x 2 / stride 2 max pool drops it.
-static inline WG_TARGET void WG(store_pooled)(v8 o[4][4], float *const image[LANES], const size_t ty[LANES],
-                                              const size_t tx[LANES], size_t lanes, size_t k, size_t H, size_t W) {
+static inline WG_TARGET void WG(store_pooled)(VW o[4][4], float *const image[WIDE], const size_t ty[WIDE],
+                                              const size_t tx[WIDE], size_t lanes, size_t k, size_t H, size_t W) {
     const size_t Hp = H / 2, Wp = W / 2;
     for (int a = 0; a < 2; a++) {
-        const v8 left = __builtin_elementwise_max(__builtin_elementwise_max(o[2 * a][0], o[2 * a][1]),
-                                                  __builtin_elementwise_max(o[2 * a + 1][0], o[2 * a + 1][1]));
-        const v8 right = __builtin_elementwise_max(__builtin_elementwise_max(o[2 * a][2], o[2 * a][3]),
-                                                   __builtin_elementwise_max(o[2 * a + 1][2], o[2 * a + 1][3]));
-        float w[LANES * 2];  // lane q's pair at w[2q]
-        const v8 w0 = __builtin_shufflevector(left, right, 0, 8, 1, 9, 2, 10, 3, 11);
-        const v8 w1 = __builtin_shufflevector(left, right, 4, 12, 5, 13, 6, 14, 7, 15);
-        memcpy(w, &w0, sizeof w0);
-        memcpy(w + 8, &w1, sizeof w1);
+        const VW pair[2] = {  // the maxima of the left and the right quad
+            __builtin_elementwise_max(__builtin_elementwise_max(o[2 * a][0], o[2 * a][1]),
+                                      __builtin_elementwise_max(o[2 * a + 1][0], o[2 * a + 1][1])),
+            __builtin_elementwise_max(__builtin_elementwise_max(o[2 * a][2], o[2 * a][3]),
+                                      __builtin_elementwise_max(o[2 * a + 1][2], o[2 * a + 1][3]))};
+        float w[WIDE * 2];  // lane q's pair at w[2q]
+        WG(lanes2)(pair, w);
         for (size_t q = 0; q < lanes; q++) {
             const size_t y = ty[q] / 2 + a, x = tx[q] / 2;
             if (y >= Hp || x >= Wp) continue;
@@ -202,10 +285,10 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
     const size_t tiles_w = (W + 3) / 4, per_image = (H + 3) / 4 * tiles_w;
     const size_t out_plane = pool ? (H / 2) * (W / 2) : H * W;
     const size_t width8 = ROUND_UP(count, LANES), plane = ROUND_UP(K, PANEL_ROWS) * width8;
-    for (size_t g = 0; g < count; g += LANES) {
-        size_t ty[LANES], tx[LANES];
-        float *image[LANES];
-        const size_t lanes = count - g < LANES ? count - g : LANES;
+    for (size_t g = 0; g < count; g += WIDE) {
+        size_t ty[WIDE], tx[WIDE];
+        float *image[WIDE];
+        const size_t lanes = count - g < WIDE ? count - g : WIDE;
         for (size_t q = 0; q < lanes; q++) {
             const size_t t = first + g + q, local = t % per_image;
             image[q] = output + t / per_image * K * out_plane;
@@ -213,13 +296,13 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
             tx[q] = local % tiles_w * 4;
         }
         for (size_t k = k0; k < k1; k++) {
-            const v8 zero = {0, 0, 0, 0, 0, 0, 0, 0}, b = zero + (bias ? bias[k] : 0.0f);
+            const VW zero = {0}, b = zero + (bias ? bias[k] : 0.0f);
             const float *m = M + k * width8 + g;
-            v8 mm[6][6], r[4][6], o[4][4];
+            VW mm[6][6], r[4][6], o[4][4];
             for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) memcpy(&mm[i][j], m + (size_t)(i * 6 + j) * plane, sizeof(v8));
+                for (int j = 0; j < 6; j++) WG(load_wide)(&mm[i][j], m + (size_t)(i * 6 + j) * plane, width8 - g);
             for (int j = 0; j < 6; j++) {
-                v8 col[6] = {mm[0][j], mm[1][j], mm[2][j], mm[3][j], mm[4][j], mm[5][j]}, out[4];
+                VW col[6] = {mm[0][j], mm[1][j], mm[2][j], mm[3][j], mm[4][j], mm[5][j]}, out[4];
                 WG(at6)(col, out);
                 for (int i = 0; i < 4; i++) r[i][j] = out[i];
             }
@@ -235,20 +318,8 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
                 continue;
             }
             for (int i = 0; i < 4; i++) {
-                // Transpose so that each lane's 4 outputs of row i are contiguous: w[q/2] holds lanes q, q+1.
-                const v8 t0 = __builtin_shufflevector(o[i][0], o[i][1], 0, 8, 1, 9, 2, 10, 3, 11);
-                const v8 t1 = __builtin_shufflevector(o[i][0], o[i][1], 4, 12, 5, 13, 6, 14, 7, 15);
-                const v8 t2 = __builtin_shufflevector(o[i][2], o[i][3], 0, 8, 1, 9, 2, 10, 3, 11);
-                const v8 t3 = __builtin_shufflevector(o[i][2], o[i][3], 4, 12, 5, 13, 6, 14, 7, 15);
-                float w[LANES * 4];
-                const v8 w0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 2, 3, 10, 11);
-                const v8 w1 = __builtin_shufflevector(t0, t2, 4, 5, 12, 13, 6, 7, 14, 15);
-                const v8 w2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 2, 3, 10, 11);
-                const v8 w3 = __builtin_shufflevector(t1, t3, 4, 5, 12, 13, 6, 7, 14, 15);
-                memcpy(w, &w0, sizeof w0);
-                memcpy(w + 8, &w1, sizeof w1);
-                memcpy(w + 16, &w2, sizeof w2);
-                memcpy(w + 24, &w3, sizeof w3);
+                float w[WIDE * 4];  // each lane's 4 outputs of row i, contiguous
+                WG(lanes4)(o[i], w);
                 for (size_t q = 0; q < lanes; q++) {
                     if (ty[q] + i >= H) continue;
                     float *dst = image[q] + k * H * W + (ty[q] + i) * W + tx[q];
@@ -264,3 +335,11 @@ static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, s
         }
     }
 }
+
+#undef WIDE
+#undef VW
+#ifdef WG_AVX512
+#undef LOW8
+#undef HIGH8
+#undef CONCAT8
+#endif
