@@ -41,7 +41,10 @@ extension VGGConv {
             }
         }
 
+        @OptionGroup var threads: ThreadsOption
+
         func run() throws {
+            threads.apply()
             let report = try ModelDiff.compare(a, b, configA: config, configB: configB, atol: atol, rtol: rtol)
             print(json ? try report.json() : report.text)
             if !report.identical { throw ExitCode(1) }

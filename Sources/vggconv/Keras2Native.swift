@@ -25,7 +25,10 @@ extension VGGConv {
         @Option(help: "For a Keras 3 .weights.h5 saved without its config: the keras.applications architecture it holds (vgg11, vgg13, vgg16, vgg19, with _bn).")
         var arch: String?
 
+        @OptionGroup var threads: ThreadsOption
+
         func run() throws {
+            threads.apply()
             let progress = ProgressBar(label: "converting")
             let result = try Converter.kerasToNative(
                 input: input,

@@ -45,7 +45,10 @@ extension VGGConv {
         @Flag(help: "Print the rows as JSON, with MACs per layer, activation memory and parameter bytes by dtype.")
         var json = false
 
+        @OptionGroup var threads: ThreadsOption
+
         func run() throws {
+            threads.apply()
             let summary = try Summarizer.summary(path: file, configPath: config, inputShape: inputShape, globalPool: pool?.layerType)
             print(json ? try SummaryReport.json(summary)
                   : SummaryReport.text(summary, style: style ?? SummaryReport.style(forFormat: summary.format), expand: expand))

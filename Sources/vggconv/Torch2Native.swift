@@ -25,7 +25,10 @@ extension VGGConv {
         @Option(help: PoolChoice.help)
         var pool: PoolChoice?
 
+        @OptionGroup var threads: ThreadsOption
+
         func run() throws {
+            threads.apply()
             let progress = ProgressBar(label: "converting")
             var options = ConversionOptions(output: output.output, dtype: output.dtype?.dtype, overwrite: output.force)
             options.globalPool = pool?.layerType

@@ -17,6 +17,26 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("28 tensors"), result.stdout)
     }
 
+    /// The conversions, summary and diff take --threads like the image commands: one thread writes the
+    /// same file as every core, and a count out of range is refused before any work.
+    func testThreadsOptionOnConversionsSummaryAndDiff() throws {
+        let source = Samples.path("vgg_small_tfkeras_model.h5")
+        let (one, all) = (scratch.file("one.vggw"), scratch.file("all.vggw"))
+        XCTAssertEqual(try vggconv("keras2native", source, "-o", one, "--threads", "1").status, 0)
+        XCTAssertEqual(try vggconv("keras2native", source, "-o", all).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: one)), try Data(contentsOf: URL(fileURLWithPath: all)))
+        let torch = scratch.file("torch.vggw")
+        XCTAssertEqual(try vggconv("torch2native", Samples.path("vgg_small.pth"), "-o", torch, "--threads", "2").status, 0)
+        let diff = try vggconv("diff", one, torch, "--threads", "1")
+        XCTAssertEqual(diff.status, 0, diff.stdout + diff.stderr)
+        XCTAssertEqual(try vggconv("summary", one, "--threads", "1").status, 0)
+        for command in ["keras2native", "summary"] {
+            let refused = try vggconv(command, source, "--threads", "0")
+            XCTAssertEqual(refused.status, 2, command + ": " + refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("--threads must be 1 to"), refused.stderr)
+        }
+    }
+
     func testInspectJSONListsEveryTensorWithTheContractKeys() throws {
         let output = scratch.file("m.vggw")
         XCTAssertEqual(try vggconv("keras2native", Samples.path("vgg_bn_keras3.keras"), "-o", output).status, 0)
