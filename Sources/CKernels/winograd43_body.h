@@ -30,6 +30,46 @@ static inline WG_TARGET v4 WG(load2x2)(const float *p, const float *q) {
     return __builtin_shufflevector(a, b, 0, 1, 2, 3);
 }
 
+// G g for 8 lanes' 3-vectors g -> 6 values each.
+static inline WG_TARGET void WG(g3)(const v8 g[3], v8 y[6]) {
+    const v8 g0 = g[0], g1 = g[1], g2 = g[2];
+    y[0] = g0;
+    y[1] = -2.0f / 3 * g0 - S2 / 3 * g1 - 1.0f / 3 * g2;
+    y[2] = -2.0f / 3 * g0 + S2 / 3 * g1 - 1.0f / 3 * g2;
+    y[3] = 1.0f / 6 * g0 + S2 / 6 * g1 + 1.0f / 3 * g2;
+    y[4] = 1.0f / 6 * g0 - S2 / 6 * g1 + 1.0f / 3 * g2;
+    y[5] = g2;
+}
+
+// U = G g G^T for output channels of panels [p0, p1), 8 input channels at a time (one per lane).
+static WG_TARGET void WG(weights)(const float *weights, size_t K, size_t C, size_t p0, size_t p1, float *U) {
+    const size_t Kp = ROUND_UP(K, PANEL_ROWS);
+    for (size_t k = p0 * PANEL_ROWS; k < p1 * PANEL_ROWS && k < Kp; k++) {
+        float *panel = U + (k / PANEL_ROWS) * PANEL_ROWS * C + k % PANEL_ROWS;  // (xi, c) at xi * Kp * C + c * PANEL_ROWS
+        for (size_t c = 0; c < C; c += 8) {
+            const size_t lanes = C - c < 8 ? C - c : 8;
+            float g[9][8] = {{0}};  // g[t][q]: tap t of channel c + q (rows past K stay zero)
+            for (size_t q = 0; k < K && q < lanes; q++)
+                for (int t = 0; t < 9; t++) g[t][q] = weights[(k * C + c + q) * 9 + t];
+            v8 taps[9], t[6][3], u[6][6];
+            for (int i = 0; i < 9; i++) memcpy(&taps[i], g[i], sizeof taps[i]);
+            for (int j = 0; j < 3; j++) {  // G applied to each column of g
+                const v8 tap[3] = {taps[j], taps[3 + j], taps[6 + j]};
+                v8 column[6];
+                WG(g3)(tap, column);
+                for (int i = 0; i < 6; i++) t[i][j] = column[i];
+            }
+            for (int i = 0; i < 6; i++) WG(g3)(t[i], u[i]);  // then to each row: (G g) G^T
+            for (int xi = 0; xi < 36; xi++) {
+                float values[8];
+                memcpy(values, &u[xi / 6][xi % 6], sizeof values);
+                float *dst = panel + (size_t)xi * Kp * C + c * PANEL_ROWS;
+                for (size_t q = 0; q < lanes; q++) dst[q * PANEL_ROWS] = values[q];
+            }
+        }
+    }
+}
+
 static inline WG_TARGET void WG(bt6)(const VW x[6], VW y[6]) {
     const VW a = x[4] - 2.0f * x[2], b = S2 * x[1] - 0.5f * S2 * x[3];
     const VW c = x[4] - 0.5f * x[2], d = 0.5f * S2 * x[1] - S2 * x[3];
