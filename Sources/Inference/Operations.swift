@@ -236,3 +236,17 @@ struct ChannelAffine: Sendable {
         }
     }
 }
+
+/// Row-major matrix–vector products for code outside the engine (Grad-CAM's passes through the dense
+/// layers), at memory speed.
+public enum MatrixVector {
+    /// W·x for a (rows × columns) W and `columns` values of x; Wᵀ·x when `transposed` (x then has `rows`).
+    public static func product(_ w: [Float], rows: Int, columns: Int, _ x: [Float], transposed: Bool = false) -> [Float] {
+        precondition(w.count == rows * columns && x.count == (transposed ? rows : columns), "shapes checked by the caller")
+        Parallel.configureBLAS
+        var y = [Float](repeating: 0, count: transposed ? columns : rows)
+        guard rows > 0, columns > 0 else { return y }
+        cblas_sgemv(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), 1, w, Int32(columns), x, 1, 0, &y, 1)
+        return y
+    }
+}

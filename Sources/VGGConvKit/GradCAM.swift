@@ -39,109 +39,159 @@ public enum GradCAM {
     /// `rank` picks the class ranked that high when `classIndex` is nil (1: the top-scoring class).
     public static func compute(model: NativeFile, inputs: ImageInputs, index: Int = 0, layer: String?, classIndex: Int?,
                                rank: Int = 1) throws -> Result {
-        let full = try inputs.engine(model)
-        guard let target = layer ?? defaultLayer(full),
-              let position = full.layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
-            throw RequestError.noSuchLayer(layer: layer ?? "", layers: full.layers.map(\.name))
-        }
-        let tail = RunVariant(logits: true).apply(to: Array(full.layers[(position + 1)...]))
-        let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .globalAveragePooling2d,
-                                         .globalMaxPooling2d, .dense, .relu, .activation]
-        if let other = tail.first(where: { !supported.contains($0.type) || ($0.type == .activation && $0.config.activation != "relu") }) {
-            throw RequestError.gradCAMCannotPass(layer: target, blocking: other.name, type: other.type.rawValue)
-        }
-        let engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
-        let resized = inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
-        let activations = engine.run(inputs.preprocessing.tensor(resized), batch: 1)
-        let shape = engine.outputShape
-        guard shape.count == 3 else { throw RequestError.notASpatialMap(layer: target) }
-
-        // Forward through the tail, keeping what the backward pass needs.
-        var value = activations, currentShape = shape
-        var tape: [(layer: NativeLayer, input: [Float], inputShape: [Int], output: [Float], weights: [Float])] = []
-        for layer in tail {
-            let input = value, inputShape = currentShape
-            var weights: [Float] = []  // a Dense layer's, kept for the backward pass (fc1 is 411 MB: read once)
-            switch layer.type {
-            case .maxPooling2d:
-                (value, currentShape) = try maxPool(input, inputShape, layer)
-            case .adaptiveAvgPool2d:
-                (value, currentShape) = averagePool(input, inputShape, layer.outputShape)
-            case .globalAveragePooling2d:
-                value = averagePool(input, inputShape, [inputShape[0], 1, 1]).0
-                currentShape = layer.outputShape
-            case .globalMaxPooling2d:
-                value = globalMaxPool(input, inputShape).map { input[$0] }
-                currentShape = layer.outputShape
-            case .dense:
-                weights = model.floats(of: try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: layer.name)))
-                let bias = (try? model.tensor(named: ParameterRole.bias.tensorName(ofLayer: layer.name))).map(model.floats) ?? []
-                let units = layer.outputShape[0]
-                value = (0..<units).map { o in
-                    var sum = bias.isEmpty ? 0 : bias[o]
-                    for (k, x) in input.enumerated() { sum += weights[o * input.count + k] * x }
-                    return layer.config.activation == "relu" ? max(sum, 0) : sum
-                }
-                currentShape = [units]
-            case .relu, .activation:
-                value = input.map { max($0, 0) }
-            case .flatten:
-                currentShape = [input.count]
-            default:
-                break  // Dropout: identity
-            }
-            tape.append((layer, input, inputShape, value, weights))
-        }
-        guard currentShape.count == 1 else {
-            throw RequestError.notAClassifier(outputShape: currentShape)
-        }
-        let scores = value
-        guard (1...scores.count).contains(rank) else {
-            throw RequestError.rankOutOfRange(rank: rank, classes: scores.count)
-        }
-        let chosen = classIndex ?? scores.indices.sorted { scores[$0] > scores[$1] }[rank - 1]
-        guard scores.indices.contains(chosen) else {
-            throw RequestError.classOutOfRange(index: chosen, classes: scores.count)
-        }
-        // Backward: d score / d activations.
-        var gradient = [Float](repeating: 0, count: scores.count)
-        gradient[chosen] = 1
-        for entry in tape.reversed() {
-            switch entry.layer.type {
-            case .maxPooling2d:
-                gradient = try maxPoolBackward(gradient, entry.input, entry.inputShape, entry.layer)
-            case .adaptiveAvgPool2d:
-                gradient = averagePoolBackward(gradient, entry.inputShape, entry.layer.outputShape)
-            case .globalAveragePooling2d:
-                gradient = averagePoolBackward(gradient, entry.inputShape, [entry.inputShape[0], 1, 1])
-            case .globalMaxPooling2d:
-                var back = [Float](repeating: 0, count: entry.input.count)
-                for (channel, position) in globalMaxPool(entry.input, entry.inputShape).enumerated() { back[position] = gradient[channel] }
-                gradient = back
-            case .dense:
-                if entry.layer.config.activation == "relu" { gradient = zip(gradient, entry.output).map { $1 > 0 ? $0 : 0 } }
-                let (weights, inputs) = (entry.weights, entry.input.count)
-                var back = [Float](repeating: 0, count: inputs)
-                for (o, g) in gradient.enumerated() where g != 0 {
-                    for k in 0..<inputs { back[k] += weights[o * inputs + k] * g }
-                }
-                gradient = back
-            case .relu, .activation:
-                gradient = zip(gradient, entry.input).map { $1 > 0 ? $0 : 0 }
-            default:
-                break
-            }
-        }
-        let (c, h, w) = (shape[0], shape[1], shape[2])
-        var map = [Float](repeating: 0, count: h * w)
-        for channel in 0..<c {
-            let weight = gradient[(channel * h * w)..<((channel + 1) * h * w)].reduce(0, +) / Float(h * w)
-            for i in 0..<(h * w) { map[i] += weight * activations[channel * h * w + i] }
-        }
-        map = map.map { max($0, 0) }
-        return Result(layer: full.layers[position].name, classIndex: chosen, score: scores[chosen], size: (h, w), map: map,
-                      upsampled: bilinear(map, h, w, to: inputs.size.height, inputs.size.width), input: resized)
+        let plan = try Plan(model: model, inputs: inputs, layer: layer)
+        let resized = try plan.resized(index)
+        return try plan.map(activations: plan.engine.run(inputs.preprocessing.tensor(resized), batch: 1), input: resized,
+                            classIndex: classIndex, rank: rank)
     }
+
+    /// Computes the map of every image of `inputs` with one compiled network and hands each to `body`, in
+    /// order: the images are decoded and resized a batch ahead on worker threads while the engine runs the
+    /// current batch up to the layer (memory flat in the number of images); `progress` gets (done, total).
+    /// - Throws: as `compute`, and whatever `body` throws (the first failing image in order stops the run).
+    public static func computeEach(model: NativeFile, inputs: ImageInputs, layer: String?, classIndex: Int?, rank: Int = 1,
+                                   progress: ((Int, Int) -> Void)? = nil, _ body: (Int, Result) throws -> Void) throws {
+        let plan = try Plan(model: model, inputs: inputs, layer: layer)
+        let sample = plan.engine.inputShape.reduce(1, *), output = plan.engine.outputShape.reduce(1, *)
+        try BatchPipeline.run(count: inputs.paths.count, batch: ImageInputs.batch, prepare: { index in
+            let resized = try plan.resized(index)
+            return (resized, inputs.preprocessing.tensor(resized))
+        }) { indices, prepared in
+            let activations = plan.engine.run(prepared.flatMap(\.1), batch: indices.count)
+            precondition(activations.count == indices.count * output && prepared.allSatisfy { $0.1.count == sample })
+            for (offset, index) in indices.enumerated() {
+                try body(index, try plan.map(activations: Array(activations[(offset * output)..<((offset + 1) * output)]),
+                                             input: prepared[offset].0, classIndex: classIndex, rank: rank))
+            }
+            progress?(indices.upperBound, inputs.paths.count)
+        }
+    }
+
+    /// The network compiled up to the chosen layer, and the layers after it with their dense weights read
+    /// once, for any number of images.
+    private struct Plan: @unchecked Sendable {
+        let engine: InferenceEngine
+        let inputs: ImageInputs
+        let layer: String
+        let tail: [NativeLayer]
+        /// Each Dense layer's (weights, bias), by name (fc1 is 411 MB: read once).
+        let dense: [String: (weights: [Float], bias: [Float])]
+
+        init(model: NativeFile, inputs: ImageInputs, layer requested: String?) throws {
+            let full = try inputs.engine(model)
+            guard let target = requested ?? defaultLayer(full),
+                  let position = full.layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
+                throw RequestError.noSuchLayer(layer: requested ?? "", layers: full.layers.map(\.name))
+            }
+            let tail = RunVariant(logits: true).apply(to: Array(full.layers[(position + 1)...]))
+            let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .globalAveragePooling2d,
+                                             .globalMaxPooling2d, .dense, .relu, .activation]
+            if let other = tail.first(where: { !supported.contains($0.type) || ($0.type == .activation && $0.config.activation != "relu") }) {
+                throw RequestError.gradCAMCannotPass(layer: target, blocking: other.name, type: other.type.rawValue)
+            }
+            engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
+            guard engine.outputShape.count == 3 else { throw RequestError.notASpatialMap(layer: target) }
+            var dense: [String: (weights: [Float], bias: [Float])] = [:]
+            for layer in tail where layer.type == .dense {
+                let weights = model.floats(of: try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: layer.name)))
+                let bias = (try? model.tensor(named: ParameterRole.bias.tensorName(ofLayer: layer.name))).map(model.floats) ?? []
+                dense[layer.name] = (weights, bias)
+            }
+            self.inputs = inputs
+            self.layer = full.layers[position].name
+            self.tail = tail
+            self.dense = dense
+        }
+
+        /// Image `index`, decoded and resized as the network sees it.
+        func resized(_ index: Int) throws -> RGBImage {
+            inputs.preprocessing.resize(try ImageDecoder.decode(path: inputs.paths[index]), height: inputs.size.height, width: inputs.size.width)
+        }
+
+        /// The map from the layer's `activations` for `input` (the resized image, kept for the overlay).
+        func map(activations: [Float], input resized: RGBImage, classIndex: Int?, rank: Int) throws -> Result {
+            let shape = engine.outputShape
+            // Forward through the tail, keeping what the backward pass needs.
+            var value = activations, currentShape = shape
+            var tape: [(layer: NativeLayer, input: [Float], inputShape: [Int], output: [Float], weights: [Float])] = []
+            for layer in tail {
+                let input = value, inputShape = currentShape
+                var weights: [Float] = []  // a Dense layer's, for the backward pass
+                switch layer.type {
+                case .maxPooling2d:
+                    (value, currentShape) = try maxPool(input, inputShape, layer)
+                case .adaptiveAvgPool2d:
+                    (value, currentShape) = averagePool(input, inputShape, layer.outputShape)
+                case .globalAveragePooling2d:
+                    value = averagePool(input, inputShape, [inputShape[0], 1, 1]).0
+                    currentShape = layer.outputShape
+                case .globalMaxPooling2d:
+                    value = globalMaxPool(input, inputShape).map { input[$0] }
+                    currentShape = layer.outputShape
+                case .dense:
+                    let bias: [Float]
+                    (weights, bias) = dense[layer.name]!
+                    let units = layer.outputShape[0]
+                    value = MatrixVector.product(weights, rows: units, columns: input.count, input).enumerated().map { o, product in
+                        let sum = product + (bias.isEmpty ? 0 : bias[o])
+                        return layer.config.activation == "relu" ? max(sum, 0) : sum
+                    }
+                    currentShape = [units]
+                case .relu, .activation:
+                    value = input.map { max($0, 0) }
+                case .flatten:
+                    currentShape = [input.count]
+                default:
+                    break  // Dropout: identity
+                }
+                tape.append((layer, input, inputShape, value, weights))
+            }
+            guard currentShape.count == 1 else {
+                throw RequestError.notAClassifier(outputShape: currentShape)
+            }
+            let scores = value
+            guard (1...scores.count).contains(rank) else {
+                throw RequestError.rankOutOfRange(rank: rank, classes: scores.count)
+            }
+            let chosen = classIndex ?? scores.indices.sorted { scores[$0] > scores[$1] }[rank - 1]
+            guard scores.indices.contains(chosen) else {
+                throw RequestError.classOutOfRange(index: chosen, classes: scores.count)
+            }
+            // Backward: d score / d activations.
+            var gradient = [Float](repeating: 0, count: scores.count)
+            gradient[chosen] = 1
+            for entry in tape.reversed() {
+                switch entry.layer.type {
+                case .maxPooling2d:
+                    gradient = try maxPoolBackward(gradient, entry.input, entry.inputShape, entry.layer)
+                case .adaptiveAvgPool2d:
+                    gradient = averagePoolBackward(gradient, entry.inputShape, entry.layer.outputShape)
+                case .globalAveragePooling2d:
+                    gradient = averagePoolBackward(gradient, entry.inputShape, [entry.inputShape[0], 1, 1])
+                case .globalMaxPooling2d:
+                    var back = [Float](repeating: 0, count: entry.input.count)
+                    for (channel, position) in globalMaxPool(entry.input, entry.inputShape).enumerated() { back[position] = gradient[channel] }
+                    gradient = back
+                case .dense:
+                    if entry.layer.config.activation == "relu" { gradient = zip(gradient, entry.output).map { $1 > 0 ? $0 : 0 } }
+                    gradient = MatrixVector.product(entry.weights, rows: gradient.count, columns: entry.input.count, gradient, transposed: true)
+                case .relu, .activation:
+                    gradient = zip(gradient, entry.input).map { $1 > 0 ? $0 : 0 }
+                default:
+                    break
+                }
+            }
+            let (c, h, w) = (shape[0], shape[1], shape[2])
+            var map = [Float](repeating: 0, count: h * w)
+            for channel in 0..<c {
+                let weight = gradient[(channel * h * w)..<((channel + 1) * h * w)].reduce(0, +) / Float(h * w)
+                for i in 0..<(h * w) { map[i] += weight * activations[channel * h * w + i] }
+            }
+            map = map.map { max($0, 0) }
+            return Result(layer: layer, classIndex: chosen, score: scores[chosen], size: (h, w), map: map,
+                          upsampled: bilinear(map, h, w, to: inputs.size.height, inputs.size.width), input: resized)
+            }
+        }
 
     private static func poolWindow(_ layer: NativeLayer) throws -> LayerSchema.Window {
         let window = try LayerSchema.poolingWindow(layer.config)

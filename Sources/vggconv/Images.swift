@@ -203,8 +203,9 @@ extension VGGConv {
 
         @OptionGroup var options: ImageOptions
 
-        @Argument(help: "The image.", completion: .file(extensions: ["jpg", "jpeg", "png"]))
-        var image: String
+        @Argument(help: "The image; or several images or directories of them, one map each (--png and --npy then name directories).",
+                  completion: .file(extensions: ["jpg", "jpeg", "png"]))
+        var images: [String]
 
         @Option(name: .customLong("class"), help: "The class index (default: the top-scoring class).")
         var classIndex: Int?
@@ -215,34 +216,80 @@ extension VGGConv {
         @Option(help: "The layer whose activations are weighted (default: the end of the last convolution block).")
         var layer: String?
 
-        @Option(help: "The PNG to write: the heat map over the image.")
+        @Option(help: "The PNG to write: the heat map over the image. For several images, a directory (created if missing) that gets NAME.png per image NAME.jpg/.png.")
         var png: String
 
-        @Option(help: "Also write the upsampled map (H x W float32) as .npy.")
+        @Option(help: "Also write the upsampled map (H x W float32) as .npy; for several images, a directory for NAME.npy per image.")
         var npy: String?
 
         @Flag(help: "Overwrite the outputs if they exist.")
         var force = false
 
         func validate() throws {
-            guard options.shard == nil else { throw ValidationError("gradcam reads one image: --shard does not apply") }
+            guard !images.isEmpty else { throw ValidationError("give an image, or images or directories") }
+            guard options.shard == nil else { throw ValidationError("gradcam runs in one process: --shard does not apply") }
+            guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }
         }
 
         func run() throws {
             options.threads.apply()
-            try Converter.checkOutputs([png] + (npy.map { [$0] } ?? []), inputs: [options.model, image], overwrite: force)
+            var isDirectory: ObjCBool = false
+            let single = images.count == 1 && !(FileManager.default.fileExists(atPath: images[0], isDirectory: &isDirectory) && isDirectory.boolValue)
             let model = try ModelOpener.native(options.model, reading: options.modelArgument.reading)
-            let inputs = try imageInputs([image], model: model, preprocessing: options.preprocess, size: options.size)
-            guard classIndex == nil || top == nil else { throw ValidationError("give --class or --top, not both") }
-            let result = try GradCAM.compute(model: model, inputs: inputs, layer: layer, classIndex: classIndex, rank: top ?? 1)
-            try OutputCommit.together {
-                try PNGWriter.write(GradCAM.overlay(result), to: png, overwrite: force)
-                if let npy {
-                    try NpyArray(dtype: .float32, shape: [inputs.size.height, inputs.size.width],
-                                 bytes: result.upsampled.withUnsafeBytes { Array($0) }).write(to: npy, overwrite: force)
+            let inputs = try imageInputs(images, model: model, preprocessing: options.preprocess, size: options.size)
+            let outputs = single ? [(png: png, npy: npy)] : try GradcamOutputs.perImage(inputs.paths, png: png, npy: npy)
+            try Converter.checkOutputs(outputs.flatMap { [$0.png] + ($0.npy.map { [$0] } ?? []) }, inputs: [options.model] + inputs.paths,
+                                       overwrite: force)
+            if !single { try GradcamOutputs.makeDirectories([png] + (npy.map { [$0] } ?? [])) }
+            let progress = ProgressBar(label: "grad-cam")
+            let report: ((Int, Int) -> Void)? = single ? nil : { progress.update($0, $1) }
+            var lines: [String] = []
+            try GradCAM.computeEach(model: model, inputs: inputs, layer: layer, classIndex: classIndex, rank: top ?? 1,
+                                    progress: report) { (index: Int, result: GradCAM.Result) in
+                let (pngPath, npyPath) = (outputs[index].png, outputs[index].npy)
+                try OutputCommit.together {
+                    try PNGWriter.write(GradCAM.overlay(result), to: pngPath, overwrite: force)
+                    if let npyPath {
+                        try NpyArray(dtype: .float32, shape: [inputs.size.height, inputs.size.width],
+                                     bytes: result.upsampled.withUnsafeBytes { Array($0) }).write(to: npyPath, overwrite: force)
+                    }
                 }
+                lines.append("wrote \(SafeText.oneLine(pngPath)): Grad-CAM of class \(result.classIndex) (score \(result.score)) at \(result.layer), \(result.size.height)x\(result.size.width) map upsampled to \(inputs.size.height)x\(inputs.size.width)")
             }
-            print("wrote \(png): Grad-CAM of class \(result.classIndex) (score \(result.score)) at \(result.layer), \(result.size.height)x\(result.size.width) map upsampled to \(inputs.size.height)x\(inputs.size.width)")
+            progress.finish()
+            print(lines.joined(separator: "\n"))
+        }
+    }
+}
+
+/// Where `gradcam` writes the maps of several images: NAME.png (and NAME.npy) in the directories given.
+enum GradcamOutputs {
+    /// One (png, npy) pair per image path, named after the image.
+    /// - Throws: `ValidationError` when two images share a name (photos/a.jpg and photos/a.png), or when a
+    ///   directory to write into is a file.
+    static func perImage(_ paths: [String], png: String, npy: String?) throws -> [(png: String, npy: String?)] {
+        for directory in [png] + (npy.map { [$0] } ?? []) {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw ValidationError("\(SafeText.oneLine(directory)) is a file; for several images give a directory to write NAME.png (or .npy) into")
+            }
+        }
+        var seen: [String: String] = [:]
+        return try paths.map { path in
+            let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            if let other = seen.updateValue(path, forKey: name) {
+                throw ValidationError("\(SafeText.oneLine(other)) and \(SafeText.oneLine(path)) would both write \(SafeText.oneLine(name)).png; give them apart in separate runs or rename one")
+            }
+            return ((png as NSString).appendingPathComponent(name + ".png"), npy.map { ($0 as NSString).appendingPathComponent(name + ".npy") })
+        }
+    }
+
+    /// Creates each directory that does not exist yet (its parent must).
+    static func makeDirectories(_ directories: [String]) throws {
+        for directory in directories where !FileManager.default.fileExists(atPath: directory) {
+            guard mkdir(directory, 0o777) == 0 || errno == EEXIST else {
+                throw ValidationError("cannot create the directory \(SafeText.oneLine(directory)): \(String(cString: strerror(errno)))")
+            }
         }
     }
 }

@@ -132,6 +132,29 @@ final class GradCAMTests: XCTestCase {
             XCTAssertEqual(try ImageDecoder.decode(path: png).width, 32)
         }
         XCTAssertGreaterThanOrEqual(nonzero, 3)
+        // A folder: one compiled network, images decoded a batch ahead; each map is the one-image run's.
+        let folder = scratch.file("photos")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        for name in manifest.order { try FileManager.default.copyItem(atPath: Samples.path("images/\(name)"), toPath: folder + "/" + name) }
+        let maps = scratch.file("maps"), arrays = scratch.file("arrays")
+        let all = try vggconv("gradcam", Samples.path("vgg_small.pth"), folder, "--png", maps, "--npy", arrays)
+        XCTAssertEqual(all.status, 0, all.stderr)
+        XCTAssertEqual(all.stdout.split(separator: "\n").count, manifest.order.count, all.stdout)
+        for (n, name) in manifest.order.enumerated() {
+            let stem = (name as NSString).deletingPathExtension
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(arrays)/\(stem).npy")),
+                           try Data(contentsOf: URL(fileURLWithPath: scratch.file("\(n).npy"))), name)
+            XCTAssertEqual(try ImageDecoder.decode(path: "\(maps)/\(stem).png").width, 32)
+        }
+        let again = try vggconv("gradcam", Samples.path("vgg_small.pth"), folder, "--png", maps)
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("already exists"), again.stderr)
+        // Two images of one name would write one map: refused before any work.
+        try FileManager.default.copyItem(atPath: Samples.path("images/chelsea.png"), toPath: folder + "/rocket.png")
+        let clash = try vggconv("gradcam", Samples.path("vgg_small.pth"), folder, Samples.path("images/rocket.jpg"), "--png", scratch.file("clash"))
+        XCTAssertEqual(clash.status, 2)
+        XCTAssertTrue(clash.stderr.contains("would both write rocket.png"), clash.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("clash")))
         let second = try vggconv("gradcam", Samples.path("vgg_small.pth"), Samples.path("images/\(manifest.order[0])"), "--top", "2",
                                  "--png", scratch.file("second.png"))
         XCTAssertTrue(second.stdout.contains("class \(manifest.torch.top5[0][1]) "), second.stdout)
