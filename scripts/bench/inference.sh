@@ -4,11 +4,21 @@
 # the machine's SGEMM GFLOP/s for context. Rounds alternate the tools; each prints the median of its
 # timed passes, and the table reports the median over rounds. Also verifies vggconv's full-size outputs
 # against PyTorch's and reports peak RSS.
+#   TOOLS="onnxruntime torch openvino"  the reference runtimes to run (openvino is installed on demand)
+#   KERNELS="best"                       vggconv's kernel variants, each its own row: best (chosen from
+#                                        CPUID), avx2, generic (VGGCONV_SIMD; never above the CPU's)
 ROUNDS=${ROUNDS:-3}
 ITER=${ITER:-5}
+TOOLS=${TOOLS:-onnxruntime torch openvino}
+KERNELS=${KERNELS:-best}
 source "$(dirname "$0")/common.sh"
-need_python_package onnxruntime onnxruntime==1.31.1 onnx==1.23.2 openvino==2026.4.1 onnxscript
-[ -f "$WORK/vgg16.onnx" ] || "$VENV/bin/python" scripts/generate/vgg16_onnx.py "$WORK/vgg16_torchvision.pth" "$WORK" >/dev/null 2>&1
+need_python_package onnxruntime onnxruntime==1.32.0
+need_python_package onnxscript onnx==1.23.2 onnxscript
+case " $TOOLS " in *" openvino "*) need_python_package openvino openvino==2026.4.1 ;; esac
+lscpu | sed -nE 's/^Model name: +/CPU: /p'
+echo "flags: $(grep -m1 -oE 'avx512[a-z_0-9]*|avx2|fma|f16c' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+# The ONNX export and the 4-sample goldens (input and PyTorch's logits) come from one script.
+[ -f "$WORK/vgg16.onnx" ] && [ -f "$WORK/vgg16_torch_logits.npy" ] || "$VENV/bin/python" scripts/generate/vgg16_onnx.py "$WORK/vgg16_torchvision.pth" "$WORK" >/dev/null 2>&1
 "$BIN" torch2native "$WORK/vgg16_torchvision.pth" -o "$WORK/vgg16.vggw" --force >/dev/null
 
 echo "== correctness at full size (4 samples, PyTorch logits)"
@@ -27,9 +37,12 @@ rm -f "$WORK/inference.txt"
 for round in $(seq "$ROUNDS"); do
   for batch in 1 8; do
     sleep "${SETTLE:-2}"
-    line=$("$BIN" bench "$WORK/vgg16.vggw" --batch "$batch" --iterations "$ITER")
-    echo "vggconv $batch $(echo "$line" | sed -E 's/.*median: ([0-9.]+) ms.*/\1/')" >> "$WORK/inference.txt"
-    for tool in onnxruntime torch openvino; do
+    for kernels in $KERNELS; do
+      name=vggconv; [ "$kernels" = best ] || name=vggconv-$kernels
+      line=$(VGGCONV_SIMD=$kernels "$BIN" bench "$WORK/vgg16.vggw" --batch "$batch" --iterations "$ITER")
+      echo "$name $batch $(echo "$line" | sed -E 's/.*median: ([0-9.]+) ms.*/\1/')" >> "$WORK/inference.txt"
+    done
+    for tool in $TOOLS; do
       sleep "${SETTLE:-2}"
       "$VENV/bin/python" scripts/reference/inference.py "$tool" "$WORK/vgg16_torchvision.pth" "$WORK/vgg16.onnx" "$batch" "$ITER" 2>/dev/null \
         | awk '{print $1, $2, $3}' >> "$WORK/inference.txt"
@@ -46,7 +59,8 @@ for tool, batch, ms in rows:
     med.setdefault((tool, int(batch)), []).append(float(ms))
 for batch in (1, 8):
     ort = st.median(med[("onnxruntime", batch)])
-    for tool in ("vggconv", "onnxruntime", "openvino", "torch"):
+    tools = [t for t, b in med if b == batch]
+    for tool in sorted(tools, key=lambda t: (not t.startswith("vggconv"), t)):
         m = st.median(med[(tool, batch)])
         print(f"batch {batch}  {tool:12s} {m:8.1f} ms  ({m / batch:6.1f} ms/image)  {m / ort:5.2f}x ONNX Runtime")
 rss, size = int(sys.argv[2]) * 1024, int(sys.argv[3])
