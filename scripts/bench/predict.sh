@@ -16,11 +16,17 @@ for i in $(seq 0 199); do
 done
 [ -f "$WORK/vgg16.vggw" ] || "$BIN" convert "$WORK/vgg16_torchvision.pth" -o "$WORK/vgg16.vggw" >/dev/null 2>&1
 [ -f "$WORK/vgg16.onnx" ] || "$BIN" convert "$WORK/vgg16_torchvision.pth" -o "$WORK/vgg16.onnx" >/dev/null 2>&1
-echo "$(nproc) cores; 64 photos; $RUNS runs each"
+lscpu | sed -nE 's/^Model name: +/CPU: /p'
+echo "$(nproc) cores; 64 photos; $RUNS runs each. The Python script times itself from after its imports;"
+echo "'whole process' times it as vggconv is timed, from the command's start (interpreter and imports included)."
 for _ in $(seq "$RUNS"); do
   s=$(date +%s.%N); "$BIN" predict "$WORK/vgg16.vggw" "$PHOTOS" > /dev/null; e=$(date +%s.%N)
-  python3 -c "print(f'vggconv predict: {64 / ($e - $s):.2f} images/s')"
-  echo "PIL + ONNX Runtime: $("$VENV/bin/python" scripts/reference/predict.py "$WORK/vgg16.onnx" "$PHOTOS")"
+  ours=$(python3 -c "print(f'{64 / ($e - $s):.2f}')")
+  s=$(date +%s.%N); theirs=$("$VENV/bin/python" scripts/reference/predict.py "$WORK/vgg16.onnx" "$PHOTOS"); e=$(date +%s.%N)
+  python3 -c "
+ours, theirs, whole = $ours, float('${theirs%% *}'), 64 / ($e - $s)
+print(f'vggconv predict: {ours:.2f} images/s | PIL + ONNX Runtime: {theirs:.2f} images/s after imports, {whole:.2f} whole process'
+      f' | ratio {ours / theirs:.2f}x ({ours / whole:.2f}x whole process)')"
 done
 for dir in "$FEW" "$MANY"; do
   /usr/bin/time -f "features of $(ls "$dir" | wc -l) photos: %e s, peak RSS %M KB" "$BIN" features "$WORK/vgg16.vggw" "$dir" -o "$WORK/features.npy" --force > /dev/null
