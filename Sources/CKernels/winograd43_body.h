@@ -275,20 +275,20 @@ static WG_TARGET void WG(panel16)(const float *u, const float *v, size_t C, floa
 #undef STORE_2
 
 static WG_TARGET void WG(multiply)(const float *U, const float *V, size_t K, size_t C, size_t count, size_t p0, size_t p1,
-                                   float *M) {
-    const size_t Kp = ROUND_UP(K, PANEL_ROWS), width8 = ROUND_UP(count, LANES);
+                                   size_t t0, size_t t1, float *M) {
+    const size_t Kp = ROUND_UP(K, PANEL_ROWS), width8 = ROUND_UP(count, LANES), end = ROUND_UP(t1, LANES);
     for (size_t xi = 0; xi < 36; xi++) {
         const float *u_xi = U + xi * Kp * C, *v_xi = V + xi * C * width8;
         float *m_xi = M + xi * Kp * width8;
         for (size_t p = p0; p < p1; p++) {
             const float *u = u_xi + p * PANEL_ROWS * C;
             float *m = m_xi + p * PANEL_ROWS * width8;
-            for (size_t col = 0; col < width8; col += PANEL_COLUMNS) {
+            for (size_t col = t0; col < end; col += PANEL_COLUMNS) {
                 const float *v = v_xi + col * C;
 #ifdef WG_AVX512
-                if (width8 - col >= PANEL_COLUMNS) WG(panel16)(u, v, C, m + col, width8);
+                if (end - col >= PANEL_COLUMNS) WG(panel16)(u, v, C, m + col, width8);
 #else
-                if (width8 - col >= PANEL_COLUMNS) WG(panel2)(u, v, C, m + col, width8);
+                if (end - col >= PANEL_COLUMNS) WG(panel2)(u, v, C, m + col, width8);
 #endif
                 else WG(panel1)(u, v, C, m + col, width8);
             }
@@ -320,15 +320,15 @@ static inline WG_TARGET void WG(store_pooled)(VW o[4][4], float *const image[WID
     }
 }
 
-static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count, size_t k0,
-                                 size_t k1, const float *bias, int relu, int pool, float *output) {
+static WG_TARGET void WG(output)(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count, size_t t0,
+                                 size_t t1, size_t k0, size_t k1, const float *bias, int relu, int pool, float *output) {
     const size_t tiles_w = (W + 3) / 4, per_image = (H + 3) / 4 * tiles_w;
     const size_t out_plane = pool ? (H / 2) * (W / 2) : H * W;
     const size_t width8 = ROUND_UP(count, LANES), plane = ROUND_UP(K, PANEL_ROWS) * width8;
-    for (size_t g = 0; g < count; g += WIDE) {
+    for (size_t g = t0; g < t1; g += WIDE) {
         size_t ty[WIDE], tx[WIDE];
         float *image[WIDE];
-        const size_t lanes = count - g < WIDE ? count - g : WIDE;
+        const size_t lanes = t1 - g < WIDE ? t1 - g : WIDE;
         for (size_t q = 0; q < lanes; q++) {
             const size_t t = first + g + q, local = t % per_image;
             image[q] = output + t / per_image * K * out_plane;

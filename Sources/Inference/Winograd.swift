@@ -72,13 +72,18 @@ struct WinogradConvolution: @unchecked Sendable {
             Parallel.forEachChunk(C) { channels in
                 CKernels_winograd43_input(shared.input, C, height, width, start, count, channels.lowerBound, channels.upperBound, shared.v)
             }
-            // Each core multiplies and transforms back its own output channels: no barrier in between.
-            Parallel.forEachChunk(panels) { panels in
-                CKernels_winograd43_multiply(shared.u, shared.v, K, C, count, panels.lowerBound, panels.upperBound, shared.m)
-                bias.withUnsafeBufferPointer { b in
-                    CKernels_winograd43_output(shared.m, K, height, width, start, count, panels.lowerBound * Self.panelRows,
-                                               min(K, panels.upperBound * Self.panelRows), b.baseAddress, relu, pooled ? 1 : 0,
-                                               shared.output)
+            // Each core multiplies and transforms back its own cell of output channels × tiles: no barrier in between.
+            let grid = Self.grid(panels: panels, tiles: count, cores: Parallel.cores)
+            Parallel.forEachChunk(grid.cells) { cells in
+                for cell in cells {
+                    let (panels, tiles) = grid.cell(cell)
+                    CKernels_winograd43_multiply(shared.u, shared.v, K, C, count, panels.lowerBound, panels.upperBound,
+                                                 tiles.lowerBound, tiles.upperBound, shared.m)
+                    bias.withUnsafeBufferPointer { b in
+                        CKernels_winograd43_output(shared.m, K, height, width, start, count, tiles.lowerBound, tiles.upperBound,
+                                                   panels.lowerBound * Self.panelRows, min(K, panels.upperBound * Self.panelRows),
+                                                   b.baseAddress, relu, pooled ? 1 : 0, shared.output)
+                    }
                 }
             }
             first += count
@@ -88,6 +93,43 @@ struct WinogradConvolution: @unchecked Sendable {
 
     /// Whether the output transform applies `activation` itself (so a max pool can follow it there).
     static func poolable(_ activation: Elementwise) -> Bool { activation == .relu || activation == .linear }
+
+    /// How the multiply and output stages of a block split over cores: `panelParts` × `tileParts` cells,
+    /// one per core, each a contiguous range of output-channel panels and of 16-tile column panels.
+    struct Grid: Equatable {
+        let panels: Int, tiles: Int
+        let panelParts: Int, tileParts: Int
+        var cells: Int { panelParts * tileParts }
+
+        /// Panels and tiles of cell `index` (either may be empty when the grid is larger than the work).
+        func cell(_ index: Int) -> (panels: Range<Int>, tiles: Range<Int>) {
+            let panelChunk = (panels + panelParts - 1) / panelParts
+            let tileChunk = (columnPanels + tileParts - 1) / tileParts * WinogradConvolution.panelColumns
+            let (p, t) = (index / tileParts, index % tileParts)
+            return (min(panels, p * panelChunk)..<min(panels, (p + 1) * panelChunk),
+                    min(tiles, t * tileChunk)..<min(tiles, (t + 1) * tileChunk))
+        }
+
+        var columnPanels: Int { (tiles + WinogradConvolution.panelColumns - 1) / WinogradConvolution.panelColumns }
+    }
+
+    static let panelColumns = Int(CKERNELS_WINOGRAD_PANEL_COLUMNS)
+
+    /// The split whose busiest core has the least work (panels × column panels). Splitting tiles makes each
+    /// of those cores read all of U (36 MiB for a 512 → 512 layer), so among equal splits the one with the
+    /// fewest tile parts wins. VGG's 64-channel layers have 11 panels: 6 + 5 on two cores, 2 each on only 6
+    /// of 8 before tiles were split too.
+    static func grid(panels: Int, tiles: Int, cores: Int) -> Grid {
+        let columnPanels = (tiles + panelColumns - 1) / panelColumns
+        var best = Grid(panels: panels, tiles: tiles, panelParts: max(1, min(cores, panels)), tileParts: 1)
+        var bestWork = Int.max
+        for tileParts in 1...max(1, min(cores, columnPanels)) {
+            let panelParts = max(1, min(panels, cores / tileParts))
+            let work = ((panels + panelParts - 1) / panelParts) * ((columnPanels + tileParts - 1) / tileParts)
+            if work < bestWork { (best, bestWork) = (Grid(panels: panels, tiles: tiles, panelParts: panelParts, tileParts: tileParts), work) }
+        }
+        return best
+    }
 
     private struct SharedState: @unchecked Sendable {
         let input: UnsafePointer<Float>

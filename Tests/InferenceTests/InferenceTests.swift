@@ -206,6 +206,20 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// However many threads split the work (panels and tiles over cores), every output is the same bit for
+    /// bit: each element is summed in one order.
+    func testOutputsDoNotDependOnTheThreadCount() throws {
+        let model = try native("vgg_bn.pth")
+        var outputs: [Data] = []
+        for threads in ["1", "2", "3", "16"] {
+            let path = scratch.file("threads\(threads).npy")
+            let result = try vggconv("run", model, "--input", golden("vgg_bn_input_nchw"), "-o", path, "--threads", threads)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        XCTAssertEqual(Set(outputs).count, 1)
+    }
+
     /// Small maps run for a chunk of samples together, their Winograd tiles in shared blocks: 63 samples of
     /// 28 × 28 (49 tiles each, so groups of 8 tiles, and the boundary between the 8-channel layer's two
     /// blocks at tile 1,544, fall inside an image) give each sample's output bit for bit as when it runs alone.

@@ -65,6 +65,26 @@ final class KernelTests: XCTestCase {
     }
 
     /// sysfs cache sizes ("32768K") parse to bytes; anything else is refused, so the 8 MiB default applies.
+    /// The multiply/output split over cores covers every (panel, tile) exactly once, with tile ranges on
+    /// 16-tile boundaries, and balances the 11 panels of a 64-channel layer by splitting tiles too.
+    func testWinogradGridCoversEachCellOnceAndBalances() {
+        for (panels, tiles, cores) in [(11, 384, 2), (11, 384, 16), (86, 128, 2), (86, 16, 16), (2, 64, 3), (1, 5, 8), (22, 3136, 8), (43, 200, 5)] {
+            let grid = WinogradConvolution.grid(panels: panels, tiles: tiles, cores: cores)
+            XCTAssertLessThanOrEqual(grid.cells, cores)
+            var covered = [Int](repeating: 0, count: panels * tiles)
+            for index in 0..<grid.cells {
+                let (p, t) = grid.cell(index)
+                XCTAssertEqual(t.isEmpty ? 0 : t.lowerBound % 16, 0)
+                for panel in p { for tile in t { covered[panel * tiles + tile] += 1 } }
+            }
+            XCTAssertEqual(Set(covered), [1], "\(panels) panels, \(tiles) tiles, \(cores) cores")
+        }
+        XCTAssertEqual(WinogradConvolution.grid(panels: 11, tiles: 384, cores: 2).tileParts, 2)  // 11 × 12 column panels each, not 6 + 5 panels
+        XCTAssertEqual(WinogradConvolution.grid(panels: 86, tiles: 128, cores: 2).tileParts, 1)  // 43 + 43: U read once
+        let wide = WinogradConvolution.grid(panels: 11, tiles: 384, cores: 16)
+        XCTAssertGreaterThan(wide.cells, 11)  // more than one core per panel
+    }
+
     func testLastLevelCacheSizeParsing() {
         XCTAssertEqual(LastLevelCache.parse("32768K\n"), 32 << 20)
         XCTAssertEqual(LastLevelCache.parse("8M"), 8 << 20)

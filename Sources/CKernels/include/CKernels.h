@@ -61,6 +61,8 @@ void CKernels_position_hash32(const float *values, size_t count, uint32_t first,
 
 /// Output channels per panel of the multiply stage.
 #define CKERNELS_WINOGRAD_PANEL_ROWS 6
+/// Tiles per panel of the multiply stage (a tile range handed to a core starts on a multiple of it).
+#define CKERNELS_WINOGRAD_PANEL_COLUMNS 16
 
 /// Floats of the packed transformed kernel.
 size_t CKernels_winograd43_packed_count(size_t K, size_t C);
@@ -73,14 +75,16 @@ void CKernels_winograd43_weights(const float *weights, size_t K, size_t C, size_
 void CKernels_winograd43_input(const float *input, size_t C, size_t H, size_t W, size_t first, size_t count,
                                size_t c0, size_t c1, float *V);
 
-/// M = U V for the output channels of panels [p0, p1), all 36 coordinates.
+/// M = U V for the output channels of panels [p0, p1) and the block's tiles [t0, t1), all 36 coordinates;
+/// t0 is a multiple of 16.
 void CKernels_winograd43_multiply(const float *U, const float *V, size_t K, size_t C, size_t count, size_t p0, size_t p1,
-                                  float *M);
+                                  size_t t0, size_t t1, float *M);
 
-/// Output transform of output channels [k0, k1) into the N x K x H x W output, adding bias and applying
-/// ReLU when relu != 0; when pool != 0, max-pooled 2 x 2 / stride 2 ('valid') into N x K x H/2 x W/2 instead.
+/// Output transform of the block's tiles [t0, t1) (t0 a multiple of 16) and output channels [k0, k1) into the
+/// N x K x H x W output, adding bias and applying ReLU when relu != 0; when pool != 0, max-pooled 2 x 2 /
+/// stride 2 ('valid') into N x K x H/2 x W/2 instead.
 void CKernels_winograd43_output(const float *M, size_t K, size_t H, size_t W, size_t first, size_t count,
-                                size_t k0, size_t k1, const float *bias, int relu, int pool, float *output);
+                                size_t t0, size_t t1, size_t k0, size_t k1, const float *bias, int relu, int pool, float *output);
 
 /// 1 when the AVX2 + FMA variants (or the AVX-512 ones, which need them) run: the CPU has both and
 /// VGGCONV_SIMD is not "generic".
