@@ -215,6 +215,9 @@ public struct Verification: Sendable {
 
 /// Forward-pass latency of a native model.
 public enum Benchmark {
+    /// The kernel variants this CPU runs: "avx512", "avx2" or "generic" (`VGGCONV_SIMD` picks a lower one).
+    public static var kernels: String { InferenceEngine.kernels }
+
     public struct Result: Sendable {
         public var milliseconds: [Double]
         public var batch: Int
@@ -222,7 +225,7 @@ public enum Benchmark {
         public var steps: [(label: String, median: Double)] = []
         public var median: Double { Benchmark.median(milliseconds) }
         /// The kernel variants that ran: "avx512", "avx2" or "generic" (`VGGCONV_SIMD` picks a lower one).
-        public var kernels = InferenceEngine.kernels
+        public var kernels = Benchmark.kernels
     }
 
     static func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }

@@ -26,6 +26,9 @@ struct VGGConv: ParsableCommand {
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
             Foundation.exit(2)
         }
+        for note in EnvironmentSettings.ignored(ProcessInfo.processInfo.environment) {
+            FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+        }
         do {
             try command.run()
         } catch let exit as ExitCode {
@@ -39,5 +42,24 @@ struct VGGConv: ParsableCommand {
             FileHandle.standardError.write(Data(("error: " + printableError("\(error)" + hint) + "\n").utf8))
             Foundation.exit(2)
         }
+    }
+}
+
+/// The environment variables that tune the engine, checked so that a typo is named rather than silently
+/// ignored.
+enum EnvironmentSettings {
+    static let kernelVariants = ["avx512", "avx2", "generic"]
+
+    /// A note for each setting that is present but not one vggconv takes (it is then ignored). Reads
+    /// nothing that `--threads` sets later (`Cores.count` is fixed on first use).
+    static func ignored(_ environment: [String: String]) -> [String] {
+        var notes: [String] = []
+        if let text = environment[Cores.threadsVariable], !(Int(text).map { (1...Cores.maximumThreads).contains($0) } ?? false) {
+            notes.append("\(Cores.threadsVariable)=\(SafeText.quote(text)) ignored: give a thread count from 1 to \(Cores.maximumThreads)")
+        }
+        if let text = environment["VGGCONV_SIMD"], !kernelVariants.contains(text) {
+            notes.append("VGGCONV_SIMD=\(SafeText.quote(text)) ignored: give \(kernelVariants.joined(separator: ", ")); using the \(Benchmark.kernels) kernels")
+        }
+        return notes
     }
 }

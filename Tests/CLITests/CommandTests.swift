@@ -18,7 +18,8 @@ final class CommandTests: XCTestCase {
     }
 
     /// The conversions, summary and diff take --threads like the image commands: one thread writes the
-    /// same file as every core, and a count out of range is refused before any work.
+    /// same file as every core, and a count out of range is refused before any work; a malformed
+    /// VGGCONV_THREADS or VGGCONV_SIMD is named on stderr.
     func testThreadsOptionOnConversionsSummaryAndDiff() throws {
         let source = Samples.path("vgg_small_tfkeras_model.h5")
         let (one, all) = (scratch.file("one.vggw"), scratch.file("all.vggw"))
@@ -30,11 +31,27 @@ final class CommandTests: XCTestCase {
         let diff = try vggconv("diff", one, torch, "--threads", "1")
         XCTAssertEqual(diff.status, 0, diff.stdout + diff.stderr)
         XCTAssertEqual(try vggconv("summary", one, "--threads", "1").status, 0)
+        // A setting vggconv cannot use is named, not silently dropped, and --threads still applies.
+        let typo = try runProcess("/usr/bin/env", ["VGGCONV_THREADS=all", "VGGCONV_SIMD=avx-512", vggconvExecutable, "bench",
+                                                   try nativeSample(), "--iterations", "1", "--threads", "1", "--json"])
+        XCTAssertEqual(typo.status, 0, typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("note: VGGCONV_THREADS=all ignored"), typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("note: VGGCONV_SIMD=avx-512 ignored"), typo.stderr)
+        XCTAssertTrue(typo.stdout.contains("\"threads\" : 1"), typo.stdout)
         for command in ["keras2native", "summary"] {
             let refused = try vggconv(command, source, "--threads", "0")
             XCTAssertEqual(refused.status, 2, command + ": " + refused.stderr)
             XCTAssertTrue(refused.stderr.contains("--threads must be 1 to"), refused.stderr)
         }
+    }
+
+    /// A native copy of the small sample model, in the scratch directory.
+    private func nativeSample() throws -> String {
+        let path = scratch.file("sample.vggw")
+        if !FileManager.default.fileExists(atPath: path) {
+            XCTAssertEqual(try vggconv("torch2native", Samples.path("vgg_small.pth"), "-o", path).status, 0)
+        }
+        return path
     }
 
     func testInspectJSONListsEveryTensorWithTheContractKeys() throws {
