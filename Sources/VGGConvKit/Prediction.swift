@@ -226,6 +226,8 @@ public enum Benchmark {
         public var median: Double { Benchmark.median(milliseconds) }
         /// The kernel variants that ran: "avx512", "avx2" or "generic" (`VGGCONV_SIMD` picks a lower one).
         public var kernels = Benchmark.kernels
+        /// Opening, checking and compiling the model (weight transforms included), before the warm-up pass.
+        public var loadMilliseconds: Double = 0
     }
 
     static func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }
@@ -235,7 +237,9 @@ public enum Benchmark {
     /// `perLayer` also times every step (a clock read per step, negligible next to a layer).
     public static func run(model: String, reading: ReadOptions = ReadOptions(), batch: Int, iterations: Int, fastKernels: Bool = true,
                            perLayer: Bool = false) throws -> Result {
+        let loading = DispatchTime.now().uptimeNanoseconds
         let engine = try InferenceEngine(file: try ModelOpener.native(model, reading: reading), fastKernels: fastKernels)
+        let loaded = Double(DispatchTime.now().uptimeNanoseconds - loading) / 1e6
         var generator = SplitMix(seed: 42)
         let input = (0..<(batch * engine.inputShape.reduce(1, *))).map { _ in Float(generator.next() % 2001) / 1000 - 1 }
         _ = engine.run(input, batch: batch)
@@ -249,6 +253,7 @@ public enum Benchmark {
             for (i, t) in pass.enumerated() { stepTimes[i].append(t) }
         }
         var result = Result(milliseconds: times, batch: batch)
+        result.loadMilliseconds = loaded
         if perLayer { result.steps = zip(engine.stepLabels, stepTimes).map { ($0, median($1)) } }
         return result
     }

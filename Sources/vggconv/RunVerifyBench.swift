@@ -154,14 +154,14 @@ extension VGGConv {
 
         @OptionGroup var threads: ThreadsOption
 
-        @Flag(help: "Print JSON (times in ms, the kernels and threads used, each layer's median with --layers).")
+        @Flag(help: "Print JSON (times in ms, the kernels and threads used, the load time, each layer's median with --layers).")
         var json = false
 
         /// What `--json` prints.
         struct Report: Encodable {
             struct Step: Encodable { let label: String; let medianMs: Double }
             let batch: Int, iterations: Int, medianMs: Double, minMs: Double, maxMs: Double, msPerImage: Double
-            let kernels: String, threads: Int, steps: [Step]
+            let kernels: String, threads: Int, loadMs: Double, steps: [Step]
         }
 
         static let maximumBatch = 256
@@ -180,14 +180,14 @@ extension VGGConv {
                 return print(try JSONOutput.text(Report(
                     batch: batch, iterations: iterations, medianMs: result.median, minMs: result.milliseconds.min()!,
                     maxMs: result.milliseconds.max()!, msPerImage: result.median / Double(batch), kernels: result.kernels,
-                    threads: Cores.count, steps: result.steps.map { Report.Step(label: $0.label, medianMs: $0.median) })))
+                    threads: Cores.count, loadMs: result.loadMilliseconds, steps: result.steps.map { Report.Step(label: $0.label, medianMs: $0.median) })))
             }
             for step in result.steps {
                 print(String(format: "%9.3f ms  %5.1f%%  ", step.median, 100 * step.median / result.median) + step.label)
             }
-            print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image), %@ kernels",
+            print(String(format: "batch %d, %d iterations: median: %.1f ms  min: %.1f ms  max: %.1f ms  (%.1f ms per image), %@ kernels; loaded in %.0f ms",
                          batch, iterations, result.median, result.milliseconds.min()!, result.milliseconds.max()!, result.median / Double(batch),
-                         result.kernels))
+                         result.kernels, result.loadMilliseconds))
         }
     }
 }

@@ -265,6 +265,7 @@ final class InferenceTests: XCTestCase {
             let kernels = report?["kernels"] as? String
             XCTAssertTrue(expected.map { kernels == $0 } ?? ["avx2", "generic"].contains(kernels ?? ""), "\(choice): \(bench.stdout)")
             XCTAssertEqual(report?["threads"] as? Int, 1)
+            XCTAssertGreaterThan(report?["load_ms"] as? Double ?? 0, 0, bench.stdout)  // opening and compiling, timed apart
         }
         // The portable half-precision dense kernel (the goldens are float32: rounding the weights costs ~1e-3).
         let half = try runProcess("/usr/bin/env", ["VGGCONV_SIMD=generic", vggconvExecutable, "verify", try native("torch/vgg_small_fp16.pth"),
