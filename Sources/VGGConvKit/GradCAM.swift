@@ -25,12 +25,16 @@ public enum GradCAM {
         public var input: RGBImage
     }
 
-    /// The default layer: where the last convolution's block ends (its ReLU, after BatchNorm if any), before
-    /// any pooling.
-    static func defaultLayer(_ engine: InferenceEngine) -> String? {
-        guard let step = engine.stepCoverage.lastIndex(where: { range in range.contains { engine.layers[$0].type == .conv2d } }) else { return nil }
-        let block = engine.stepCoverage[step]
-        return engine.layers[block].last { $0.type != .maxPooling2d }?.name
+    /// The default layer: where the last convolution's block ends, before any pooling: a convolution without
+    /// an activation of its own takes the BatchNormalization and then the ReLU that follow it (as the engine
+    /// folds them into it).
+    static func defaultLayer(_ layers: [NativeLayer]) -> String? {
+        guard var end = layers.lastIndex(where: { $0.type == .conv2d }) else { return nil }
+        guard (layers[end].config.activation ?? "linear") == "linear" else { return layers[end].name }
+        if end + 1 < layers.count, layers[end + 1].type == .batchNormalization { end += 1 }
+        if end + 1 < layers.count, layers[end + 1].type == .relu
+            || (layers[end + 1].type == .activation && layers[end + 1].config.activation == "relu") { end += 1 }
+        return layers[end].name
     }
 
     /// Computes the map for image `index` of `inputs`; `classIndex` nil takes the top-scoring class.
@@ -77,28 +81,43 @@ public enum GradCAM {
         /// Each Dense layer's (weights, bias), by name (fc1 is 411 MB: read once).
         let dense: [String: (weights: [Float], bias: [Float])]
 
+        /// Only the layers up to the chosen one are compiled; the tail's layers come from the architecture at
+        /// the inputs' size.
         init(model: NativeFile, inputs: ImageInputs, layer requested: String?) throws {
-            let full = try inputs.engine(model)
-            guard let target = requested ?? defaultLayer(full),
-                  let position = full.layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
-                throw RequestError.noSuchLayer(layer: requested ?? "", layers: full.layers.map(\.name))
+            let architecture = model.header.architecture
+            let layers = try architecture.withInput([architecture.inputShape[0], inputs.size.height, inputs.size.width]).layers
+            guard let target = requested ?? defaultLayer(layers),
+                  let position = layers.firstIndex(where: { $0.name == target || $0.sourceName == target }) else {
+                throw RequestError.noSuchLayer(layer: requested ?? "", layers: layers.map(\.name))
             }
-            let tail = RunVariant(logits: true).apply(to: Array(full.layers[(position + 1)...]))
+            let tail = RunVariant(logits: true).apply(to: Array(layers[(position + 1)...]))
             let supported: Set<LayerType> = [.maxPooling2d, .flatten, .dropout, .adaptiveAvgPool2d, .globalAveragePooling2d,
                                              .globalMaxPooling2d, .dense, .relu, .activation]
             if let other = tail.first(where: { !supported.contains($0.type) || ($0.type == .activation && $0.config.activation != "relu") }) {
                 throw RequestError.gradCAMCannotPass(layer: target, blocking: other.name, type: other.type.rawValue)
             }
-            engine = try inputs.engine(model, variant: RunVariant(stopAfter: full.layers[position].name))
+            engine = try inputs.engine(model, variant: RunVariant(stopAfter: layers[position].name))
             guard engine.outputShape.count == 3 else { throw RequestError.notASpatialMap(layer: target) }
             var dense: [String: (weights: [Float], bias: [Float])] = [:]
-            for layer in tail where layer.type == .dense {
-                let weights = model.floats(of: try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: layer.name)))
+            var features = ShapeMath.elementCount(engine.outputShape) ?? 0  // what reaches each Dense
+            for layer in tail {
+                guard layer.type == .dense else {
+                    if [.maxPooling2d, .adaptiveAvgPool2d, .globalAveragePooling2d, .globalMaxPooling2d].contains(layer.type) {
+                        features = ShapeMath.elementCount(layer.outputShape) ?? 0
+                    }
+                    continue
+                }
+                let kernel = try model.tensor(named: ParameterRole.kernel.tensorName(ofLayer: layer.name))
+                guard kernel.shape.count == 2, kernel.shape[1] == features else {  // another input size than the model's
+                    throw InferenceError.inputShape(expected: [-1] + architecture.inputShape, actual: [-1] + engine.inputShape,
+                                                    fixedBy: (layer.name, kernel.shape.last ?? 0))
+                }
                 let bias = (try? model.tensor(named: ParameterRole.bias.tensorName(ofLayer: layer.name))).map(model.floats) ?? []
-                dense[layer.name] = (weights, bias)
+                dense[layer.name] = (model.floats(of: kernel), bias)
+                features = kernel.shape[0]
             }
             self.inputs = inputs
-            self.layer = full.layers[position].name
+            self.layer = layers[position].name
             self.tail = tail
             self.dense = dense
         }
