@@ -40,7 +40,7 @@ public enum VGGError: Error, CustomStringConvertible, Sendable {
         case .outputExists(let path):
             return "\(path) already exists"
         case .sameInputAndOutput(let path):
-            return "\(path) is both the input and the output; choose another output name with -o"
+            return "\(path) is both the input and the output; choose another output name"
         case .checksumMismatch(let path, let tensor, let expected, let actual):
             return "\(path): tensor '\(SafeText.quote(tensor))' fails its checksum (header says crc32 \(expected), data has \(actual)); the file is damaged, convert the source again"
         case .badZip(let path, let problem):

@@ -47,7 +47,7 @@ func remedyHint(_ error: Error) -> String? {
 /// The options of this command line that carry out `remedy`.
 func flags(_ remedy: Remedy) -> String {
     switch remedy {
-    case .allowOverwrite: return "pass --force to overwrite it, or -o to choose another name"
+    case .allowOverwrite: return "pass --force to overwrite it, or choose another output name"
     case .giveKerasConfig: return "pass it with --config MODEL.json"
     case .giveKerasConfigOrArchitecture: return "pass it with --config MODEL.json, or --arch vgg16 (vgg11 … vgg19, with _bn) for a keras.applications VGG"
     case .smallerInput(let side): return "pass --size \(side),\(side) or less"
