@@ -49,8 +49,9 @@ static WG_TARGET void WG(weights)(const float *weights, size_t K, size_t C, size
         for (size_t c = 0; c < C; c += 8) {
             const size_t lanes = C - c < 8 ? C - c : 8;
             float g[9][8] = {{0}};  // g[t][q]: tap t of channel c + q (rows past K stay zero)
-            for (size_t q = 0; k < K && q < lanes; q++)
-                for (int t = 0; t < 9; t++) g[t][q] = weights[(k * C + c + q) * 9 + t];
+            if (k < K)
+                for (size_t q = 0; q < lanes; q++)
+                    for (int t = 0; t < 9; t++) g[t][q] = weights[(k * C + c + q) * 9 + t];
             v8 taps[9], t[6][3], u[6][6];
             for (int i = 0; i < 9; i++) memcpy(&taps[i], g[i], sizeof taps[i]);
             for (int j = 0; j < 3; j++) {  // G applied to each column of g
